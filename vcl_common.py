@@ -1,0 +1,386 @@
+"""Shared plumbing for every script of this repository (no physics here).
+
+* ``BaseConfig`` + ``run``: a hyperparameter dataclass becomes a command line.  Every field is a flag
+  (``--alpha1 1.5``; tuples take several values, ``--alphas 0.5 1.0``; booleans are ``--flag/--no-flag``),
+  the trailing ``# comment`` of each field is its ``--help`` text, ``--quick`` applies the script's QUICK
+  overrides before the explicit flags, and invalid values stop the script with exit code 2 before anything
+  is written.
+* seeding (explicit generators), device selection (``--device auto``), dataset root resolution,
+* atomic writing of csv/json/png/pdf, the run metadata stored in every json, a resumable point store for
+  long sweeps, and the plot style.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import importlib.metadata
+import inspect
+import io
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import typing
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent
+FIGURES_DIR = REPO_ROOT / "figures"
+QUICK_DIR = FIGURES_DIR / "quick"
+DATA_ENV_VAR = "VCL_DATA_ROOT"
+
+
+class ConfigError(ValueError):
+    """Invalid user input (hyperparameter, flag, missing dataset...). Scripts exit with code 2."""
+
+
+class SolverError(RuntimeError):
+    """A numerical procedure failed (no convergence, divergence). Scripts exit with code 3."""
+
+
+# ----------------------------------------------------------------------------- configuration / CLI
+@dataclasses.dataclass
+class BaseConfig:
+    """Flags shared by every script."""
+
+    out_dir: str = ""  # output folder (default: figures/, or figures/quick/ with --quick)
+    seed: int = 0  # base random seed; repetition k uses seed + k
+    device: str = "auto"  # auto | cpu | cuda (auto picks CUDA when present)
+    quick: bool = False  # smoke run: tiny sizes, few points (QUICK overrides of the script)
+    replot: bool = False  # redraw the figure from the csv/json already in out_dir, compute nothing
+
+    def validate(self) -> None:
+        """Raise ConfigError on invalid values. Subclasses extend it (call super().validate())."""
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"--device must be auto, cpu or cuda[:k], got {self.device!r}")
+
+    @property
+    def output_dir(self) -> Path:
+        if self.out_dir:
+            return Path(self.out_dir)
+        return QUICK_DIR if self.quick else FIGURES_DIR
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ConfigError(message) unless condition holds (used in Config.validate)."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """Trailing '# comment' of each dataclass field, read from the class source (used as --help)."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for line in source.splitlines():
+            match = re.match(r"\s*(\w+)\s*:[^#]*#\s*(.*)$", line)
+            if match:
+                comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+def _scalar_parser(kind: type, name: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} expects {kind.__name__}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"--{name} must be finite, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False, argument_default=argparse.SUPPRESS)
+    hints = typing.get_type_hints(config_cls)
+    comments = _field_comments(config_cls)
+    for field in dataclasses.fields(config_cls):
+        kind = hints[field.name]
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        help_text = comments.get(field.name, "") + f" (default: {default})"
+        flag = f"--{field.name}"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        elif typing.get_origin(kind) is tuple:
+            element = typing.get_args(kind)[0]
+            parser.add_argument(flag, nargs="+", type=_scalar_parser(element, field.name),
+                                metavar=element.__name__.upper(), help=help_text)
+        else:
+            parser.add_argument(flag, type=_scalar_parser(kind, field.name), metavar=kind.__name__.upper(),
+                                help=help_text)
+    return parser
+
+
+def parse_config(config_cls: type, quick: dict | None = None, argv: Sequence[str] | None = None,
+                 description: str | None = None):
+    """Command line -> validated config. QUICK overrides come first, explicit flags win.
+
+    Invalid input ends the program with a one-line message and exit code 2 (argparse convention)."""
+    parser = build_parser(config_cls, description)
+    explicit = vars(parser.parse_args(argv))
+    overrides = dict(quick or {}) if explicit.get("quick") else {}
+    overrides.update({key: tuple(value) if isinstance(value, list) else value for key, value in explicit.items()})
+    try:
+        cfg = dataclasses.replace(config_cls(), **overrides)
+        cfg.validate()
+    except ConfigError as error:
+        parser.error(str(error))
+    return cfg
+
+
+def run(main: Callable[[Any], Any], config_cls: type, quick: dict | None = None,
+        argv: Sequence[str] | None = None) -> None:
+    """Entry point of every script: parse the flags, run main(cfg), turn known errors into clear messages."""
+    cfg = parse_config(config_cls, quick, argv, description=sys.modules[main.__module__].__doc__)
+    try:
+        main(cfg)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SolverError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(3) from None
+
+
+def config_dict(cfg) -> dict:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(cfg).items()}
+
+
+# ----------------------------------------------------------------------------- seeds, device, data
+def resolve_device(name: str = "auto"):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} requested but no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def torch_generator(seed: int, device=None):
+    """An explicit torch.Generator (never the global RNG) on `device`."""
+    import torch
+
+    generator = torch.Generator(device=device if device is not None else "cpu")
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def data_root(explicit: str | None = None) -> Path:
+    """Dataset folder: --data_root if given, else $VCL_DATA_ROOT, else <repo>/data."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(DATA_ENV_VAR):
+        return Path(os.environ[DATA_ENV_VAR]).expanduser()
+    return REPO_ROOT / "data"
+
+
+# ----------------------------------------------------------------------------- writing results
+def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb" if binary else "w", newline=None if binary else "") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+
+
+def _plain(value: Any) -> Any:
+    """numpy / torch scalars and arrays -> JSON-able python values."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> Path:
+    """Tidy csv (one row per point), written atomically. Floats keep full precision (repr)."""
+    if columns is None:
+        columns = list(rows[0].keys()) if rows else []
+        for row in rows:
+            columns += [key for key in row if key not in columns]
+
+    def write(handle):
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="raise")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _csv_value(row.get(key, "")) for key in columns})
+
+    _atomic_write(Path(path), write)
+    return Path(path)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Read a csv written by write_csv; numeric-looking fields become int/float, 'True'/'False' bools."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist: run the script without --replot first")
+    with open(path, newline="") as handle:
+        return [{key: _parse_cell(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse_cell(text: str) -> Any:
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def write_json(path: Path, payload: dict) -> Path:
+    _atomic_write(Path(path), lambda handle: json.dump(_plain(payload), handle, indent=2, sort_keys=False))
+    return Path(path)
+
+
+def read_json(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist: run the script without --replot first")
+    return json.loads(path.read_text())
+
+
+def save_figure(fig, out_dir: Path, stem: str, formats: Iterable[str] = ("png", "pdf")) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for extension in formats:
+        path = Path(out_dir) / f"{stem}.{extension}"
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=extension, dpi=150, bbox_inches="tight")
+        _atomic_write(path, lambda handle: handle.write(buffer.getvalue()), binary=True)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit or "unknown") + ("-dirty" if dirty else "")
+
+
+def package_versions(names: Iterable[str] = ("numpy", "scipy", "torch", "torchvision", "matplotlib")) -> dict:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def run_metadata(cfg, started: float, device: Any = "cpu", **extra) -> dict:
+    """What every json carries: resolved config, seed, commit, versions, device, wall time + extras."""
+    return {"config": config_dict(cfg), "seed": cfg.seed, "git_commit": git_commit(),
+            "versions": package_versions(), "device": str(device), "platform": platform.platform(),
+            "wall_time_s": round(time.time() - started, 3), **extra}
+
+
+def print_written(paths: Iterable[Path]) -> None:
+    print("wrote:")
+    for path in paths:
+        print(f"  {path}")
+
+
+class PointStore:
+    """Resumable store of finished sweep points: one json line per point, appended and fsync'ed.
+
+    A sweep asks `store.get(key)` before computing a point and `store.put(key, rows)` after; an interrupted
+    run restarts where it stopped.  The file remembers the configuration that produced it: if that changes,
+    the old points are discarded.  `close()` removes the file once the final outputs are written."""
+
+    def __init__(self, out_dir: Path, stem: str, fingerprint: dict):
+        self.path = Path(out_dir) / f".{stem}.points.jsonl"
+        self.fingerprint = json.dumps(_plain(fingerprint), sort_keys=True)
+        self.points: dict[str, list[dict]] = {}
+        if self.path.exists():
+            lines = self.path.read_text().splitlines()
+            if lines and lines[0] == self.fingerprint:
+                for line in lines[1:]:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut short by an interruption
+                        continue
+                    self.points[entry["key"]] = entry["rows"]
+        if not self.points:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(self.fingerprint + "\n")
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def get(self, key: str) -> list[dict] | None:
+        return self.points.get(key)
+
+    def put(self, key: str, rows: list[dict]) -> None:
+        self.points[key] = _plain(rows)
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"key": key, "rows": self.points[key]}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- plotting
+def plot_style() -> None:
+    """One look for every figure (headless backend, paper-like sizes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "figure.figsize": (4.8, 3.6), "figure.dpi": 110, "font.size": 10, "axes.labelsize": 11,
+        "legend.fontsize": 8, "legend.frameon": False, "axes.spines.top": False, "axes.spines.right": False,
+        "lines.linewidth": 1.5, "lines.markersize": 4, "errorbar.capsize": 2, "savefig.bbox": "tight",
+    })
