@@ -1,0 +1,308 @@
+"""Continual-learning protocol shared by the deep-network scripts (spec DEEP_NETWORKS.md §4–§7).
+
+* data: MNIST / Fashion-MNIST through torchvision (whole set loaded once as tensors, pixels uint8/255, the first
+  n_train images in file order), pixel-permuted tasks, and a synthetic stand-in for --quick runs;
+* the method table (`vcl`, `vcl_no_kl`, `vcl_anchored`, `vcl_fixed_beta`);
+* `train_sequence`: task after task, epoch after epoch — β from the schedule, 64-image mini-batches, an evaluation
+  of every task after every epoch, σ/K snapshots at the start of every epoch, a checkpoint after every epoch
+  (`--resume` continues from it);
+* the shared config fields, the per-method summary, and the accuracy plot.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, init_fields, \
+    moment_values
+from vcl_common import BaseConfig, ConfigError, PointStore, config_dict, data_root, require, torch_generator
+
+# method → (KL reference of model.FieldLearner, β annealed?)
+METHODS = {"vcl": ("previous_step", True), "vcl_no_kl": ("none", True), "vcl_anchored": ("task_start", True),
+           "vcl_fixed_beta": ("previous_step", False)}
+DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
+LOG_SIGMA_BINS = np.linspace(-40.0, 0.0, 81)  # histogram edges of log10 σ (and log10 |K|) in the snapshots
+FIELD_BINS = np.linspace(-5.0, 5.0, 101)  # histogram edges of θ
+CONSOLIDATED = 0.01  # σ below this counts as a consolidated synapse (spec §8 E1 check 6)
+
+
+@dataclasses.dataclass
+class ContinualConfig(BaseConfig):
+    """Fields shared by the continual-learning scripts; each script overrides the paper defaults it changes."""
+
+    methods: tuple[str, ...] = ("vcl",)  # any of vcl vcl_no_kl vcl_anchored vcl_fixed_beta, run side by side
+    seeds: int = 1  # number of seeds (seed, seed+1, ...)
+    epochs_per_task: int = 5  # epochs per task (E)
+    n_train: int = 32000  # training images per task (the first n_train in file order)
+    batch_size: int = 64  # mini-batch size B (summed cross-entropy)
+    lr: float = 0.01  # Adam learning rate (betas 0.9/0.99, eps 1e-8, never reset)
+    beta_max: float = 10.0  # β schedule β_max·tanh(offset + slope·g/total_epochs)
+    beta_offset: float = 0.1  # offset of the β schedule
+    beta_slope: float = 2.0  # slope of the β schedule (2 permuted MNIST, 1 MNIST→Fashion)
+    fixed_beta: float = 1.781  # β of vcl_fixed_beta (default: the schedule's first value, i.e. no annealing)
+    anchor_weight: float = 0.002  # λ of vcl_anchored, KL weight per mini-batch (B/n_train: the ELBO weight)
+    hidden: tuple[int, ...] = (512, 512)  # hidden layer widths
+    eval_images: int = 9984  # random test images per evaluation (156·64 as the original)
+    diagnostic_modes: tuple[str, ...] = ("mean", "binary")  # extra evaluation modes at the end of each task
+    dtype: str = "float32"  # float32 | float64
+    threads: int = 0  # torch CPU threads (0: torch default)
+    synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
+    data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
+    resume: bool = False  # continue an interrupted run from its last finished epoch
+
+    def validate(self) -> None:
+        super().validate()
+        unknown = sorted(set(self.methods) - set(METHODS))
+        require(not unknown and len(self.methods) > 0, f"--methods must be among {sorted(METHODS)}, got {unknown}")
+        require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
+        require(self.epochs_per_task >= 1, f"--epochs_per_task must be >= 1, got {self.epochs_per_task}")
+        require(self.batch_size >= 1, f"--batch_size must be >= 1, got {self.batch_size}")
+        require(self.n_train >= self.batch_size, f"--n_train must be >= batch_size, got {self.n_train}")
+        require(self.n_train <= 60000, f"--n_train must be <= 60000 (MNIST training set), got {self.n_train}")
+        require(0 < self.lr < 1, f"--lr must be in (0, 1), got {self.lr}")
+        require(self.beta_max > 0 and self.fixed_beta > 0, "--beta_max and --fixed_beta must be > 0")
+        require(self.anchor_weight >= 0, f"--anchor_weight must be >= 0, got {self.anchor_weight}")
+        require(all(width >= 1 for width in self.hidden), f"--hidden widths must be >= 1, got {self.hidden}")
+        require(1 <= self.eval_images <= 10000, f"--eval_images must be in [1, 10000], got {self.eval_images}")
+        require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), f"--diagnostic_modes must be among mean binary")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+
+
+@dataclasses.dataclass
+class Task:
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+# ----------------------------------------------------------------------------- data
+def load_dataset(name: str, root: Path, n_train: int, dtype, device) -> Task:
+    """MNIST or Fashion-MNIST as flat tensors in [0, 1]: the first n_train training images and the full test set."""
+    from torchvision import datasets
+
+    parts = {}
+    for train in (True, False):
+        try:
+            dataset = getattr(datasets, DATASETS[name])(str(root), train=train, download=False)
+        except RuntimeError:
+            try:
+                dataset = getattr(datasets, DATASETS[name])(str(root), train=train, download=True)
+            except Exception as error:  # no network, read-only folder, ...
+                raise ConfigError(
+                    f"{DATASETS[name]} not found under {root} and the download failed ({type(error).__name__}). "
+                    f"Pass --data_root DIR or set VCL_DATA_ROOT=DIR to a folder containing MNIST/raw and "
+                    f"FashionMNIST/raw (torchvision layout, e.g. ../shared/datasets).") from None
+        images = dataset.data.reshape(len(dataset.data), -1)
+        parts[train] = (images.to(device=device, dtype=dtype) / 255.0, dataset.targets.to(device))
+    (x_train, y_train), (x_test, y_test) = parts[True], parts[False]
+    return Task(name, x_train[:n_train], y_train[:n_train], x_test, y_test)
+
+
+def synthetic_dataset(n_train: int, n_test: int, generator: torch.Generator, dtype, device) -> Task:
+    """MNIST-shaped stand-in for smoke runs: 10 sparse class prototypes in [0, 1]^784 plus pixel noise."""
+    prototypes = (torch.rand(10, 784, generator=generator) < 0.2) * torch.rand(10, 784, generator=generator)
+
+    def draw(count):
+        labels = torch.randint(0, 10, (count,), generator=generator)
+        noise = 0.3 * torch.randn(count, 784, generator=generator)
+        return (prototypes[labels] + noise).clamp_(0, 1).to(device=device, dtype=dtype), labels.to(device)
+
+    return Task("synthetic", *draw(n_train), *draw(n_test))
+
+
+def permuted_tasks(base: Task, n_tasks: int, generator: torch.Generator) -> list[Task]:
+    """One random pixel permutation per task — the first task too — shared by its training and test images."""
+    tasks = []
+    for index in range(n_tasks):
+        permutation = torch.randperm(base.x_train.shape[1], generator=generator).to(base.x_train.device)
+        tasks.append(Task(f"permuted_{index + 1}", base.x_train[:, permutation], base.y_train,
+                          base.x_test[:, permutation], base.y_test))
+    return tasks
+
+
+def resolve_data(cfg: ContinualConfig, names: tuple[str, ...], dtype, device) -> dict[str, Task]:
+    if cfg.synthetic or cfg.quick:
+        generator = torch_generator(cfg.seed + 10_000)
+        return {name: synthetic_dataset(cfg.n_train, max(cfg.eval_images, 500), generator, dtype, device)
+                for name in names}
+    root = data_root(cfg.data_root or None)
+    return {name: load_dataset(name, root, cfg.n_train, dtype, device) for name in names}
+
+
+# ----------------------------------------------------------------------------- training
+def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
+    """Per-layer σ and K statistics (spec §7: taken at the start of an epoch, σ with the new β)."""
+    stats = {key: [] for key in ("sigma_hist", "sigma_zero", "kl_hist", "field_hist", "sigma_mean",
+                                 "consolidated", "field_abs_mean", "kl_abs_mean")}
+    for field, buffer in zip(fields, kl_grad):
+        _, variance = moment_values(field, beta)
+        variance = variance.double().cpu().numpy().ravel()
+        kl_abs = buffer.abs().double().cpu().numpy().ravel()
+        values = field.detach().double().cpu().numpy().ravel()
+        with np.errstate(divide="ignore"):
+            stats["sigma_hist"].append(np.histogram(np.log10(variance), LOG_SIGMA_BINS)[0])
+            stats["kl_hist"].append(np.histogram(np.log10(kl_abs), LOG_SIGMA_BINS)[0])
+        stats["sigma_zero"].append(np.count_nonzero(variance < 10 ** LOG_SIGMA_BINS[0]))
+        stats["field_hist"].append(np.histogram(np.clip(values, FIELD_BINS[0], FIELD_BINS[-1]), FIELD_BINS)[0])
+        stats["sigma_mean"].append(variance.mean())
+        stats["consolidated"].append(np.mean(variance < CONSOLIDATED))
+        stats["field_abs_mean"].append(np.abs(values).mean())
+        stats["kl_abs_mean"].append(kl_abs.mean())
+    return {key: np.asarray(value) for key, value in stats.items()}
+
+
+def _atomic_torch_save(payload, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: int, device, dtype,
+                   checkpoint: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Learn the tasks in order with one method; return the accuracy rows and the stacked snapshots."""
+    kl, annealed = METHODS[method]
+    total_epochs = len(tasks) * cfg.epochs_per_task
+    fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype, device)
+    learner = FieldLearner(fields, cfg.lr, kl, cfg.anchor_weight if kl == "task_start" else 1.0)
+    generators = {name: torch_generator(seed + offset, device) for name, offset in
+                  (("shuffle", 1000), ("noise", 2000), ("evaluation", 3000))}
+    rows, snapshots, done = [], [], 0
+    if cfg.resume and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        learner.load_state_dict(state["learner"])
+        for name, generator in generators.items():
+            generator.set_state(state["generators"][name])
+        rows, snapshots, done = state["rows"], state["snapshots"], state["epoch"]
+    progress = tqdm(total=total_epochs, initial=done, desc=f"{method} seed {seed}", unit="epoch", leave=False)
+    steps = len(tasks[0].x_train) // cfg.batch_size
+    for epoch in range(done + 1, total_epochs + 1):
+        task_index = (epoch - 1) // cfg.epochs_per_task
+        task = tasks[task_index]
+        if task_index > 0 and (epoch - 1) % cfg.epochs_per_task == 0:
+            learner.start_task()
+        beta = beta_schedule(epoch, total_epochs, cfg.beta_slope, cfg.beta_max, cfg.beta_offset) if annealed \
+            else cfg.fixed_beta
+        snapshots.append(snapshot(fields, learner.kl_grad, beta))
+        order = torch.randperm(len(task.x_train), generator=generators["shuffle"], device=device)
+        for step in range(steps):
+            batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            learner.step(task.x_train[batch], task.y_train[batch], beta, generators["noise"],
+                         where=f"epoch {epoch}, step {step + 1}")
+        end_of_task = epoch % cfg.epochs_per_task == 0
+        modes = ("noisy", *cfg.diagnostic_modes) if end_of_task else ("noisy",)
+        for eval_index, eval_task in enumerate(tasks):
+            keep = torch.randperm(len(eval_task.x_test), generator=generators["evaluation"], device=device)
+            keep = keep[:cfg.eval_images]
+            for mode in modes:
+                rows.append({"method": method, "seed": seed, "epoch": epoch, "task_trained": task_index + 1,
+                             "task_eval": eval_index + 1, "task_name": eval_task.name, "eval_mode": mode,
+                             "beta": beta, "accuracy": accuracy(fields, eval_task.x_test[keep], eval_task.y_test[keep],
+                                                                beta, mode, generators["evaluation"])})
+        _atomic_torch_save({"learner": learner.state_dict(), "epoch": epoch, "rows": rows, "snapshots": snapshots,
+                            "generators": {name: gen.get_state() for name, gen in generators.items()}}, checkpoint)
+        progress.update(1)
+    progress.close()
+    snapshots.append(snapshot(fields, learner.kl_grad, beta))
+    stacked = {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
+    return rows, stacked
+
+
+def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Path, device, dtype) -> list[dict]:
+    """Every method × seed on the same tasks; finished runs are kept in a PointStore (resumable), snapshots as npz."""
+    fingerprint = {key: value for key, value in config_dict(cfg).items()
+                   if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root")}
+    store_path = out_dir / f".{stem}.points.jsonl"
+    if not cfg.resume:
+        store_path.unlink(missing_ok=True)
+    store = PointStore(out_dir, stem, fingerprint)
+    rows = []
+    for method in cfg.methods:
+        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+            key = f"{method}/seed{seed}"
+            if store.get(key) is None:
+                checkpoint = out_dir / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
+                run_rows, snapshots = train_sequence(cfg, tasks, method, seed, device, dtype, checkpoint)
+                np.savez_compressed(out_dir / f"{stem}_snapshots_{method}_seed{seed}.npz",
+                                    sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **snapshots)
+                store.put(key, run_rows)
+                checkpoint.unlink(missing_ok=True)
+            rows += store.get(key)
+    store.close()
+    return rows
+
+
+# ----------------------------------------------------------------------------- summary and plot
+def summarize(rows: list[dict], epochs_per_task: int) -> dict:
+    """Per method: own-task accuracy after its own training, final accuracies and their mean (noisy pass)."""
+    noisy = [row for row in rows if row["eval_mode"] == "noisy"]
+    summary = {}
+    for method in dict.fromkeys(row["method"] for row in noisy):
+        own, final, peak = {}, {}, {}
+        last_epoch = max(row["epoch"] for row in noisy if row["method"] == method)
+        for row in noisy:
+            if row["method"] != method:
+                continue
+            task = row["task_eval"]
+            if row["epoch"] == task * epochs_per_task:
+                own.setdefault(task, []).append(row["accuracy"])
+            if row["epoch"] == last_epoch:
+                final.setdefault(task, []).append(row["accuracy"])
+            if row["task_trained"] == task:
+                peak.setdefault((task, row["seed"]), []).append(row["accuracy"])
+        tasks = sorted(final)
+        final_mean = [np.mean([final[task][k] for task in tasks]) for k in range(len(final[tasks[0]]))]
+        summary[method] = {
+            "own_task_after_training": [float(np.mean(own[task])) for task in tasks],
+            "own_task_peak": [float(np.mean([max(v) for (t, _), v in peak.items() if t == task])) for task in tasks],
+            "final": [float(np.mean(final[task])) for task in tasks],
+            "final_mean": float(np.mean(final_mean)),
+            "final_mean_sd_over_seeds": float(np.std(final_mean, ddof=1)) if len(final_mean) > 1 else 0.0,
+            "seeds": len(final_mean)}
+    return summary
+
+
+def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]):
+    """One panel per method: noisy-pass accuracy of every task vs epoch (mean ± s.d. over seeds)."""
+    import matplotlib.pyplot as plt
+
+    noisy = [row for row in rows if row["eval_mode"] == "noisy"]
+    methods = list(dict.fromkeys(row["method"] for row in noisy))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.4), sharey=True, squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        for task, label in enumerate(task_labels, start=1):
+            epochs = sorted({row["epoch"] for row in noisy if row["method"] == method})
+            values = np.array([[row["accuracy"] for row in noisy if row["method"] == method
+                                and row["task_eval"] == task and row["epoch"] == epoch] for epoch in epochs])
+            mean, spread = values.mean(axis=1), values.std(axis=1)
+            ax.plot(epochs, mean, label=label)
+            ax.fill_between(epochs, mean - spread, mean + spread, alpha=0.2)
+        for boundary in range(epochs_per_task, max(epochs), epochs_per_task):
+            ax.axvline(boundary + 0.5, color="0.7", lw=0.8, ls="--")
+        ax.set(title=method, xlabel="epoch", ylim=(0, 1))
+    axes[0][0].set_ylabel("test accuracy (noisy pass)")
+    axes[0][-1].legend(loc="lower left")
+    return fig
+
+
+def setup_torch(cfg: ContinualConfig):
+    """Device, dtype and thread count of a run."""
+    from vcl_common import resolve_device
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    return device, getattr(torch, cfg.dtype)
+
+
+def within(value: float, low: float, high: float = math.inf) -> bool:
+    return low <= value <= high

@@ -1,0 +1,417 @@
+"""Replica-symmetric saddle point of a teacher–student perceptron with a pluggable prior and channel.
+
+Free entropy per synapse (THEORY.md §4.3; the conventions reproduce the paper's update rules):
+
+    Φ = extr { −Q̂ Q + ½ q̂ q − r̂ r + G_S(q̂, r̂, Q̂) + α G_E(q, r, Q) }
+
+    G_S = ∫Dz ln ∫ dμ(m) exp[(Q̂ − q̂/2) m² + (√q̂ z + r̂) m]                 (single-site "measure")
+    G_E = 2 ∫Dz Φ_N(r z / √(q − r²)) ψ(√q z),  ψ(ω) = ln ∫Dx exp ℓ(ω + √(Q − q) x; Q)   (energy "channel")
+
+with Q = q⋆ the self-overlap, Φ_N the normal CDF and ℓ the log-likelihood of the channel.  Saddle point:
+q̂ = −2α ∂_q G_E, r̂ = α ∂_r G_E, Q̂ = α ∂_Q G_E and q = E_z⟨m⟩², r = E_z⟨m⟩, Q = E_z⟨m²⟩.
+
+Measures: `FlatMeasure(kappa)` (this paper: flat m ∈ [−1, 1] plus κ·S(m), the uniform prior of the appendix),
+`IsingMeasure` (w = ±1, Q ≡ 1), `SphericalMeasure` (w ∈ ℝ with Σw² = N, Q̂ a Lagrange multiplier).
+Channels: `VariationalChannel(beta)` (this paper: ℓ = β ln Φ_N(h/√(1−Q)), the Gaussian-approximation data term
+at inverse temperature β) and `VersionSpaceChannel` (Gibbs learning, ℓ = ln Θ(h), Q ≡ 1).
+The same code path therefore gives the paper's theory and the classical results (Gardner & Derrida 1988,
+Györgyi 1990, Krauth & Mézard 1989), which the tests use as a check.
+
+Everything is float64 and deterministic: G_E is a differentiable torch function evaluated by quadrature and
+its gradient is taken by autograd (exact derivative of the quadrature); the equations are solved with
+a quasi-Newton method in unconstrained coordinates that keep r² < q < Q < 1.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from mean_field_theory.quadrature import DTYPE, as_tensor, gauss_legendre, gaussian_sinh_nodes
+
+N_Z = 161  # nodes of the outer Gaussian integrals (sinh-mapped trapezoid)
+N_X = 121  # nodes of the inner Gaussian integral of the variational channel
+
+
+# ----------------------------------------------------------------------------- channels (energy term)
+class VariationalChannel:
+    """This paper's data term: ℓ(h; Q) = β ln Φ_N(h / √(1 − Q)) (THEORY.md §4.1)."""
+
+    fixed_Q = None
+
+    def __init__(self, beta: float):
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta}")
+        self.beta = float(beta)
+
+    def log_partition(self, omega: torch.Tensor, q: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(Q−q) x)/√(1−Q)), computed in log space (never forms Φ^β)."""
+        sqrt_v, sqrt_e = torch.sqrt(Q - q), torch.sqrt(1.0 - Q)
+        with torch.no_grad():  # layer where the argument crosses 0, width of the steepest part of β ln Φ
+            center = -omega / sqrt_v
+            scale = (sqrt_e / (sqrt_v * math.sqrt(self.beta))).clamp(0.02, 1.0).expand_as(omega)
+        x, log_w = gaussian_sinh_nodes(center, scale, N_X)
+        argument = (omega.unsqueeze(-1) + sqrt_v * x) / sqrt_e
+        return torch.logsumexp(log_w + self.beta * torch.special.log_ndtr(argument), dim=-1)
+
+    def layer_width(self, q: float, Q: float) -> float:
+        return math.sqrt(max(1.0 - q, 1e-300))
+
+
+class VersionSpaceChannel:
+    """Gibbs learning of a noiseless perceptron: ℓ = ln Θ(h), so ψ(ω) = ln Φ_N(ω / √(1 − q)), Q ≡ 1."""
+
+    fixed_Q = 1.0
+
+    def log_partition(self, omega, q, Q):
+        return torch.special.log_ndtr(omega / torch.sqrt(Q - q))
+
+    def layer_width(self, q: float, Q: float) -> float:
+        return math.sqrt(max(Q - q, 1e-300))
+
+
+def energy_term(channel, q, r, Q) -> torch.Tensor:
+    """G_E(q, r, Q) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, Q.
+
+    r = 0 gives the storage problem (random labels): G_E = ∫Dz ψ(√q z)."""
+    spread = torch.sqrt(q - r**2)
+    with torch.no_grad():
+        width = min(1.0, channel.layer_width(float(q), float(Q)) / math.sqrt(float(q)))
+        if float(r) != 0.0:
+            width = min(width, float(spread) / abs(float(r)))
+    z, log_w = gaussian_sinh_nodes(0.0, width / 2.0, N_Z)
+    teacher = torch.special.log_ndtr(r * z / spread)
+    return 2.0 * torch.sum(torch.exp(log_w + teacher) * channel.log_partition(torch.sqrt(q) * z, q, Q))
+
+
+def energy_gradient(channel, q: float, r: float, Q: float):
+    """(G_E, ∂G_E/∂q, ∂G_E/∂r, ∂G_E/∂Q) by autograd through the quadrature."""
+    params = [torch.tensor(float(value), dtype=DTYPE, requires_grad=True) for value in (q, r, Q)]
+    value = energy_term(channel, *params)
+    grads = torch.autograd.grad(value, params)
+    return float(value.detach()), *(float(grad) for grad in grads)
+
+
+# ----------------------------------------------------------------------------- single-site measures
+@dataclasses.dataclass
+class SiteAverages:
+    """Gaussian averages E_z[...] over the single-site problem at given conjugates."""
+
+    log_z: float  # G_S = E_z ln Z(b)
+    mean: float  # r = E_z⟨m⟩
+    mean_sq: float  # q = E_z⟨m⟩²
+    second: float  # Q = E_z⟨m²⟩
+    sign: float  # p = E_z⟨sgn m⟩ (teacher overlap of the clipped student)
+
+
+class FlatMeasure:
+    """This paper: m ∈ [−1, 1] with flat measure times exp(κ S(m)) (κ = 0 main text, κ = β uniform prior)."""
+
+    fixed_Q = None
+    a_bounds = (-np.inf, np.inf)
+
+    def __init__(self, kappa: float = 0.0, panels: int = 24, nodes_per_panel: int = 8, u_limit: float = 12.0):
+        if not kappa >= 0:
+            raise ValueError(f"kappa must be >= 0, got {kappa}")
+        self.kappa = float(kappa)
+        # composite Gauss–Legendre in u = artanh(m) on [−L, 0] and [0, L]: no node at m = 0, so ⟨sgn m⟩ is exact
+        u_nodes, u_weights = [], []
+        edges = np.linspace(0.0, u_limit, panels + 1)
+        for low, high in zip(edges[:-1], edges[1:]):
+            nodes, weights = gauss_legendre(low, high, nodes_per_panel)
+            u_nodes += [nodes, -nodes]
+            u_weights += [weights, weights]
+        u = torch.cat(u_nodes)
+        self.m = torch.tanh(u)
+        log_cosh = torch.abs(u) + torch.log1p(torch.exp(-2.0 * torch.abs(u))) - math.log(2.0)
+        entropy = math.log(2.0) + log_cosh - u * self.m  # S(m) of the Ising distribution with mean m
+        self.log_base = torch.log(torch.cat(u_weights)) - 2.0 * log_cosh + self.kappa * entropy
+
+    def site(self, a: float, b: torch.Tensor):
+        """ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩ of exp(a m² + b m) dμ(m) for a batch of fields b."""
+        exponent = self.log_base + a * self.m**2 + b.unsqueeze(-1) * self.m
+        log_z = torch.logsumexp(exponent, dim=-1)
+        prob = torch.exp(exponent - log_z.unsqueeze(-1))
+        return log_z, prob @ self.m, prob @ self.m**2, prob @ torch.sign(self.m)
+
+
+class IsingMeasure:
+    """Binary weights w = ±1: Q ≡ 1 and Q̂ drops out (set to 0)."""
+
+    fixed_Q = 1.0
+    a_bounds = None  # no Lagrange multiplier needed
+
+    def site(self, a: float, b: torch.Tensor):
+        log_z = torch.abs(b) + torch.log1p(torch.exp(-2.0 * torch.abs(b))) + a
+        mean = torch.tanh(b)
+        return log_z, mean, torch.ones_like(b), mean
+
+
+class SphericalMeasure:
+    """Real weights with the spherical constraint Σ w² = N: Gaussian single site, Q̂ fixes Q = 1 (a < 0)."""
+
+    fixed_Q = 1.0
+    a_bounds = (-np.inf, 0.0)
+
+    def site(self, a: float, b: torch.Tensor):
+        precision = -2.0 * a
+        mean = b / precision
+        log_z = 0.5 * math.log(2.0 * math.pi / precision) + 0.5 * b * mean
+        sign = torch.erf(mean * math.sqrt(precision / 2.0))
+        return log_z, mean, mean**2 + 1.0 / precision, sign
+
+
+def site_averages(measure, q_hat: float, r_hat: float, Q_hat: float) -> SiteAverages:
+    """E_z over b = √q̂ z + r̂ on a grid refined where b changes sign (width 1/√q̂ in z)."""
+    sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
+    center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
+    scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
+    z, log_w = gaussian_sinh_nodes(center, scale, N_Z)
+    weights = torch.exp(log_w)
+    log_z, mean, second, sign = measure.site(Q_hat - q_hat / 2.0, sqrt_q_hat * z + r_hat)
+    return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
+
+
+def lagrange_multiplier(measure, q_hat: float, r_hat: float, Q_target: float) -> float:
+    """Q̂ such that E_z⟨m²⟩ = Q_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with Q̂."""
+    def excess(a):
+        return site_averages(measure, q_hat, r_hat, a + q_hat / 2.0).second - Q_target
+
+    low_bound, high_bound = measure.a_bounds
+    if high_bound == 0.0:  # spherical: a ∈ (−∞, 0); bracket in log(−a)
+        root = scipy.optimize.brentq(lambda log_neg_a: -excess(-math.exp(log_neg_a)), -40.0, 40.0, xtol=1e-14)
+        return -math.exp(root) + q_hat / 2.0
+    low, high = -1.0, 1.0
+    while excess(low) > 0:
+        low *= 2.0
+    while excess(high) < 0:
+        high *= 2.0
+    return scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-15) + q_hat / 2.0
+
+
+# ----------------------------------------------------------------------------- the saddle point
+@dataclasses.dataclass
+class RSSolution:
+    alpha: float
+    q: float
+    r: float
+    q_star: float
+    q_hat: float
+    r_hat: float
+    q_star_hat: float
+    p1: float  # E_z⟨sgn m⟩: teacher overlap of the clipped student
+    eps_g: float  # arccos(p1)/π
+    free_entropy: float
+    converged: bool
+    iterations: int  # evaluations of the saddle-point map
+    residual: float  # max |T(x) − x| at the returned point
+
+    def as_row(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class RSProblem:
+    """The saddle-point map x = (q, r, Q) → T(x) of one (α, measure, channel) problem.
+
+    teacher=False is the storage problem (random labels): r = r̂ = 0.  fixed_Q clamps the self-overlap
+    (Q̂ then becomes the Lagrange multiplier of E⟨m²⟩ = Q; Fig. 2d's "fixed q⋆" theory)."""
+
+    def __init__(self, alpha: float, measure, channel, teacher: bool = True, fixed_Q: float | None = None):
+        if not alpha > 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
+        self.alpha, self.measure, self.channel, self.teacher = float(alpha), measure, channel, teacher
+        for forced in (measure.fixed_Q, channel.fixed_Q):
+            if forced is not None:
+                if fixed_Q is not None and fixed_Q != forced:
+                    raise ValueError(f"this measure/channel requires Q = {forced}")
+                fixed_Q = forced
+        if fixed_Q is not None and not 0 < fixed_Q <= 1:
+            raise ValueError(f"fixed self-overlap must be in (0, 1], got {fixed_Q}")
+        self.fixed_Q = fixed_Q
+        self.evaluations = 0
+
+    # unconstrained coordinates y ↔ order parameters with r² < q < Q < 1 (r = 0 without teacher)
+    def to_params(self, y: np.ndarray):
+        Q = self.fixed_Q if self.fixed_Q is not None else 1.0 / (1.0 + math.exp(-y[-1]))
+        q = Q / (1.0 + math.exp(-y[0]))
+        r = math.sqrt(q) * math.tanh(y[1]) if self.teacher else 0.0
+        return q, r, Q
+
+    def to_coords(self, q: float, r: float, Q: float) -> np.ndarray:
+        coords = [math.log(q / (Q - q))]
+        if self.teacher:
+            coords.append(math.atanh(r / math.sqrt(q)))
+        if self.fixed_Q is None:
+            coords.append(math.log(Q / (1.0 - Q)))
+        return np.array(coords)
+
+    def conjugates(self, q: float, r: float, Q: float):
+        g_e, d_q, d_r, d_Q = energy_gradient(self.channel, q, r, Q)
+        q_hat = max(-2.0 * self.alpha * d_q, 0.0)
+        r_hat = self.alpha * d_r if self.teacher else 0.0
+        if self.fixed_Q is None:
+            Q_hat = self.alpha * d_Q
+        elif self.measure.a_bounds is None:  # Ising: Q ≡ 1 by the support, Q̂ drops out
+            Q_hat = 0.0
+        else:
+            Q_hat = lagrange_multiplier(self.measure, q_hat, r_hat, self.fixed_Q)
+        return g_e, q_hat, r_hat, Q_hat
+
+    def step(self, q: float, r: float, Q: float):
+        """One application of the saddle-point map: returns (new (q, r, Q), conjugates, averages, G_E)."""
+        self.evaluations += 1
+        g_e, q_hat, r_hat, Q_hat = self.conjugates(q, r, Q)
+        averages = site_averages(self.measure, q_hat, r_hat, Q_hat)
+        new_Q = self.fixed_Q if self.fixed_Q is not None else averages.second
+        new_r = averages.mean if self.teacher else 0.0
+        return (averages.mean_sq, new_r, new_Q), (q_hat, r_hat, Q_hat), averages, g_e
+
+    def residual(self, y: np.ndarray) -> np.ndarray:
+        params = self.to_params(y)
+        new, *_ = self.step(*params)
+        return np.array([new[0] - params[0]] + ([new[1] - params[1]] if self.teacher else [])
+                        + ([new[2] - params[2]] if self.fixed_Q is None else []))
+
+    def solution(self, q: float, r: float, Q: float) -> RSSolution:
+        new, (q_hat, r_hat, Q_hat), averages, g_e = self.step(q, r, Q)
+        residual = max(abs(a - b) for a, b in zip(new, (q, r, Q)))
+        free_entropy = -Q_hat * Q + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
+        p1 = min(max(averages.sign, -1.0), 1.0)
+        return RSSolution(self.alpha, q, r, Q, q_hat, r_hat, Q_hat, p1, math.acos(p1) / math.pi, free_entropy,
+                          False, self.evaluations, residual)
+
+
+def solve_rs(alpha: float, measure, channel, init: tuple[float, float, float], teacher: bool = True,
+             fixed_Q: float | None = None, tol: float = 1e-10, damping: float = 0.3,
+             max_damped_steps: int = 300) -> RSSolution:
+    """Solve the RS saddle point from `init` = (q, r, Q).
+
+    Newton's method in unconstrained coordinates (finite-difference Jacobian, Broyden updates, backtracking);
+    if it stalls, damped fixed-point iteration x ← x + η(T(x) − x) from `init` and Newton again.
+    `converged` means max |T(x) − x| < tol at the returned point."""
+    with single_thread():
+        return _solve(RSProblem(alpha, measure, channel, teacher, fixed_Q), init, tol, damping, max_damped_steps)
+
+
+@contextlib.contextmanager
+def single_thread():
+    """The quadrature tensors are small (~10⁵ elements): one thread is faster than two and cannot be
+    slowed down by OpenMP over-subscription when other jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _solve(problem: RSProblem, init, tol: float, damping: float, max_damped_steps: int) -> RSSolution:
+    start = _feasible(init, problem)
+    y = problem.to_coords(*start)
+    for attempt in range(2):
+        y = _newton(problem.residual, y, tol)
+        solution = problem.solution(*problem.to_params(y))
+        if solution.residual < tol:
+            return dataclasses.replace(solution, converged=True, iterations=problem.evaluations)
+        if attempt == 0:
+            x = np.array(start)
+            for _ in range(max_damped_steps):
+                x = _project(x + damping * (np.array(problem.step(*x)[0]) - x), problem)
+            y = problem.to_coords(*x)
+    return solution
+
+
+def _newton(residual, y: np.ndarray, tol: float, max_steps: int = 40, fd_step: float = 1e-7) -> np.ndarray:
+    """Quasi-Newton root finding of residual(y) = 0 until max |residual| < tol (returns the last iterate)."""
+    def jacobian(y, f):
+        columns = []
+        for i in range(len(y)):
+            shifted = y.copy()
+            shifted[i] += fd_step * max(1.0, abs(y[i]))
+            columns.append((residual(shifted) - f) / (shifted[i] - y[i]))
+        return np.stack(columns, axis=1)
+
+    f = residual(y)
+    J = jacobian(y, f)
+    for _ in range(max_steps):
+        if np.max(np.abs(f)) < tol or not np.all(np.isfinite(f)):
+            break
+        try:
+            step = -np.linalg.solve(J, f)
+        except np.linalg.LinAlgError:
+            break
+        step *= min(1.0, 3.0 / max(np.max(np.abs(step)), 1e-300))  # trust region in the logit coordinates
+        for _ in range(12):  # backtracking on the residual norm
+            candidate = residual(y + step)
+            if np.all(np.isfinite(candidate)) and np.linalg.norm(candidate) < np.linalg.norm(f):
+                break
+            step /= 2.0
+        else:
+            J = jacobian(y, f)  # stalled: refresh the Jacobian
+            continue
+        J += np.outer(candidate - f - J @ step, step) / (step @ step)  # Broyden rank-one update
+        y, f = y + step, candidate
+    return y
+
+
+def _feasible(init, problem: RSProblem):
+    q, r, Q = (float(value) for value in init)
+    if problem.fixed_Q is not None:
+        Q = problem.fixed_Q
+    return tuple(_project(np.array([q, r if problem.teacher else 0.0, Q]), problem, margin=1e-6))
+
+
+def _project(x: np.ndarray, problem: RSProblem, margin: float = 1e-9) -> np.ndarray:
+    """Clip (q, r, Q) into r² < q < Q < 1, keeping a relative distance `margin` from each boundary."""
+    Q = problem.fixed_Q if problem.fixed_Q is not None else min(max(x[2], 1e-6), 1.0 - margin)
+    q = min(max(x[0], 1e-12), Q * (1.0 - margin))
+    r = 0.0 if not problem.teacher else math.copysign(min(abs(x[1]), math.sqrt(q) * (1.0 - margin)), x[1])
+    return np.array([q, r, Q])
+
+
+# ----------------------------------------------------------------------------- sweeps over α, both branches
+def continuation(alphas, solve, default_init) -> list[RSSolution]:
+    """Solve along `alphas` in the given order, starting each point from a linear extrapolation of the two
+    previous solutions (the same branch); a point that fails is retried from `default_init`."""
+    solutions: list[RSSolution] = []
+    for alpha in alphas:
+        previous = [s for s in solutions[-2:] if s.converged]
+        if len(previous) == 2 and previous[1].alpha != previous[0].alpha:
+            slope = (alpha - previous[1].alpha) / (previous[1].alpha - previous[0].alpha)
+            guess = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
+                          for k in ("q", "r", "q_star"))
+        elif previous:
+            guess = (previous[-1].q, previous[-1].r, previous[-1].q_star)
+        else:
+            guess = default_init
+        solution = solve(alpha, guess)
+        if not solution.converged and guess != default_init:
+            solution = solve(alpha, default_init)
+        solutions.append(solution)
+    return solutions
+
+
+def sweep_branches(alphas, solve, low_init, high_init, same_tol: float = 1e-7) -> list[dict]:
+    """Both RS branches along α: continuation upward from `low_init` (poor generalization) and downward from
+    `high_init` (good generalization).  Where the two sweeps meet the same solution the row is 'unique';
+    where they differ two rows 'poor'/'good' are returned and `thermodynamic` marks the larger free entropy."""
+    ordered = sorted({float(alpha) for alpha in alphas})
+    upward = continuation(ordered, solve, low_init)
+    downward = continuation(ordered[::-1], solve, high_init)[::-1]
+    rows = []
+    for low, high in zip(upward, downward):
+        same = max(abs(low.q - high.q), abs(low.r - high.r), abs(low.q_star - high.q_star)) < same_tol
+        if same or not (low.converged and high.converged):
+            best = low if low.converged or not high.converged else high
+            rows.append({**best.as_row(), "branch": "unique", "thermodynamic": True})
+            continue
+        poor, good = sorted((low, high), key=lambda solution: solution.r)
+        for name, solution in (("poor", poor), ("good", good)):
+            other = good if solution is poor else poor
+            rows.append({**solution.as_row(), "branch": name,
+                         "thermodynamic": solution.free_entropy >= other.free_entropy})
+    return rows

@@ -1,0 +1,30 @@
+"""Task-1 replica-symmetric theory of the field-space learning objective (THEORY.md §4.1–§4.4).
+
+The Gibbs measure over variational means m ∈ [−1, 1]^N at inverse temperature β, with energy the Gaussian-
+approximation data term and (optionally) the uniform-prior KL weighted by κ₁, is solved by the generic RS
+machinery of `rs_solver` with `FlatMeasure(κ₁)` and `VariationalChannel(β)`.  Variants: κ₁ = 0 (main text),
+κ₁ = β (uniform prior, appendix) and a clamped self-overlap q⋆ (Fig. 2d).
+"""
+from __future__ import annotations
+
+from mean_field_theory.rs_solver import (FlatMeasure, RSSolution, VariationalChannel, solve_rs,
+                                         sweep_branches)
+
+LOW_INIT = (0.01, 0.01, 0.34)  # near the α → 0 limit q = r = 0, q⋆ = 1/3 (poor-generalization start)
+HIGH_INIT = (0.97, 0.98, 0.975)  # near perfect generalization (good-branch start)
+
+
+def solve_task1(alpha: float, beta: float = 20.0, kappa: float = 0.0, init=LOW_INIT, tol: float = 1e-10,
+                q_star: float | None = None) -> RSSolution:
+    """One task-1 saddle point; `q_star` clamps the self-overlap (Fig. 2d), κ = kappa weights S(m)."""
+    return solve_rs(alpha, FlatMeasure(kappa), VariationalChannel(beta), init, fixed_Q=q_star, tol=tol)
+
+
+def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-10) -> list[dict]:
+    """Both branches of the task-1 theory along α (rows of Fig. 2a; see rs_solver.sweep_branches)."""
+    measure, channel = FlatMeasure(kappa), VariationalChannel(beta)
+
+    def solve(alpha, init):
+        return solve_rs(alpha, measure, channel, init, tol=tol)
+
+    return sweep_branches(alphas, solve, LOW_INIT, HIGH_INIT)

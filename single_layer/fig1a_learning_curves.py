@@ -1,0 +1,132 @@
+"""Fig. 1a — SGD learning curves of task 1 for the field-space binary perceptron.
+
+x: epoch (0 = initial fields, then 1…500); y: generalization error ε_g = arccos(p)/π of the clipped student sgn(h),
+p = (1/N) Σ_i sgn(h_i) w_i (THEORY.md §3.6); mean over 20 trials with a min–max band, one curve per
+α ∈ {0.5, 1, 1.5, 2} (grey levels silver → black).
+
+Training (THEORY.md §3.2–§3.5, §6 "Fig. 1a"): objective E(h) = −Σ_μ ln H(−y^μ m·x^μ/√Σσ) without KL term, heavy-ball
+SGD (v ← μv + lr·g, h ← h − v) with lr = 0.03, μ = 0.9, batch size max(ceil(P/20), 10) in fixed order, h ~ N(0, 1),
+N = 1000, 500 epochs; trial k has its own teacher, data and initial fields from seed + k.
+
+Runtime of a full run: about 6 min on a 2-core CPU (1 torch thread); --quick takes a few seconds.
+Command:  python single_layer/fig1a_learning_curves.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, require,
+                        resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig1a_learning_curves"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    n: int = 1000  # input dimension = number of synapses (N)
+    alphas: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)  # data densities P/N, one curve each (α)
+    trials: int = 20  # independent trials (teacher, data, initial fields) per α
+    epochs: int = 500  # training epochs
+    lr: float = 0.03  # learning rate of heavy-ball SGD (η)
+    momentum: float = 0.9  # heavy-ball momentum (μ)
+    minibatches: int = 20  # target minibatches per epoch: batch size max(ceil(P/minibatches), min_batch)
+    min_batch: int = 10  # smallest batch size
+    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
+    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
+
+    def validate(self):
+        super().validate()
+        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
+        require(len(self.alphas) > 0 and all(alpha > 0 for alpha in self.alphas), f"--alphas must be > 0: {self.alphas}")
+        require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
+        require(self.trials >= 1 and self.epochs >= 1, "--trials and --epochs must be >= 1")
+        require(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
+        require(self.minibatches >= 1 and self.min_batch >= 1, "--minibatches and --min_batch must be >= 1")
+        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+QUICK = {"n": 60, "alphas": (1.0, 2.0), "trials": 2, "epochs": 20}
+
+
+def batch_size(cfg: Config, alpha: float) -> int:
+    return max(math.ceil(n_patterns(alpha, cfg.n) / cfg.minibatches), cfg.min_batch)
+
+
+def learning_curves(cfg: Config, alpha: float, device, progress) -> list[dict]:
+    """All trials at one α as one batch; one row per (trial, epoch)."""
+    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], seed=cfg.seed, device=device,
+                                    dtype=getattr(torch, cfg.dtype))
+    spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=batch_size(cfg, alpha))
+    _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task], cfg.beta_h),
+                            beta_h=cfg.beta_h, progress=progress)
+    return [{"alpha": alpha, "seed": cfg.seed + trial, "epoch": int(epoch), "eps_g": history.values["eps_g1"][row, trial],
+             "p": history.values["p1"][row, trial], "q_star": history.values["q_star"][row, trial]}
+            for trial in range(cfg.trials) for row, epoch in enumerate(history.epochs)]
+
+
+def plot(rows: list[dict], alphas: list[float]):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axis = plt.subplots()
+    greys = plt.cm.Greys(np.linspace(0.35, 1.0, len(alphas)))
+    for alpha, colour in zip(alphas, greys):
+        epochs = np.array(sorted({row["epoch"] for row in rows if row["alpha"] == alpha}))
+        curves = np.array([[row["eps_g"] for row in rows if row["alpha"] == alpha and row["seed"] == seed]
+                           for seed in sorted({row["seed"] for row in rows if row["alpha"] == alpha})])
+        axis.plot(epochs, curves.mean(0), color=colour, label=f"α={alpha:g}")
+        axis.fill_between(epochs, curves.min(0), curves.max(0), color=colour, alpha=0.25, linewidth=0)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(r"$\epsilon_g$")
+    axis.set_ylim(0, 0.55)
+    axis.legend()
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    if not cfg.replot:
+        started = time.time()
+        torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        fingerprint = {key: value for key, value in config_dict(cfg).items()
+                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
+        store = PointStore(out_dir, STEM, fingerprint)
+        rows = []
+        with tqdm(total=cfg.epochs * len(cfg.alphas), desc="fig1a SGD", unit="epoch") as progress:
+            for alpha in cfg.alphas:
+                key = f"alpha={alpha!r}"
+                if store.get(key) is None:
+                    store.put(key, learning_curves(cfg, alpha, device, progress))
+                else:
+                    progress.update(cfg.epochs)
+                rows += store.get(key)
+        final = {f"{alpha:g}": float(np.mean([row["eps_g"] for row in rows
+                                               if row["alpha"] == alpha and row["epoch"] == cfg.epochs]))
+                 for alpha in cfg.alphas}
+        write_csv(out_dir / f"{STEM}.csv", rows)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)],
+            batch_sizes={f"{alpha:g}": batch_size(cfg, alpha) for alpha in cfg.alphas},
+            final_eps_g_mean=final, summary="final mean ε_g per α: " + ", ".join(
+                f"α={alpha}: {value:.4f}" for alpha, value in final.items())))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    figure = plot(rows, sorted({row["alpha"] for row in rows}))
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

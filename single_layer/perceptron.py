@@ -1,0 +1,380 @@
+"""The field-space binary perceptron of THEORY.md §2–§3: the one definition used by every single-layer script.
+
+Data (§2): teacher w¹ uniform on {±1}^N, later teachers w^t = w¹ξ with P(ξ = +1) = (1 + r₀)/2, Rademacher
+inputs, labels y = sgn(w·x) with sgn(0) = +1.
+
+Model (§3.1–§3.4): every weight has a field h_i, m_i = tanh(β_h h_i), σ_i = 1 − m_i², and the objective of a task is
+
+    F(h) = −Σ_μ ln H(−y^μ m·x^μ / √Σσ) + γ KL(q_h ‖ q_h′)      (data term in log space: ln H(−a) = log_ndtr(a))
+
+with the hand-written gradient of §3.4 (an autograd path exists for checking), the optimisers as coded in the
+original (§3.5: heavy-ball SGD, Adam with decoupled weight decay and eps 1e-20, plain gradient descent),
+minibatches in fixed order with a smaller last batch and the KL weight γ·bs/P per minibatch, and the early stops
+of §3.5.  The evaluation metric (§3.6) is the overlap p = mean(sgn(h)·w) and ε_g = arccos(p)/π.
+
+Many independent trials are one batched computation: fields are (n_trials, N), data (n_trials, P, N); trial k
+draws its teacher, data and initial fields from its own generator seeded with seed + k, so its numbers do not
+depend on how many trials are batched together.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from vcl_common import SolverError, require, torch_generator
+
+LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+ADAM_BETAS = (0.9, 0.999)  # moment decay rates of the original Adamoptim
+ADAM_EPS = 1e-20  # the original's epsilon (not the usual 1e-8)
+EARLY_STOPS = (None, "test_accuracy", "teacher")
+OPTIMIZERS = ("momentum", "adam", "gd")
+
+
+# ----------------------------------------------------------------------------- data (§2)
+def sign(values: torch.Tensor) -> torch.Tensor:
+    """sgn with the paper's convention sgn(0) = +1, in the dtype of `values`."""
+    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
+
+
+def n_patterns(alpha: float, n: int) -> int:
+    """P = int(αN) as in the original code (a tiny tolerance keeps e.g. 0.58·100 at 58)."""
+    require(alpha > 0, f"alpha must be > 0, got {alpha}")
+    require(n >= 1, f"N must be >= 1, got {n}")
+    count = int(alpha * n + 1e-9)
+    require(count >= 1, f"alpha * N = {alpha} * {n} gives no training pattern")
+    return count
+
+
+@dataclasses.dataclass
+class Task:
+    """One task for a batch of trials: teacher, training set and (optionally) a test set."""
+
+    teacher: torch.Tensor  # (T, N) ±1
+    inputs: torch.Tensor  # (T, P, N) ±1
+    labels: torch.Tensor  # (T, P) ±1
+    test_inputs: torch.Tensor | None = None  # (T, N, n_test) int8, transposed so a weight's column is contiguous
+    test_fields: torch.Tensor | None = None  # (T, n_test) teacher preactivations w·x of the test patterns
+
+    def select(self, trials: torch.Tensor) -> "Task":
+        return Task(*(None if value is None else value[trials] for value in dataclasses.astuple(self)))
+
+
+def _rademacher(generator: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
+
+
+def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.0, n_test: int = 0,
+                  seed: int = 0, device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, list[Task]]:
+    """Initial fields h ~ N(0, 1) (T, N) and one Task per entry of `alphas` (task t ≥ 2 has teacher w¹ξ_t).
+
+    Trial k uses torch_generator(seed + k) for, in this order: w¹, the ξ_t, every task's training and test inputs,
+    then the initial fields."""
+    require(n_trials >= 1, f"the number of trials must be >= 1, got {n_trials}")
+    require(abs(r0) <= 1, f"|r0| must be <= 1, got {r0}")
+    require(n_test >= 0, f"the number of test patterns must be >= 0, got {n_test}")
+    counts = [n_patterns(alpha, n) for alpha in alphas]
+    per_trial = []
+    for trial in range(n_trials):
+        generator = torch_generator(seed + trial)
+        first_teacher = _rademacher(generator, (n,))
+        flips = [torch.where(torch.rand(n, generator=generator, dtype=torch.float64) < (1 + r0) / 2, 1, -1)
+                 for _ in counts[1:]]
+        teachers = [first_teacher] + [first_teacher * flip.to(torch.int8) for flip in flips]
+        sets = []
+        for teacher, count in zip(teachers, counts):
+            train, test = _rademacher(generator, (count, n)), _rademacher(generator, (n_test, n))
+            sets.append((train, test.T.contiguous(), test.double() @ teacher.double()))
+        initial = torch.randn(n, generator=generator, dtype=torch.float64)
+        per_trial.append((teachers, sets, initial))
+    tasks = []
+    for index in range(len(counts)):
+        teacher = torch.stack([trial[0][index] for trial in per_trial]).to(device, dtype)
+        inputs = torch.stack([trial[1][index][0] for trial in per_trial]).to(device, dtype)
+        task = Task(teacher, inputs, sign(torch.einsum("tpn,tn->tp", inputs, teacher)))
+        if n_test:
+            task.test_inputs = torch.stack([trial[1][index][1] for trial in per_trial]).to(device)
+            task.test_fields = torch.stack([trial[1][index][2] for trial in per_trial]).to(device, dtype)
+        tasks.append(task)
+    fields = torch.stack([trial[2] for trial in per_trial]).to(device, dtype)
+    return fields, tasks
+
+
+# ----------------------------------------------------------------------------- objective (§3.2–§3.4)
+def _means(fields: torch.Tensor, beta_h: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    mean = torch.tanh(beta_h * fields)
+    variance = 1 - mean**2
+    return mean, variance, variance.sum(-1, keepdim=True)
+
+
+def data_term(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """E(h) = −Σ_μ ln H(−y m·x/√Σσ) per trial (T,), in log space (autograd-differentiable)."""
+    mean, _, variance_sum = _means(fields, beta_h)
+    margin = labels * torch.einsum("tpn,tn->tp", inputs, mean) / variance_sum.sqrt()
+    return -torch.special.log_ndtr(margin).sum(-1)
+
+
+def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
+                       beta_h: float = 1.0) -> torch.Tensor:
+    """∂E/∂h_i = Σ_μ y β σ_i (x_i S + m_i m·x) / S^{3/2} · H′(t)/H(t), t = −y m·x/√S (§3.4), shape (T, N)."""
+    mean, variance, variance_sum = _means(fields, beta_h)
+    # m·x^μ, (T, B); the (1, N) × (N, B) form is about twice as fast as (B, N) × (N, 1) on CPU
+    preactivation = torch.bmm(mean.unsqueeze(1), inputs.transpose(1, 2)).squeeze(1)
+    margin = labels * preactivation / variance_sum.sqrt()
+    # H′(t)/H(t) = −φ(a)/Φ(a) with a = −t, evaluated in log space
+    hazard = -torch.exp(-0.5 * margin**2 - LOG_SQRT_2PI - torch.special.log_ndtr(margin))
+    weight = hazard * labels  # (T, B)
+    input_part = torch.bmm(weight.unsqueeze(1), inputs).squeeze(1) / variance_sum.sqrt()
+    norm_part = mean * (weight * preactivation).sum(-1, keepdim=True) / variance_sum**1.5
+    return beta_h * variance * (input_part + norm_part)
+
+
+def kl_divergence(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """KL(q_h ‖ q_h′) = Σ_i [β(h_i − h′_i) m_i − ln cosh βh_i + ln cosh βh′_i] per trial (T,) (§3.3)."""
+    def log_cosh(values):
+        return values.abs() + torch.nn.functional.softplus(-2 * values.abs()) - math.log(2.0)
+
+    mean = torch.tanh(beta_h * fields)
+    return (beta_h * (fields - anchor) * mean - log_cosh(beta_h * fields) + log_cosh(beta_h * anchor)).sum(-1)
+
+
+def kl_gradient(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """∂KL/∂h_i = β² σ_i (h_i − h′_i) (§3.3)."""
+    return beta_h**2 * (1 - torch.tanh(beta_h * fields) ** 2) * (fields - anchor)
+
+
+def objective_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
+                       anchor: torch.Tensor | None = None, kl_weight: float = 0.0, beta_h: float = 1.0,
+                       use_autograd: bool = False) -> torch.Tensor:
+    """Gradient of E(h) + kl_weight·KL(q_h ‖ q_anchor), hand-written or by autograd of the same objective."""
+    if use_autograd:
+        with torch.enable_grad():
+            leaf = fields.detach().requires_grad_(True)
+            objective = data_term(leaf, inputs, labels, beta_h)
+            if anchor is not None:
+                objective = objective + kl_weight * kl_divergence(leaf, anchor, beta_h)
+            return torch.autograd.grad(objective.sum(), leaf)[0]
+    gradient = data_term_gradient(fields, inputs, labels, beta_h)
+    if anchor is not None:
+        gradient = gradient + kl_weight * kl_gradient(fields, anchor, beta_h)
+    return gradient
+
+
+# ----------------------------------------------------------------------------- optimisers (§3.5)
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+    """How one task is trained: optimiser kind, its constants and the minibatch size (None: full batch)."""
+
+    kind: str  # "momentum" (heavy ball, v ← μv + lr·g, h ← h − v) | "adam" (decoupled weight decay) | "gd"
+    lr: float
+    momentum: float = 0.9  # μ of the heavy-ball optimiser
+    weight_decay: float = 0.0  # decoupled weight decay of Adam
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        require(self.kind in OPTIMIZERS, f"optimiser must be one of {OPTIMIZERS}, got {self.kind!r}")
+        require(self.lr > 0, f"learning rate must be > 0, got {self.lr}")
+        require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        require(self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}")
+        require(self.weight_decay == 0 or self.kind == "adam", "weight decay is only defined for Adam")
+        require(self.batch_size is None or self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+
+
+class FieldOptimizer:
+    """Per-trial optimiser state for fields of shape (T, N); `select` keeps the rows of the trials still training."""
+
+    def __init__(self, spec: OptimizerSpec, fields: torch.Tensor):
+        self.spec = spec
+        self.steps = 0
+        self.state = [torch.zeros_like(fields) for _ in range({"momentum": 1, "adam": 2, "gd": 0}[spec.kind])]
+
+    def select(self, trials: torch.Tensor) -> None:
+        self.state = [buffer[trials] for buffer in self.state]
+
+    def step(self, fields: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        spec = self.spec
+        self.steps += 1
+        if spec.kind == "gd":
+            return fields - spec.lr * gradient
+        if spec.kind == "momentum":
+            velocity = self.state[0].mul_(spec.momentum).add_(spec.lr * gradient)
+            return fields - velocity
+        first, second = self.state
+        first.mul_(ADAM_BETAS[0]).add_((1 - ADAM_BETAS[0]) * gradient)
+        second.mul_(ADAM_BETAS[1]).add_((1 - ADAM_BETAS[1]) * gradient**2)
+        first_hat = first / (1 - ADAM_BETAS[0] ** self.steps)
+        second_hat = second / (1 - ADAM_BETAS[1] ** self.steps)
+        return fields - spec.lr * (first_hat / (second_hat.sqrt() + ADAM_EPS) + spec.weight_decay * fields)
+
+
+# ----------------------------------------------------------------------------- observables (§3.6)
+def overlap(fields: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """p = (1/N) Σ_i sgn(h_i) w_i of the clipped student, per trial (T,)."""
+    return (sign(fields) * teacher).mean(-1)
+
+
+def generalization_error(p):
+    """ε_g = arccos(p)/π (tensor or array)."""
+    if isinstance(p, torch.Tensor):
+        return torch.arccos(p.clamp(-1, 1)) / math.pi
+    return np.arccos(np.clip(p, -1, 1)) / np.pi
+
+
+def self_overlap(fields: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """q⋆ = (1/N) Σ_i tanh²(β_h h_i), per trial (T,)."""
+    return (torch.tanh(beta_h * fields) ** 2).mean(-1)
+
+
+def empirical_test_error(fields: torch.Tensor, task: Task) -> torch.Tensor:
+    """Empirical test error of the clipped student on the task's test set, per trial (T,)."""
+    student = sign(fields).unsqueeze(1)
+    errors = [(sign(torch.bmm(student, task.test_inputs[:, :, start:start + 1000].to(fields.dtype)).squeeze(1))
+               != sign(task.test_fields[:, start:start + 1000])).sum(-1)
+              for start in range(0, task.test_fields.shape[1], 1000)]
+    return torch.stack(errors).sum(0).to(fields.dtype) / task.test_fields.shape[1]
+
+
+def perfect_test_accuracy(fields: torch.Tensor, task: Task, max_flips: int = 32) -> torch.Tensor:
+    """(T,) bool: the clipped student labels every test pattern like the teacher (test accuracy exactly 1).
+
+    Only the weights where sgn(h) ≠ w change the preactivation (by −2 Σ_flipped w_i x_i), so the check costs
+    n_test × (#flips).  A student with more than `max_flips` flips has ε_g ≥ arccos(1 − 2·33/N)/π (≥ 0.11 at
+    N = 1000, ≈ 1 000 expected errors on 10 000 patterns) and is counted as imperfect without evaluation."""
+    flipped = sign(fields) != task.teacher
+    n_flipped = flipped.sum(-1)
+    perfect = n_flipped == 0
+    for trial in torch.nonzero((n_flipped > 0) & (n_flipped <= max_flips)).flatten().tolist():
+        columns = torch.nonzero(flipped[trial]).flatten()
+        shift = task.teacher[trial, columns] @ task.test_inputs[trial, columns].to(fields.dtype)
+        teacher_fields = task.test_fields[trial]
+        perfect[trial] = bool((sign(teacher_fields - 2 * shift) == sign(teacher_fields)).all())
+    return perfect
+
+
+def task_observer(tasks: Sequence[Task], beta_h: float = 1.0) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """Observables recorded during training: p_t and ε_g^t for every task t (1-based) and q⋆."""
+    def observe(fields: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = {"q_star": self_overlap(fields, beta_h)}
+        for index, task in enumerate(tasks, start=1):
+            values[f"p{index}"] = overlap(fields, task.teacher)
+            values[f"eps_g{index}"] = generalization_error(values[f"p{index}"])
+        return values
+
+    return observe
+
+
+def project_self_overlap(fields: torch.Tensor, target, beta_h: float = 1.0, bound: float = 1 - 1e-8,
+                         tol: float = 1e-12, max_iter: int = 100) -> torch.Tensor:
+    """Fields with mean tanh²(β_h h) = target, signs kept (the "SGD slow" projection of Fig. 2d, bug B9 fixed).
+
+    m is rescaled by s = √(target/q⋆) (the original used target/q⋆, which maps q⋆ to target²/q⋆) and clamped to
+    ±bound.  Clamping removes mass, so s is re-solved with the clamped weights held at ±bound,
+    s² = (target − q⋆_clamped)/q⋆_free, until the clamped set stops changing (a few iterations)."""
+    target = torch.as_tensor(target, dtype=fields.dtype, device=fields.device).expand(fields.shape[0])
+    require(bool(((target > 0) & (target < bound**2)).all()), f"target q* must be in (0, {bound**2}), got {target}")
+    original = torch.tanh(beta_h * fields)
+    scale = (target / (original**2).mean(-1)).sqrt()
+    for _ in range(max_iter):
+        scaled = original * scale.unsqueeze(-1)
+        mean = scaled.clamp(-bound, bound)
+        if bool((((mean**2).mean(-1) - target).abs() < tol).all()):
+            return torch.atanh(mean) / beta_h
+        clamped = scaled.abs() >= bound
+        free = torch.where(clamped, 0.0, original**2).mean(-1)
+        scale = ((target - bound**2 * clamped.to(fields.dtype).mean(-1)) / free).sqrt()
+    raise SolverError(f"q* projection did not reach the target within {max_iter} iterations")
+
+
+# ----------------------------------------------------------------------------- protocols
+@dataclasses.dataclass
+class History:
+    """Observables recorded during training: values[name] has shape (n_records, T)."""
+
+    epochs: np.ndarray  # (n_records,) epoch numbers (0 = before the first update)
+    values: dict[str, np.ndarray]
+    stop_epoch: np.ndarray  # (T,) last epoch each trial trained (early stop) — the epoch count if never stopped
+
+    def final(self, name: str) -> np.ndarray:
+        return self.values[name][-1]
+
+    @staticmethod
+    def concatenate(first: "History", second: "History") -> "History":
+        return History(np.concatenate([first.epochs, second.epochs]),
+                       {name: np.concatenate([first.values[name], second.values[name]]) for name in first.values},
+                       second.stop_epoch)
+
+
+def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: int, *,
+               observe: Callable[[torch.Tensor], dict[str, torch.Tensor]], anchor: torch.Tensor | None = None,
+               gamma: float = 1.0, beta_h: float = 1.0, record_every: int = 1, early_stop: str | None = None,
+               epoch_offset: int = 0, use_autograd: bool = False, progress=None) -> tuple[torch.Tensor, History]:
+    """Train a batch of trials on one task; returns the final fields (T, N) and the recorded History.
+
+    Each epoch sweeps the training set in fixed order (DataLoader(shuffle=False): the last minibatch may be
+    smaller). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (§3.4; γ for full batch).
+    Records are taken before training (epoch `epoch_offset`) and every `record_every` epochs; a trial that meets
+    the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen."""
+    require(epochs >= 1, f"epochs must be >= 1, got {epochs}")
+    require(record_every >= 1, f"record_every must be >= 1, got {record_every}")
+    require(gamma >= 0, f"gamma must be >= 0, got {gamma}")
+    require(beta_h > 0, f"beta_h must be > 0, got {beta_h}")
+    require(early_stop in EARLY_STOPS, f"early_stop must be one of {EARLY_STOPS}, got {early_stop!r}")
+    require(early_stop != "test_accuracy" or task.test_inputs is not None, "test_accuracy stop needs a test set")
+    n_trials, n_train = task.labels.shape
+    batch_size = spec.batch_size or n_train
+    kl_weight = gamma * batch_size / n_train
+    optimizer = FieldOptimizer(spec, fields)
+    active = torch.arange(n_trials, device=fields.device)
+    fields, working, working_anchor = fields.clone(), task, anchor
+    current = fields.clone()
+    stop_epoch = np.full(n_trials, epoch_offset + epochs)
+    recorded_epochs, records = [epoch_offset], [{key: value.cpu() for key, value in observe(fields).items()}]
+    for epoch in range(1, epochs + 1):
+        for start in range(0, n_train, batch_size):
+            gradient = objective_gradient(current, working.inputs[:, start:start + batch_size],
+                                          working.labels[:, start:start + batch_size], working_anchor, kl_weight,
+                                          beta_h, use_autograd)
+            current = optimizer.step(current, gradient)
+        if not bool(torch.isfinite(current).all()):
+            raise SolverError(f"non-finite fields at epoch {epoch_offset + epoch} (lr {spec.lr} too large?)")
+        fields[active] = current
+        if early_stop is not None:
+            done = (sign(current) == working.teacher).all(-1) if early_stop == "teacher" \
+                else perfect_test_accuracy(current, working)
+            if bool(done.any()):
+                stop_epoch[active[done].cpu().numpy()] = epoch_offset + epoch
+                keep = torch.nonzero(~done).flatten()
+                active, current, working = active[keep], current[keep], working.select(keep)
+                working_anchor = None if anchor is None else working_anchor[keep]
+                optimizer.select(keep)
+        finished = len(active) == 0
+        if epoch % record_every == 0 or epoch == epochs or finished:
+            recorded_epochs.append(epoch_offset + epoch)
+            records.append({key: value.cpu() for key, value in observe(fields).items()})
+        if progress is not None:
+            progress.update(1)
+        if finished:
+            break
+    values = {key: torch.stack([record[key] for record in records]).double().numpy() for key in records[0]}
+    return fields, History(np.array(recorded_epochs), values, stop_epoch)
+
+
+def train_two_tasks(fields: torch.Tensor, tasks: Sequence[Task], specs: Sequence[OptimizerSpec],
+                    epochs: Sequence[int], *, gamma: float = 1.0, first_anchor: torch.Tensor | None = None,
+                    early_stops: Sequence[str | None] = (None, None), beta_h: float = 1.0, record_every: int = 1,
+                    progress=None) -> tuple[torch.Tensor, History]:
+    """Task switch (§3.3, §3.5): train task 1 (KL to `first_anchor` if given, e.g. zeros = uniform prior), then
+    task 2 with a fresh optimiser and KL(q_h ‖ q_h′) weighted by γ, h′ = the fields at the end of task 1.
+    Both teachers are observed throughout (p1, p2, eps_g1, eps_g2, q_star); epochs continue across the switch."""
+    observe = task_observer(tasks, beta_h)
+    after_first, first = train_task(fields, tasks[0], specs[0], epochs[0], observe=observe, anchor=first_anchor,
+                                    beta_h=beta_h, record_every=record_every, early_stop=early_stops[0],
+                                    progress=progress)
+    final, second = train_task(after_first, tasks[1], specs[1], epochs[1], observe=observe, anchor=after_first,
+                               gamma=gamma, beta_h=beta_h, record_every=record_every, early_stop=early_stops[1],
+                               epoch_offset=int(first.epochs[-1]), progress=progress)
+    second.epochs, second.values = second.epochs[1:], {key: value[1:] for key, value in second.values.items()}
+    return final, History.concatenate(first, second)
