@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -226,8 +225,8 @@ def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Pat
         store_path.unlink(missing_ok=True)
     store = PointStore(out_dir, stem, fingerprint)
     rows = []
-    for method in cfg.methods:
-        for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):  # seed-major: a cut-short run has every method of seed 0
+        for method in cfg.methods:
             key = f"{method}/seed{seed}"
             if store.get(key) is None:
                 checkpoint = out_dir / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
@@ -238,7 +237,9 @@ def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Pat
                 checkpoint.unlink(missing_ok=True)
             rows += store.get(key)
     store.close()
-    return rows
+    if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
+        (out_dir / "checkpoints").rmdir()
+    return sorted(rows, key=lambda row: list(cfg.methods).index(row["method"]))
 
 
 # ----------------------------------------------------------------------------- summary and plot
@@ -303,6 +304,3 @@ def setup_torch(cfg: ContinualConfig):
     device = resolve_device(cfg.device)
     return device, getattr(torch, cfg.dtype)
 
-
-def within(value: float, low: float, high: float = math.inf) -> bool:
-    return low <= value <= high

@@ -166,20 +166,25 @@ class SphericalMeasure:
 
 
 def site_averages(measure, q_hat: float, r_hat: float, Q_hat: float) -> SiteAverages:
+    """E_z over b = √q̂ z + r̂ of the single-site problem with a = Q̂ − q̂/2."""
+    return _site_averages(measure, q_hat, r_hat, Q_hat - q_hat / 2.0)
+
+
+def _site_averages(measure, q_hat: float, r_hat: float, a: float) -> SiteAverages:
     """E_z over b = √q̂ z + r̂ on a grid refined where b changes sign (width 1/√q̂ in z)."""
     sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
     center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
     scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
     z, log_w = gaussian_sinh_nodes(center, scale, N_Z)
     weights = torch.exp(log_w)
-    log_z, mean, second, sign = measure.site(Q_hat - q_hat / 2.0, sqrt_q_hat * z + r_hat)
+    log_z, mean, second, sign = measure.site(a, sqrt_q_hat * z + r_hat)
     return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
 
 
 def lagrange_multiplier(measure, q_hat: float, r_hat: float, Q_target: float) -> float:
     """Q̂ such that E_z⟨m²⟩ = Q_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with Q̂."""
     def excess(a):
-        return site_averages(measure, q_hat, r_hat, a + q_hat / 2.0).second - Q_target
+        return _site_averages(measure, q_hat, r_hat, a).second - Q_target
 
     low_bound, high_bound = measure.a_bounds
     if high_bound == 0.0:  # spherical: a ∈ (−∞, 0); bracket in log(−a)

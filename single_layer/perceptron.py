@@ -71,8 +71,8 @@ def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.
                   seed: int = 0, device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, list[Task]]:
     """Initial fields h ~ N(0, 1) (T, N) and one Task per entry of `alphas` (task t ≥ 2 has teacher w¹ξ_t).
 
-    Trial k uses torch_generator(seed + k) for, in this order: w¹, the ξ_t, every task's training and test inputs,
-    then the initial fields."""
+    Trial k uses torch_generator(seed + k) for, in this order: w¹, the ξ_t, the initial fields, then every task's
+    training and test inputs (so the teachers, the initial fields and task 1 do not depend on later tasks' sizes)."""
     require(n_trials >= 1, f"the number of trials must be >= 1, got {n_trials}")
     require(abs(r0) <= 1, f"|r0| must be <= 1, got {r0}")
     require(n_test >= 0, f"the number of test patterns must be >= 0, got {n_test}")
@@ -84,11 +84,11 @@ def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.
         flips = [torch.where(torch.rand(n, generator=generator, dtype=torch.float64) < (1 + r0) / 2, 1, -1)
                  for _ in counts[1:]]
         teachers = [first_teacher] + [first_teacher * flip.to(torch.int8) for flip in flips]
+        initial = torch.randn(n, generator=generator, dtype=torch.float64)
         sets = []
         for teacher, count in zip(teachers, counts):
             train, test = _rademacher(generator, (count, n)), _rademacher(generator, (n_test, n))
             sets.append((train, test.T.contiguous(), test.double() @ teacher.double()))
-        initial = torch.randn(n, generator=generator, dtype=torch.float64)
         per_trial.append((teachers, sets, initial))
     tasks = []
     for index in range(len(counts)):
@@ -362,19 +362,28 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     return fields, History(np.array(recorded_epochs), values, stop_epoch)
 
 
+def switch_task(fields: torch.Tensor, history: History, task: Task, spec: OptimizerSpec, epochs: int, *,
+                observe: Callable[[torch.Tensor], dict[str, torch.Tensor]], gamma: float = 1.0, beta_h: float = 1.0,
+                record_every: int = 1, early_stop: str | None = None, progress=None) -> tuple[torch.Tensor, History]:
+    """Task switch (§3.3, §3.5): continue from the end of a previous task (`fields`, its `history`) on `task` with a
+    fresh optimiser and γ KL(q_h ‖ q_h′), h′ = `fields`; returns the final fields and the joined history (epochs
+    continue across the switch)."""
+    final, after = train_task(fields, task, spec, epochs, observe=observe, anchor=fields, gamma=gamma, beta_h=beta_h,
+                              record_every=record_every, early_stop=early_stop,
+                              epoch_offset=int(history.epochs[-1]), progress=progress)
+    after.epochs, after.values = after.epochs[1:], {key: value[1:] for key, value in after.values.items()}
+    return final, History.concatenate(history, after)
+
+
 def train_two_tasks(fields: torch.Tensor, tasks: Sequence[Task], specs: Sequence[OptimizerSpec],
                     epochs: Sequence[int], *, gamma: float = 1.0, first_anchor: torch.Tensor | None = None,
                     early_stops: Sequence[str | None] = (None, None), beta_h: float = 1.0, record_every: int = 1,
                     progress=None) -> tuple[torch.Tensor, History]:
-    """Task switch (§3.3, §3.5): train task 1 (KL to `first_anchor` if given, e.g. zeros = uniform prior), then
-    task 2 with a fresh optimiser and KL(q_h ‖ q_h′) weighted by γ, h′ = the fields at the end of task 1.
-    Both teachers are observed throughout (p1, p2, eps_g1, eps_g2, q_star); epochs continue across the switch."""
+    """Task 1 (KL to `first_anchor` if given, e.g. zeros = uniform prior), then `switch_task` to task 2.
+    Both teachers are observed throughout (p1, p2, eps_g1, eps_g2, q_star)."""
     observe = task_observer(tasks, beta_h)
     after_first, first = train_task(fields, tasks[0], specs[0], epochs[0], observe=observe, anchor=first_anchor,
                                     beta_h=beta_h, record_every=record_every, early_stop=early_stops[0],
                                     progress=progress)
-    final, second = train_task(after_first, tasks[1], specs[1], epochs[1], observe=observe, anchor=after_first,
-                               gamma=gamma, beta_h=beta_h, record_every=record_every, early_stop=early_stops[1],
-                               epoch_offset=int(first.epochs[-1]), progress=progress)
-    second.epochs, second.values = second.epochs[1:], {key: value[1:] for key, value in second.values.items()}
-    return final, History.concatenate(first, second)
+    return switch_task(after_first, first, tasks[1], specs[1], epochs[1], observe=observe, gamma=gamma,
+                       beta_h=beta_h, record_every=record_every, early_stop=early_stops[1], progress=progress)

@@ -17,6 +17,15 @@ from vcl_common import ConfigError, SolverError
 DOUBLE = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Small batched products are much faster on one thread when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def random_problem(n_trials=3, n=40, n_patterns_=25, seed=0):
     generator = torch.Generator().manual_seed(seed)
     fields = torch.randn(n_trials, n, generator=generator, dtype=DOUBLE) * 1.5

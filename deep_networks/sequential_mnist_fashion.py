@@ -1,0 +1,91 @@
+"""MNIST → Fashion-MNIST with the field-space binary network (paper's deep-network experiment E2; spec §8).
+
+The 784-512-512-10 Gaussian-field binary network of permuted_mnist.py (same model, rule and evaluation, one
+shared 10-way output head) learns the first 32 000 MNIST training images for 40 epochs, then the first 32 000
+Fashion-MNIST images for 40 epochs. Adam lr 0.005 (0.9/0.99/1e-8, never reset), summed cross-entropy over
+mini-batches of 64, KL gradient K = β²σ(θ_t)(θ_t − θ_{t−1}), β = 10 tanh(0.1 + g/80) at epoch g = 1…80
+(1.120 → 5.370 at the switch → 8.005). After every epoch both test sets are evaluated (9 984 random images,
+noisy Gaussian pass; mean network and a sampled binary network at the end of each task).
+
+Figure: one panel per method, MNIST and Fashion-MNIST test accuracy (y) vs epoch 1…80 (x), switch dashed.
+Checks (spec §8 E2): MNIST ≥ 0.95 at epoch 40, Fashion ≥ 0.83 at epoch 80, MNIST retained 0.45–0.65 at epoch 80.
+Runtime (2-core CPU, float32): ≈ 5–8 min per method and seed.
+
+    python deep_networks/sequential_mnist_fashion.py --data_root ../shared/datasets
+    python deep_networks/sequential_mnist_fashion.py --methods vcl vcl_no_kl
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+
+from deep_networks.continual import ContinualConfig, plot_accuracy, resolve_data, run_methods, setup_torch, \
+    summarize
+from vcl_common import plot_style, print_written, read_csv, read_json, run, run_metadata, save_figure, write_csv, \
+    write_json
+
+STEM = "sequential_mnist_fashion"
+DATASET_ORDER = ("mnist", "fashion")
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(ContinualConfig):
+    epochs_per_task: int = 40  # epochs on MNIST, then on Fashion-MNIST (E1 = E2)
+    n_train: int = 32000  # training images per dataset (the first n_train)
+    lr: float = 0.005  # Adam learning rate (η)
+    beta_slope: float = 1.0  # β = 10 tanh(0.1 + slope·g/(E1 + E2))
+    fixed_beta: float = 1.120  # β of vcl_fixed_beta (the schedule's first value)
+
+
+QUICK = {"epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images": 200,
+         "methods": ("vcl", "vcl_no_kl")}
+
+
+def plot(rows: list[dict], meta: dict):
+    fig = plot_accuracy(rows, meta["config"]["epochs_per_task"], ["MNIST", "Fashion-MNIST"])
+    return fig
+
+
+def checks(summary: dict) -> dict:
+    """The E2 checks of the spec, on the seed-mean accuracies of each method."""
+    return {method: {"mnist_after_own_training_ge_0.95": values["own_task_after_training"][0] >= 0.95,
+                     "fashion_final_ge_0.83": values["final"][1] >= 0.83,
+                     "mnist_retained_in_0.45_0.65": 0.45 <= values["final"][0] <= 0.65}
+            for method, values in summary.items()}
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    plot_style()
+    if cfg.replot:
+        paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")),
+                            out_dir, STEM)
+        print_written(paths)
+        return
+    started = time.time()
+    device, dtype = setup_torch(cfg)
+
+    # ---- compute
+    data = resolve_data(cfg, DATASET_ORDER, dtype, device)
+    tasks = [data[name] for name in DATASET_ORDER]
+    rows = run_methods(cfg, tasks, STEM, out_dir, device, dtype)
+    summary = summarize(rows, cfg.epochs_per_task)
+    for method, values in summary.items():
+        print(f"{method:15s} MNIST after own training {values['own_task_after_training'][0]:.3f}, final "
+              f"MNIST {values['final'][0]:.3f}, Fashion {values['final'][1]:.3f}")
+
+    # ---- save raw data, then plot
+    paths = [write_csv(out_dir / f"{STEM}.csv", rows)]
+    meta = run_metadata(cfg, started, device, summary=summary, checks=checks(summary),
+                        torch_threads=torch.get_num_threads(),
+                        data="synthetic" if cfg.quick or cfg.synthetic else "MNIST, FashionMNIST")
+    paths.append(write_json(out_dir / f"{STEM}.json", meta))
+    paths += save_figure(plot(rows, meta), out_dir, STEM)
+    print_written(paths)
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,156 @@
+"""Weight uncertainty of the field-space binary network during permuted MNIST (experiment E3; spec §7, §8).
+
+Reads the snapshots written by permuted_mnist.py (permuted_mnist_snapshots_<method>_seed<k>.npz: histograms
+and per-layer statistics taken at the start of every epoch, σ with that epoch's β, and after the last epoch).
+Per synapse σ = 1 − tanh²(βθ) (the variance of w = ±1), the KL gradient K = β²σ(θ_t)(θ_t − θ_{t−1}), and
+"consolidated" = σ < 0.01.
+
+Figure, top row: histograms of log10 σ per layer at the end of every task (vcl); bottom row: mean σ per layer vs
+epochs trained, fraction of consolidated synapses vs epochs trained (one line style per method), histogram of
+log10 |K| of layer 1 at the end of every task. Spec check: σ piles up near 0 as β grows, with a shrinking but
+non-zero plastic population near σ ≈ 1; mean σ of layers 1–2 ≈ 0.40 → 0.16 (task 1) → 0.05 (task 5),
+consolidated fraction ≈ 0.09 → 0.54 → 0.82.
+Runtime: seconds (the training is done by permuted_mnist.py; in --quick mode a tiny synthetic run is made first).
+
+    python deep_networks/weight_uncertainty.py                  # reads figures/permuted_mnist_snapshots_*.npz
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vcl_common import BaseConfig, FIGURES_DIR, ConfigError, plot_style, print_written, read_csv, read_json, run, \
+    run_metadata, save_figure, write_csv, write_json
+
+STEM = "weight_uncertainty"
+QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    snapshot_dir: str = ""  # folder with permuted_mnist_snapshots_<method>_seed<k>.npz (default: figures/)
+    methods: tuple[str, ...] = ("vcl", "vcl_no_kl")  # methods to compare (those with snapshots on disk)
+    epochs_per_task: int = 5  # epochs per task of the permuted run (marks the end of each task)
+
+
+QUICK = {"epochs_per_task": 2}
+
+
+def snapshot_path(folder: Path, method: str, seed: int) -> Path:
+    return Path(folder) / f"permuted_mnist_snapshots_{method}_seed{seed}.npz"
+
+
+def make_quick_snapshots(cfg: Config, folder: Path) -> None:
+    """--quick without snapshots: a tiny synthetic permuted run writes them (and its own outputs) to folder."""
+    from deep_networks import permuted_mnist
+
+    quick = dataclasses.replace(permuted_mnist.Config(), **permuted_mnist.QUICK)
+    permuted_mnist.main(dataclasses.replace(quick, quick=True, out_dir=str(folder), seed=cfg.seed,
+                                            methods=cfg.methods, device=cfg.device))
+
+
+def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:
+    """Snapshots → tidy rows: per-layer statistics and histograms."""
+    stats, hists = [], []
+    for method in cfg.methods:
+        path = snapshot_path(folder, method, cfg.seed)
+        if not path.exists():
+            continue
+        data = np.load(path)
+        for epoch in range(data["sigma_mean"].shape[0]):
+            for layer in range(data["sigma_mean"].shape[1]):
+                base = {"method": method, "seed": cfg.seed, "epochs_trained": epoch, "layer": layer + 1}
+                stats += [{**base, "quantity": name, "value": float(data[name][epoch, layer])} for name in QUANTITIES]
+                for kind, bins, key in (("log10_sigma", data["sigma_bins"], "sigma_hist"),
+                                        ("log10_abs_kl", data["sigma_bins"], "kl_hist"),
+                                        ("field", data["field_bins"], "field_hist")):
+                    hists += [{**base, "kind": kind, "bin_left": float(left), "bin_right": float(right),
+                               "count": int(count)} for left, right, count in
+                              zip(bins[:-1], bins[1:], data[key][epoch, layer])]
+    if not stats:
+        raise ConfigError(f"no snapshots {snapshot_path(folder, '<method>', cfg.seed).name} in {folder}: run "
+                          f"deep_networks/permuted_mnist.py first (or pass --snapshot_dir)")
+    return stats, hists
+
+
+def summary(stats: list[dict], epochs_per_task: int) -> dict:
+    """Mean σ and consolidated fraction per method and layer at init and at the end of every task."""
+    table = {}
+    for row in stats:
+        if row["quantity"] in ("sigma_mean", "consolidated") and row["epochs_trained"] % epochs_per_task == 0:
+            task = row["epochs_trained"] // epochs_per_task
+            key = f"{row['method']}/layer{row['layer']}/{row['quantity']}"
+            table.setdefault(key, {})[f"after_task_{task}"] = round(row["value"], 4)
+    return table
+
+
+def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(row["method"] for row in stats))
+    layers = sorted({row["layer"] for row in stats})
+    last = max(row["epochs_trained"] for row in stats)
+    ends = list(range(0, last + 1, epochs_per_task))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(ends)))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+
+    def histogram(ax, kind, layer, title):
+        for end, color in zip(ends, colors):
+            selected = [row for row in hists if row["method"] == methods[0] and row["layer"] == layer
+                        and row["kind"] == kind and row["epochs_trained"] == end]
+            centers = [(row["bin_left"] + row["bin_right"]) / 2 for row in selected]
+            total = max(sum(row["count"] for row in selected), 1)
+            ax.plot(centers, [row["count"] / total for row in selected], color=color, label=f"after task {end // epochs_per_task}")
+        ax.set(title=title, ylabel="fraction of synapses")
+
+    for ax, layer in zip(axes[0], layers):
+        histogram(ax, "log10_sigma", layer, f"{methods[0]}: layer {layer}")
+        ax.set(xlabel="log10 σ", xlim=(-20, 0.5))
+    axes[0][0].legend()
+    for column, (quantity, label) in enumerate((("sigma_mean", "mean σ"), ("consolidated", "fraction σ < 0.01"))):
+        ax = axes[1][column]
+        for method, style in zip(methods, ("-", "--", ":", "-.")):
+            for layer in layers:
+                points = sorted((row["epochs_trained"], row["value"]) for row in stats if row["method"] == method
+                                and row["layer"] == layer and row["quantity"] == quantity)
+                ax.plot(*zip(*points), style, color=f"C{layer - 1}", label=f"{method}, layer {layer}")
+        for boundary in ends[1:-1]:
+            ax.axvline(boundary, color="0.7", lw=0.8, ls="--")
+        ax.set(xlabel="epochs trained", ylabel=label)
+    axes[1][0].legend(fontsize=6)
+    histogram(axes[1][2], "log10_abs_kl", layers[0], f"{methods[0]}: KL gradient, layer 1")
+    axes[1][2].set(xlabel="log10 |K|", xlim=(-20, 0))
+    fig.tight_layout()
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    plot_style()
+    if cfg.replot:
+        fig = plot(read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_histograms.csv"),
+                   read_json(out_dir / f"{STEM}.json")["config"]["epochs_per_task"])
+        print_written(save_figure(fig, out_dir, STEM))
+        return
+    started = time.time()
+
+    # ---- compute: read the snapshots (made by a tiny synthetic run in --quick mode when absent)
+    folder = Path(cfg.snapshot_dir) if cfg.snapshot_dir else (out_dir if cfg.quick else FIGURES_DIR)
+    if cfg.quick and not snapshot_path(folder, cfg.methods[0], cfg.seed).exists():
+        make_quick_snapshots(cfg, folder)
+    stats, hists = load_rows(cfg, folder)
+
+    # ---- save raw data, then plot
+    paths = [write_csv(out_dir / f"{STEM}.csv", stats), write_csv(out_dir / f"{STEM}_histograms.csv", hists)]
+    paths.append(write_json(out_dir / f"{STEM}.json", run_metadata(
+        cfg, started, "cpu", snapshot_dir=folder, summary=summary(stats, cfg.epochs_per_task))))
+    paths += save_figure(plot(stats, hists, cfg.epochs_per_task), out_dir, STEM)
+    print_written(paths)
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

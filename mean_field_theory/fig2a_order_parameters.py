@@ -1,0 +1,95 @@
+"""Fig. 2a — task-1 order parameters q, r, q⋆ versus the data density α (replica-symmetric theory).
+
+Axes: x = α ∈ [0.01, 2] (P/N), y = q (overlap of two typical solutions), r (student–teacher overlap of the
+means), q⋆ (self-overlap; 1 − q⋆ is the mean weight variance).  β = 20, no prior (κ₁ = 0).
+Equations: THEORY.md §4.3, solved by `mean_field_theory.task1.sweep_task1` (deterministic float64 quadrature,
+Newton to |T(x) − x| < 1e-10).  Where two RS solutions coexist (α ≈ 1.50–1.62 at β = 20) both are written;
+the one with the larger free entropy is the thermodynamic branch (solid), the other is dashed.
+
+Runtime (full, 200 α values, both branches): ≈ 15 s on one CPU core.
+Command: python mean_field_theory/fig2a_order_parameters.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from mean_field_theory.task1 import sweep_task1
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run,
+                        run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig2a_order_parameters"
+COLUMNS = ["alpha", "branch", "thermodynamic", "q", "r", "q_star", "q_hat", "r_hat", "q_star_hat", "p1", "eps_g",
+           "free_entropy", "converged", "iterations", "residual"]
+ALPHA_GRID = tuple(round(0.01 * k, 2) for k in range(1, 201))
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    alphas: tuple[float, ...] = ALPHA_GRID  # data densities α = P/N (paper: 0.01, 0.02, ..., 2.00)
+    beta: float = 20.0  # inverse temperature of the Gibbs measure over variational means (β)
+    kappa: float = 0.0  # weight of the entropy S(m) of the uniform prior (κ₁; 0 in the main text)
+    tol: float = 1e-10  # solver tolerance on max |T(x) − x|
+
+    def validate(self):
+        super().validate()
+        require(all(alpha > 0 for alpha in self.alphas), f"--alphas must all be > 0, got {self.alphas}")
+        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
+        require(self.kappa >= 0, f"--kappa must be >= 0, got {self.kappa}")
+        require(0 < self.tol < 1e-3, f"--tol must be in (0, 1e-3), got {self.tol}")
+
+
+QUICK = {"alphas": (0.5, 1.55, 2.0)}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Coexistence window and first-order transition (where the thermodynamic branch switches)."""
+    two_branch = sorted({row["alpha"] for row in rows if row["branch"] != "unique"})
+    good_wins = [row["alpha"] for row in rows if row["branch"] == "good" and row["thermodynamic"]]
+    return {"coexistence_alphas": [two_branch[0], two_branch[-1]] if two_branch else None,
+            "first_alpha_good_branch_thermodynamic": min(good_wins) if good_wins else None,
+            "unconverged_alphas": [row["alpha"] for row in rows if not row["converged"]]}
+
+
+def plot(rows: list[dict], cfg: Config):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, ax = plt.subplots()
+    styles = {"q": ("black", "-", "$q$"), "r": ("dimgrey", "--", "$r$"), "q_star": ("darkgrey", ":", r"$q_\star$")}
+    for key, (color, linestyle, label) in styles.items():
+        for thermodynamic in (True, False):
+            points = sorted((row["alpha"], row[key]) for row in rows if row["thermodynamic"] == thermodynamic)
+            if not points:
+                continue
+            alphas, values = zip(*points)
+            if thermodynamic:
+                ax.plot(alphas, values, color=color, linestyle=linestyle, label=label)
+            else:
+                ax.plot(alphas, values, color=color, linestyle="none", marker=".", markersize=2)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_ylabel("order parameters")
+    ax.set_title(rf"task 1, $\beta={cfg.beta:g}$ (dots: metastable branch)", fontsize=9)
+    ax.legend()
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        rows = sweep_task1(cfg.alphas, beta=cfg.beta, kappa=cfg.kappa, tol=cfg.tol)
+        summary = summarize(rows)
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, cfg), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    unconverged = summarize(rows)["unconverged_alphas"]
+    if unconverged:
+        raise SolverError(f"the saddle point did not converge to tol={cfg.tol} at alpha = {unconverged} "
+                          f"(rows kept with converged=False in {STEM}.csv)")
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,151 @@
+"""Fig. 1b–c — SGD learning curves across a task switch (continual learning of two perceptron teachers).
+
+x: epoch (task 1 for 3000 epochs, then task 2 for 3000 epochs; a point every 30 epochs); y: generalization error of
+the clipped student on task 1, ε_g¹ = arccos(p₁)/π (panel b), and on task 2, ε_g² = arccos(p₂)/π (panel c),
+p_t = (1/N) Σ_i sgn(h_i) w^t_i (THEORY.md §3.6); mean with min–max band over 20 trials, curves α₂ ∈ {1, 2, 4}.
+
+Training (THEORY.md §3.3–§3.5, §6 "Fig. 1b, 1c"): α₁ = 2, r₀ = 0 (teacher 2 = w¹ξ, P(ξ = +1) = (1 + r₀)/2), N = 1000,
+heavy-ball SGD lr 1e-3, momentum 0.9, batch 32 in fixed order for both tasks; task 1 minimises the data term
+E₁(h) = −Σ ln H(−y m·x/√Σσ) (no KL); task 2 minimises E₂(h) + γ KL(q_h ‖ q_h′) with h′ = the fields at the end of
+task 1, γ = 1 (weight γ·bs/P₂ per minibatch) and a fresh optimiser.  Task 1 is trained once and shared by every α₂
+(its teachers, data and initial fields do not depend on α₂).
+
+Runtime of a full run: about 12 min on a 2-core CPU (1 torch thread); --quick takes a few seconds.
+Command:  python single_layer/fig1bc_task_switch.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
+                                     train_task)
+from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, require,
+                        resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig1bc_task_switch"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    n: int = 1000  # input dimension = number of synapses (N)
+    alpha1: float = 2.0  # data density of task 1 (α₁)
+    alpha2s: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities of task 2, one curve each (α₂)
+    r0: float = 0.0  # teacher–teacher overlap (r₀)
+    gamma: float = 1.0  # weight of the KL term of task 2 (γ)
+    trials: int = 20  # independent trials (teachers, data, initial fields; seed + k)
+    epochs1: int = 3000  # training epochs of task 1
+    epochs2: int = 3000  # training epochs of task 2
+    lr: float = 1e-3  # learning rate of heavy-ball SGD, both tasks (η)
+    momentum: float = 0.9  # heavy-ball momentum (μ)
+    batch_size: int = 32  # minibatch size, both tasks
+    record_every: int = 30  # epochs between recorded points
+    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
+    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
+
+    def validate(self):
+        super().validate()
+        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
+        require(self.alpha1 > 0 and len(self.alpha2s) > 0 and min(self.alpha2s) > 0, "α₁ and every α₂ must be > 0")
+        require(all(n_patterns(alpha, self.n) >= 1 for alpha in (self.alpha1, *self.alpha2s)), "α·N must be >= 1")
+        require(abs(self.r0) <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
+        require(self.gamma >= 0, f"--gamma must be >= 0, got {self.gamma}")
+        require(min(self.trials, self.epochs1, self.epochs2, self.batch_size, self.record_every) >= 1,
+                "--trials, --epochs1, --epochs2, --batch_size, --record_every must be >= 1")
+        require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
+        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+QUICK = {"n": 60, "alpha2s": (1.0, 4.0), "trials": 2, "epochs1": 20, "epochs2": 20, "record_every": 5}
+
+
+def rows_of(cfg: Config, alpha2: float, history) -> list[dict]:
+    return [{"alpha1": cfg.alpha1, "alpha2": alpha2, "r0": cfg.r0, "gamma": cfg.gamma, "seed": cfg.seed + trial,
+             "epoch": int(epoch), "task": 1 if epoch <= cfg.epochs1 else 2,
+             **{name: history.values[name][row, trial] for name in ("eps_g1", "eps_g2", "p1", "p2", "q_star")}}
+            for trial in range(cfg.trials) for row, epoch in enumerate(history.epochs)]
+
+
+def task_switch(cfg: Config, alpha2s: list[float], device) -> dict[float, list[dict]]:
+    """Task 1 once, then task 2 from the same end-of-task-1 fields for every α₂ in `alpha2s`."""
+    spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size)
+    dtype = getattr(torch, cfg.dtype)
+    fields, tasks = sample_trials(cfg.trials, cfg.n, [cfg.alpha1, alpha2s[0]], r0=cfg.r0, seed=cfg.seed,
+                                  device=device, dtype=dtype)
+    observe = task_observer(tasks, cfg.beta_h)  # the teachers do not depend on α₂
+    curves = {}
+    with tqdm(total=cfg.epochs1 + cfg.epochs2 * len(alpha2s), desc="fig1bc SGD", unit="epoch") as progress:
+        after_first, first = train_task(fields, tasks[0], spec, cfg.epochs1, observe=observe, beta_h=cfg.beta_h,
+                                        record_every=cfg.record_every, progress=progress)
+        for alpha2 in alpha2s:
+            _, (_, task2) = sample_trials(cfg.trials, cfg.n, [cfg.alpha1, alpha2], r0=cfg.r0, seed=cfg.seed,
+                                          device=device, dtype=dtype)
+            _, history = switch_task(after_first, first, task2, spec, cfg.epochs2, observe=observe, gamma=cfg.gamma,
+                                     beta_h=cfg.beta_h, record_every=cfg.record_every, progress=progress)
+            curves[alpha2] = rows_of(cfg, alpha2, history)
+    return curves
+
+
+def plot(rows: list[dict], epochs1: int):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), sharey=True)
+    alpha2s = sorted({row["alpha2"] for row in rows})
+    colours = plt.cm.viridis(np.linspace(0.0, 0.8, len(alpha2s)))
+    for axis, quantity, panel in zip(axes, ("eps_g1", "eps_g2"), ("(b)", "(c)")):
+        for alpha2, colour in zip(alpha2s, colours):
+            selected = [row for row in rows if row["alpha2"] == alpha2]
+            epochs = np.array(sorted({row["epoch"] for row in selected}))
+            curves = np.array([[row[quantity] for row in selected if row["seed"] == seed]
+                               for seed in sorted({row["seed"] for row in selected})])
+            axis.plot(epochs, curves.mean(0), color=colour, label=rf"$\alpha_2={alpha2:g}$")
+            axis.fill_between(epochs, curves.min(0), curves.max(0), color=colour, alpha=0.25, linewidth=0)
+        axis.axvline(epochs1, color="grey", ls=":", lw=0.8)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(rf"$\epsilon_g^{quantity[-1]}$")
+        axis.set_title(panel, loc="left")
+    axes[0].legend()
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    if not cfg.replot:
+        started = time.time()
+        torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        fingerprint = {key: value for key, value in config_dict(cfg).items()
+                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
+        store = PointStore(out_dir, STEM, fingerprint)
+        missing = [alpha2 for alpha2 in cfg.alpha2s if store.get(f"alpha2={alpha2!r}") is None]
+        if missing:
+            for alpha2, rows in task_switch(cfg, missing, device).items():
+                store.put(f"alpha2={alpha2!r}", rows)
+        rows = [row for alpha2 in cfg.alpha2s for row in store.get(f"alpha2={alpha2!r}")]
+        moments = {"at_switch": cfg.epochs1, "final": cfg.epochs1 + cfg.epochs2}
+        final = {f"{alpha2:g}": {f"{name}_{moment}": float(np.mean([row[name] for row in rows if row["alpha2"] == alpha2
+                                                                    and row["epoch"] == epoch]))
+                                 for name in ("eps_g1", "eps_g2") for moment, epoch in moments.items()}
+                 for alpha2 in cfg.alpha2s}
+        write_csv(out_dir / f"{STEM}.csv", rows)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], final_mean=final,
+            summary="; ".join(f"α₂={alpha2}: ε_g¹ {v['eps_g1_at_switch']:.4f}→{v['eps_g1_final']:.4f}, ε_g² "
+                              f"{v['eps_g2_at_switch']:.4f}→{v['eps_g2_final']:.4f}" for alpha2, v in final.items())))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    figure = plot(rows, max(row["epoch"] for row in rows if row["task"] == 1))
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,181 @@
+"""Fig. 2b — generalization of task 1: replica-symmetric theory vs SGD of the field-space binary perceptron.
+
+x: data density α; y: teacher overlap p₁ of the clipped student and ε_g = arccos(p₁)/π (THEORY.md §3.6, §4.3).
+Theory (lines; mean_field_theory.task1.sweep_task1, β = 20, κ₁ = 0, α = 0.01…2): p₁ = E_z⟨sgn m⟩_z at the RS saddle
+point; the thermodynamic branch (larger free entropy) is solid, the metastable one dashed.  SGD (markers, mean ± std
+over 20 trials; THEORY.md §6 "Fig. 2b"): N = 1000, objective = data term of §3.2 without KL, Adam with decoupled
+weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original, ≤ 2000 epochs, a trial stops when
+its test accuracy on 10 000 fresh patterns is 1.  The annotation ε_g ∝ α^−k is a least-squares fit of
+ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
+
+Runtime of a full run: about 5 min on a 2-core CPU (theory ~30 s, SGD the rest); --quick takes a few seconds.
+Command:  python single_layer/fig2b_theory_vs_sgd.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mean_field_theory.task1 import sweep_task1
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, read_json,
+                        require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig2b_theory_vs_sgd"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    beta: float = 20.0  # inverse temperature of the theory's Gibbs measure (β)
+    theory_alpha_min: float = 0.01  # smallest α of the theory curve
+    theory_alpha_max: float = 2.0  # largest α of the theory curve
+    theory_points: int = 200  # α values of the theory curve (plus the SGD α values)
+    n: int = 1000  # input dimension of the SGD runs (N)
+    trials: int = 20  # independent SGD trials per α (seed + k)
+    sgd_alphas: tuple[float, ...] = tuple(round(0.1 * index, 1) for index in range(1, 18))  # α of the SGD points
+    batch_sizes: tuple[int, ...] = (128, 64, 128, 100, 100, 128, 64, 64, 64, 64, 100, 100, 100, 100, 100, 100, 64)  # Adam batch size per SGD α
+    learning_rates: tuple[float, ...] = (0.008, 0.008, 0.002, 0.005, 0.008, 0.002, 0.002, 0.005, 0.002, 0.002, 0.002, 0.005, 0.005, 0.005, 0.008, 0.008, 0.002)  # Adam learning rate per SGD α (η)
+    weight_decays: tuple[float, ...] = (0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.03, 0.03, 0.1, 0.03, 0.1, 0.1, 0.1, 0.1, 0.05, 0.03, 0.1)  # decoupled Adam weight decay per SGD α
+    epochs: int = 2000  # maximal training epochs
+    n_test: int = 10000  # test patterns of the early stop (test accuracy 1)
+    fit_alpha_min: float = 1.5  # fit range of ε_g ∝ α^−k on the good theory branch: lower end
+    fit_alpha_max: float = 2.0  # fit range: upper end
+    agreement_alpha_max: float = 1.2  # theory and SGD are compared at SGD α ≤ this (single RS solution)
+    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
+    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
+
+    def validate(self):
+        super().validate()
+        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
+        require(0 < self.theory_alpha_min < self.theory_alpha_max, "--theory_alpha_min/max: need 0 < min < max")
+        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
+        require(self.n >= 1 and self.trials >= 1 and self.epochs >= 1, "--n, --trials, --epochs must be >= 1")
+        require(all(alpha > 0 for alpha in self.sgd_alphas), f"--sgd_alphas must be > 0: {self.sgd_alphas}")
+        require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.sgd_alphas), "every α·N must give a pattern")
+        lengths = {len(self.sgd_alphas), len(self.batch_sizes), len(self.learning_rates), len(self.weight_decays)}
+        require(len(lengths) == 1, "--sgd_alphas, --batch_sizes, --learning_rates, --weight_decays: equal lengths")
+        require(min(self.batch_sizes) >= 1 and min(self.learning_rates) > 0 and min(self.weight_decays) >= 0,
+                "batch sizes must be >= 1, learning rates > 0, weight decays >= 0")
+        require(self.n_test >= 1, f"--n_test must be >= 1, got {self.n_test}")
+        require(0 < self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+QUICK = {"theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "batch_sizes": (16, 16),
+         "learning_rates": (0.008, 0.002), "weight_decays": (0.1, 0.03), "epochs": 30, "n_test": 500}
+
+
+def theory_rows(cfg: Config) -> list[dict]:
+    grid = np.linspace(cfg.theory_alpha_min, cfg.theory_alpha_max, cfg.theory_points)
+    alphas = sorted({round(float(alpha), 10) for alpha in (*grid, *cfg.sgd_alphas)})
+    return [{"source": "theory", "seed": "", **row} for row in sweep_task1(alphas, beta=cfg.beta)]
+
+
+def sgd_rows(cfg: Config, index: int, device) -> list[dict]:
+    """All trials at one SGD α as one batch; one row per trial with its final overlap."""
+    alpha = cfg.sgd_alphas[index]
+    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], n_test=cfg.n_test, seed=cfg.seed, device=device,
+                                    dtype=getattr(torch, cfg.dtype))
+    spec = OptimizerSpec("adam", lr=cfg.learning_rates[index], weight_decay=cfg.weight_decays[index],
+                         batch_size=cfg.batch_sizes[index])
+    _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task]), record_every=cfg.epochs,
+                            early_stop="test_accuracy")
+    return [{"alpha": alpha, "source": "sgd", "seed": cfg.seed + trial, "p1": history.final("p1")[trial],
+             "eps_g": history.final("eps_g1")[trial], "epochs_trained": int(history.stop_epoch[trial])}
+            for trial in range(cfg.trials)]
+
+
+def good_branch(theory: list[dict]) -> list[dict]:
+    """High-overlap branch: 'good' rows where two solutions coexist, 'unique' rows above the coexistence window."""
+    coexistence_end = max((row["alpha"] for row in theory if row["branch"] == "poor"), default=np.inf)
+    return sorted((row for row in theory if row["branch"] == "good"
+                   or (row["branch"] == "unique" and row["alpha"] > coexistence_end)), key=lambda row: row["alpha"])
+
+
+def power_law_fit(cfg: Config, theory: list[dict]) -> dict:
+    points = [(row["alpha"], row["eps_g"]) for row in good_branch(theory)
+              if cfg.fit_alpha_min <= row["alpha"] <= cfg.fit_alpha_max and row["eps_g"] > 0]
+    if len(points) < 2:
+        return {"exponent": None, "points": len(points), "alpha_range": [cfg.fit_alpha_min, cfg.fit_alpha_max]}
+    slope, intercept = np.polyfit(np.log([a for a, _ in points]), np.log([e for _, e in points]), 1)
+    return {"exponent": -slope, "prefactor": np.exp(intercept), "points": len(points),
+            "alpha_range": [cfg.fit_alpha_min, cfg.fit_alpha_max], "branch": "good (high overlap)"}
+
+
+def agreement(cfg: Config, theory: list[dict], sgd: list[dict]) -> dict:
+    """At every SGD α ≤ agreement_alpha_max: is the thermodynamic theory ε_g within 1 std (and 2 s.e.) of SGD?"""
+    per_alpha = []
+    for alpha in sorted({row["alpha"] for row in sgd if row["alpha"] <= cfg.agreement_alpha_max}):
+        values = np.array([row["eps_g"] for row in sgd if row["alpha"] == alpha])
+        predicted = next(row["eps_g"] for row in theory if row["thermodynamic"] and abs(row["alpha"] - alpha) < 1e-9)
+        spread = values.std(ddof=1) if len(values) > 1 else 0.0
+        per_alpha.append({"alpha": alpha, "theory_eps_g": predicted, "sgd_mean": values.mean(), "sgd_std": spread,
+                          "within_1_std": bool(abs(predicted - values.mean()) <= spread),
+                          "within_2_sem": bool(abs(predicted - values.mean()) <= 2 * spread / np.sqrt(len(values)))})
+    within_std, within_sem = (sum(point[key] for point in per_alpha) for key in ("within_1_std", "within_2_sem"))
+    return {"criterion": "|theory ε_g − SGD mean| ≤ SGD std (ddof=1, the error bar); also reported: ≤ 2 s.e.",
+            "per_alpha": per_alpha, "summary": f"theory within 1 SGD std at {within_std}/{len(per_alpha)} and within "
+            f"2 s.e. at {within_sem}/{len(per_alpha)} SGD α ≤ {cfg.agreement_alpha_max}"}
+
+
+def plot(rows: list[dict], fit: dict):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axis = plt.subplots()
+    theory = [row for row in rows if row["source"] == "theory"]
+    sgd_alphas = sorted({row["alpha"] for row in rows if row["source"] == "sgd"})
+    for quantity, colour, marker, label in (("p1", "black", "o", "p_1"), ("eps_g", "dimgrey", "s", r"\epsilon_g")):
+        for thermodynamic, style in ((True, "-"), (False, "--")):
+            branch = sorted((row for row in theory if row["thermodynamic"] == thermodynamic), key=lambda r: r["alpha"])
+            if branch:
+                axis.plot([row["alpha"] for row in branch], [row[quantity] for row in branch], style, color=colour,
+                          label=f"${label}$" if thermodynamic else None)
+        values = [[row[quantity] for row in rows if row["source"] == "sgd" and row["alpha"] == a] for a in sgd_alphas]
+        spreads = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+        axis.errorbar(sgd_alphas, [np.mean(v) for v in values], yerr=spreads, fmt=marker + "--", color=colour,
+                      mfc="none", lw=0.8, label=rf"${label}^{{\rm SGD}}$")
+    if fit.get("exponent") is not None:
+        axis.text(1.5, 0.67, rf"$\epsilon_g \propto \alpha^{{-{fit['exponent']:.1f}}}$", fontsize=9)
+    axis.set_xlabel(r"$\alpha$")
+    axis.set_ylim(-0.02, 1.02)
+    axis.legend(loc="center right")
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    if not cfg.replot:
+        started = time.time()
+        torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        print("theory: solving the RS saddle point ...")
+        theory = theory_rows(cfg)
+        fingerprint = {key: value for key, value in config_dict(cfg).items()
+                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
+        store = PointStore(out_dir, STEM, fingerprint)
+        sgd = []
+        for index, alpha in enumerate(tqdm(cfg.sgd_alphas, desc="fig2b SGD", unit="α")):
+            key = f"alpha={alpha!r}"
+            if store.get(key) is None:
+                store.put(key, sgd_rows(cfg, index, device))
+            sgd += store.get(key)
+        fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, sgd)
+        write_csv(out_dir / f"{STEM}.csv", theory + sgd)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
+            agreement=comparison, summary=comparison["summary"] + f"; fitted ε_g ∝ α^-{fit['exponent']}"))
+        store.close()
+        print(comparison["summary"])
+    figure = plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["power_law_fit"])
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
