@@ -98,13 +98,14 @@ def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(ends)))
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
 
-    def histogram(ax, kind, layer, title):
-        for end, color in zip(ends, colors):
+    def histogram(ax, kind, layer, title, first=0):
+        for end, color in zip(ends[first:], colors[first:]):
             selected = [row for row in hists if row["method"] == methods[0] and row["layer"] == layer
                         and row["kind"] == kind and row["epochs_trained"] == end]
             centers = [(row["bin_left"] + row["bin_right"]) / 2 for row in selected]
             total = max(sum(row["count"] for row in selected), 1)
-            ax.plot(centers, [row["count"] / total for row in selected], color=color, label=f"after task {end // epochs_per_task}")
+            label = f"after task {end // epochs_per_task}" if end else "initial"
+            ax.plot(centers, [row["count"] / total for row in selected], color=color, label=label)
         ax.set(title=title, ylabel="fraction of synapses")
 
     for ax, layer in zip(axes[0], layers):
@@ -122,7 +123,7 @@ def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
             ax.axvline(boundary, color="0.7", lw=0.8, ls="--")
         ax.set(xlabel="epochs trained", ylabel=label)
     axes[1][0].legend(fontsize=6)
-    histogram(axes[1][2], "log10_abs_kl", layers[0], f"{methods[0]}: KL gradient, layer 1")
+    histogram(axes[1][2], "log10_abs_kl", layers[0], f"{methods[0]}: KL gradient, layer 1", first=1)
     axes[1][2].set(xlabel="log10 |K|", xlim=(-20, 0))
     fig.tight_layout()
     return fig

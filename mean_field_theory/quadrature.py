@@ -6,7 +6,8 @@ b = √q̂ z + r̂ of width 1/√q̂; THEORY.md §5.5).  A fixed Gauss–Hermite
 trapezoid rule after the substitution z = c + s·sinh(t): nodes are dense (spacing s·dt) at the layer c and
 spread out geometrically in the Gaussian tails, and the trapezoid rule converges exponentially for analytic
 integrands that vanish at both ends.  Single-site integrals over m ∈ [−1, 1] use m = tanh(u), which spreads
-mass sitting within 1/|b| of m = ±1 over O(1) in u.
+mass sitting within 1/|b| of m = ±1 over O(1) in u, with composite Gauss–Legendre panels in u
+(`rs_solver.FlatMeasure`).
 """
 from __future__ import annotations
 
@@ -46,17 +47,6 @@ def gaussian_sinh_nodes(center, scale, n: int):
     """Nodes and log weights for ∫Dz f(z) (standard normal measure) with a layer at `center` of width `scale`."""
     nodes, log_weights = sinh_nodes(as_tensor(center), as_tensor(scale), n)
     return nodes, log_weights - 0.5 * nodes**2 - LOG_SQRT_2PI
-
-
-def tanh_nodes(n: int, limit: float = 12.0):
-    """m = tanh(u), u uniform on [−limit, limit]: returns (m, log of dm/du·Δu) for ∫_{−1}^{1} dm f(m).
-
-    u-limit 12 leaves out 1 − tanh(12) ≈ 8e-11 of the interval next to ±1, where the integrand mass is
-    of relative size < 1e-9 even for fields |b| ~ 10⁴."""
-    u = torch.linspace(-limit, limit, n, dtype=DTYPE)
-    step = 2.0 * limit / (n - 1)
-    log_jacobian = 2.0 * (np.log(2.0) - torch.abs(u) - torch.log1p(torch.exp(-2.0 * torch.abs(u))))  # log sech²u
-    return torch.tanh(u), log_jacobian + np.log(step)
 
 
 def gauss_legendre(low: float, high: float, n: int):

@@ -114,13 +114,17 @@ class FlatMeasure:
     fixed_Q = None
     a_bounds = (-np.inf, np.inf)
 
-    def __init__(self, kappa: float = 0.0, panels: int = 24, nodes_per_panel: int = 8, u_limit: float = 12.0):
+    def __init__(self, kappa: float = 0.0, panels: int = 24, nodes_per_panel: int = 8, u_limit: float = 16.0,
+                 first_panel_scale: float = 0.25):
         if not kappa >= 0:
             raise ValueError(f"kappa must be >= 0, got {kappa}")
         self.kappa = float(kappa)
-        # composite Gauss–Legendre in u = artanh(m) on [−L, 0] and [0, L]: no node at m = 0, so ⟨sgn m⟩ is exact
+        # composite Gauss–Legendre in u = artanh(m) on [−L, 0] and [0, L] (no node at m = 0, so ⟨sgn m⟩ is
+        # exact); panel edges s·sinh(kΔ): narrow near m = 0, where an interior peak of width 1/√|2a| is
+        # narrowest in u, wide at large |u| where the boundary layers near m = ±1 are O(1) wide.
+        step = math.asinh(u_limit / first_panel_scale) / panels
+        edges = first_panel_scale * np.sinh(step * np.arange(panels + 1))
         u_nodes, u_weights = [], []
-        edges = np.linspace(0.0, u_limit, panels + 1)
         for low, high in zip(edges[:-1], edges[1:]):
             nodes, weights = gauss_legendre(low, high, nodes_per_panel)
             u_nodes += [nodes, -nodes]

@@ -98,7 +98,7 @@ def plot(rows: list[dict], epochs1: int):
     import matplotlib.pyplot as plt
 
     plot_style()
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
     alpha2s = sorted({row["alpha2"] for row in rows})
     colours = plt.cm.viridis(np.linspace(0.0, 0.8, len(alpha2s)))
     for axis, quantity, panel in zip(axes, ("eps_g1", "eps_g2"), ("(b)", "(c)")):
@@ -113,6 +113,7 @@ def plot(rows: list[dict], epochs1: int):
         axis.set_xlabel("epoch")
         axis.set_ylabel(rf"$\epsilon_g^{quantity[-1]}$")
         axis.set_title(panel, loc="left")
+        axis.set_ylim(0, 0.55)
     axes[0].legend()
     return fig
 

@@ -170,7 +170,8 @@ def main(cfg: Config) -> None:
         write_csv(out_dir / f"{STEM}.csv", theory + sgd)
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
-            agreement=comparison, summary=comparison["summary"] + f"; fitted ε_g ∝ α^-{fit['exponent']}"))
+            agreement=comparison, summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
+            + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
         store.close()
         print(comparison["summary"])
     figure = plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["power_law_fit"])

@@ -249,3 +249,14 @@ def test_divergence_raises_solver_error_naming_the_epoch():
     anchor = torch.full_like(fields, float("nan"))
     with pytest.raises(SolverError, match="epoch 1"):
         train_task(fields, task, OptimizerSpec("gd", lr=0.1), 3, observe=task_observer([task]), anchor=anchor)
+
+
+def test_convergence_time_of_fig2c_is_the_first_settled_window():
+    from single_layer.fig2c_convergence_time import convergence_time
+
+    steps, window = 500, 100
+    generator = np.random.default_rng(0)
+    noisy = 0.3 + 0.01 * generator.standard_normal((steps, 2))
+    noisy[250:, 0] = 0.1  # sample 0 settles after step 250: the first quiet window ends at step 350
+    times = convergence_time(noisy, window, threshold=5e-4)
+    assert times.tolist() == [350, steps - 1]

@@ -1,0 +1,164 @@
+"""Speed of the field-space training step against the machine's GEMM limit (deep-network issue, spec §10).
+
+In one run: (1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward,
+KL gradient, fused Adam; batch 64, float32), (2) the plain float32 matrix products of the same shapes that one step
+must do — forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient
+products of layers 2–3 — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
+(500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy pass), i.e. one permuted-MNIST epoch.
+FLOP count (spec §10.1): 2B(4P + 2(P₂ + P₃)) per step = 411 MFLOP at B = 64; evaluation 4P per image.
+Reported: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs).
+Bars: time per step of the GEMMs alone vs the training step; seconds per epoch split into training and evaluation.
+Runtime ≈ 30 s. Uses a GPU automatically when present.
+
+    python benchmarks/bench_deep_training.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+
+import torch
+
+from deep_networks.model import FieldLearner, LAYER_SIZES, accuracy, init_fields
+from vcl_common import BaseConfig, plot_style, print_written, read_csv, require, resolve_device, run, run_metadata, \
+    save_figure, torch_generator, write_csv, write_json
+
+STEM = "bench_deep_training"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    batch_size: int = 64  # mini-batch size B
+    hidden: tuple[int, ...] = (512, 512)  # hidden widths (784-512-512-10)
+    steps: int = 100  # timed training steps per repeat
+    repeats: int = 5  # repeats (the median is reported)
+    epoch_steps: int = 500  # steps of one epoch (32 000 / 64)
+    eval_images: int = 9984  # test images per task and evaluation
+    n_tasks: int = 5  # tasks evaluated after every epoch
+    epochs: int = 25  # epochs of a full permuted-MNIST run (for the projection)
+    dtype: str = "float32"  # float32 | float64
+    threads: int = 0  # torch CPU threads (0: torch default)
+
+    def validate(self) -> None:
+        super().validate()
+        require(min(self.batch_size, self.steps, self.repeats, self.epoch_steps, self.eval_images) >= 1,
+                "--batch_size, --steps, --repeats, --epoch_steps and --eval_images must be >= 1")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+
+
+QUICK = {"hidden": (64, 64), "steps": 5, "repeats": 2, "epoch_steps": 10, "eval_images": 200, "n_tasks": 2}
+
+
+def timed(function, device, repeats: int) -> float:
+    """Median wall time of function() over repeats (after one warm-up call)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def step_flops(sizes, batch: int) -> float:
+    """Spec §10.1: forward 2 GEMMs per layer, weight gradients 2 per layer, input gradients 2 for layers ≥ 2."""
+    products = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return 2.0 * batch * (4 * sum(products) + 2 * sum(products[1:]))
+
+
+def gemm_set(sizes, batch, generator, dtype, device):
+    """The plain matrix products of one training step, with preallocated operands and outputs."""
+    products = []
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        def make(*shape):
+            return torch.rand(*shape, generator=generator, dtype=dtype).to(device)
+        act, weight, grad_out = make(batch, n_in), make(n_in, n_out), make(batch, n_out)
+        products += [(act, weight, make(batch, n_out))] * 2  # forward: a @ m and a² @ σ
+        products += [(act.T, grad_out, make(n_in, n_out))] * 2  # weight gradients of both paths
+        if layer > 0:
+            products += [(grad_out, weight.T, make(batch, n_in))] * 2  # input gradients of both paths
+    return lambda: [torch.mm(left, right, out=out) for left, right, out in products]
+
+
+def measure(cfg: Config, device, dtype) -> list[dict]:
+    sizes = (LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1])
+    generator = torch_generator(cfg.seed, device)
+    fields = init_fields(sizes, generator, dtype, device)
+    learner = FieldLearner(fields, lr=0.01)
+    n_images = cfg.epoch_steps * cfg.batch_size
+    x = torch.rand(n_images, sizes[0], generator=generator, dtype=dtype, device=device)
+    labels = torch.randint(0, 10, (n_images,), generator=generator, device=device)
+    x_test, y_test = x[:cfg.eval_images], labels[:cfg.eval_images]
+    beta, batch = 3.0, cfg.batch_size
+
+    def steps(count):
+        for step in range(count):
+            learner.step(x[step * batch:(step + 1) * batch], labels[step * batch:(step + 1) * batch], beta, generator)
+
+    gemms = gemm_set(sizes, batch, generator, dtype, device)
+    step_time = timed(lambda: steps(cfg.steps), device, cfg.repeats) / cfg.steps
+    gemm_time = timed(lambda: [gemms() for _ in range(cfg.steps)], device, cfg.repeats) / cfg.steps
+    train_epoch = timed(lambda: steps(cfg.epoch_steps), device, 1)
+    evaluation = timed(lambda: [accuracy(fields, x_test, y_test, beta, "noisy", generator)
+                                for _ in range(cfg.n_tasks)], device, 1)
+    flops = step_flops(sizes, batch)
+    epoch = train_epoch + evaluation
+    values = {"step_time_ms": 1e3 * step_time, "gemm_time_ms": 1e3 * gemm_time,
+              "step_gflops": flops / step_time / 1e9, "gemm_gflops": flops / gemm_time / 1e9,
+              "fraction_of_gemm_limit": gemm_time / step_time, "train_epoch_s": train_epoch,
+              "evaluation_per_epoch_s": evaluation, "epoch_s": epoch, "full_run_projected_s": cfg.epochs * epoch,
+              "eval_gflops": cfg.n_tasks * cfg.eval_images * 4 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+              / evaluation / 1e9, "step_mflop": flops / 1e6}
+    return [{"quantity": key, "value": value, "device": str(device), "dtype": cfg.dtype,
+             "threads": torch.get_num_threads()} for key, value in values.items()]
+
+
+def plot(rows: list[dict]):
+    import matplotlib.pyplot as plt
+
+    value = {row["quantity"]: row["value"] for row in rows}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    left.bar(["GEMMs only\n(limit)", "training\nstep"], [value["gemm_time_ms"], value["step_time_ms"]],
+             color=["0.6", "C0"])
+    left.set(ylabel="ms per step (B = 64)",
+             title=f"{value['step_gflops']:.0f} of {value['gemm_gflops']:.0f} GFLOP/s "
+                   f"({100 * value['fraction_of_gemm_limit']:.0f} %)")
+    right.bar(["epoch"], [value["train_epoch_s"]], label="training (500 steps)")
+    right.bar(["epoch"], [value["evaluation_per_epoch_s"]], bottom=[value["train_epoch_s"]],
+              label="evaluation (5 × 9 984)")
+    right.set(ylabel="s", title=f"full run ≈ {value['full_run_projected_s']:.0f} s (25 epochs)")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    plot_style()
+    if cfg.replot:
+        print_written(save_figure(plot(read_csv(out_dir / f"{STEM}.csv")), out_dir, STEM))
+        return
+    started = time.time()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    rows = measure(cfg, device, getattr(torch, cfg.dtype))
+    for row in rows:
+        print(f"{row['quantity']:26s} {row['value']:10.3f}")
+    paths = [write_csv(out_dir / f"{STEM}.csv", rows),
+             write_json(out_dir / f"{STEM}.json", run_metadata(
+                 cfg, started, device, results={row["quantity"]: row["value"] for row in rows},
+                 torch_threads=torch.get_num_threads()))]
+    paths += save_figure(plot(rows), out_dir, STEM)
+    print_written(paths)
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

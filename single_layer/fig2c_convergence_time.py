@@ -1,0 +1,129 @@
+"""Fig. 2c — convergence time T_c of full-batch gradient descent vs data density α (task 1, no KL).
+
+x: α ∈ {1.00, 1.02, …, 2.00}; y: T_c, mean (dashed royal-blue line) ± std band over 20 samples.
+Training (THEORY.md §3.2, §3.5, §6 "Fig. 2c"): N = 3000, P = int(αN), objective E(h) = −Σ_μ ln H(−y m·x/√Σσ)
+without KL, plain full-batch gradient descent h ← h − lr ∇E with lr = 0.01 for 10 000 steps, h ~ N(0, 1); the
+teacher overlap p(t) of sgn(h) is recorded after every step.
+T_c (computed here from the recorded trajectory): with ε(t) = arccos(p(t))/π, t = 1…10 000 the step count, T_c is the
+first t ∈ [1000, 10 000) whose preceding window ε(t−999…t) has standard deviation < 5·10⁻⁴ (T_c = 9999 if never).
+
+Runtime of a full run: ~10¹⁴ multiply-adds (51 α × 20 samples × 10⁴ steps over P×N ≤ 6000×3000 inputs), i.e.
+about a day on a 2-core CPU — use a GPU (--device cuda) or reduce --n/--samples; --quick takes a few seconds.
+Command:  python single_layer/fig2c_convergence_time.py --device cuda
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, require,
+                        resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig2c_convergence_time"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    n: int = 3000  # input dimension = number of synapses (N)
+    alphas: tuple[float, ...] = tuple(round(1.0 + 0.02 * index, 2) for index in range(51))  # data densities P/N (α)
+    samples: int = 20  # independent samples (teacher, data, initial fields; seed + k) per α
+    lr: float = 0.01  # learning rate of full-batch gradient descent (η)
+    steps: int = 10000  # gradient steps (= epochs, full batch)
+    window: int = 1000  # length of the window whose ε_g standard deviation defines convergence
+    threshold: float = 5e-4  # T_c: first step whose preceding window has std(ε_g) below this
+    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
+    threads: int = 1  # torch CPU threads (use more for this large full-batch problem on a free CPU)
+
+    def validate(self):
+        super().validate()
+        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
+        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
+        require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
+        require(self.samples >= 1 and self.lr > 0, "--samples must be >= 1 and --lr > 0")
+        require(1 <= self.window < self.steps, f"need 1 <= --window < --steps, got {self.window}, {self.steps}")
+        require(self.threshold > 0 and self.beta_h > 0, "--threshold and --beta_h must be > 0")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+QUICK = {"n": 100, "alphas": (1.0, 2.0), "samples": 2, "steps": 300, "window": 100}
+
+
+def convergence_time(eps_g: np.ndarray, window: int, threshold: float) -> np.ndarray:
+    """T_c per sample from ε_g of shape (steps, samples), row t−1 = after step t (see the module docstring)."""
+    steps = eps_g.shape[0]
+    sums = np.concatenate([np.zeros((1, eps_g.shape[1])), np.cumsum(eps_g, 0)])
+    squares = np.concatenate([np.zeros((1, eps_g.shape[1])), np.cumsum(eps_g**2, 0)])
+    ends = np.arange(window, steps)  # t: the window holds the values after steps t−window+1 … t
+    mean = (sums[ends] - sums[ends - window]) / window
+    variance = np.maximum((squares[ends] - squares[ends - window]) / window - mean**2, 0.0)
+    settled = np.sqrt(variance) < threshold
+    return np.where(settled.any(0), ends[settled.argmax(0)], steps - 1)
+
+
+def sample_rows(cfg: Config, alpha: float, device, progress) -> list[dict]:
+    fields, (task,) = sample_trials(cfg.samples, cfg.n, [alpha], seed=cfg.seed, device=device,
+                                    dtype=getattr(torch, cfg.dtype))
+    _, history = train_task(fields, task, OptimizerSpec("gd", lr=cfg.lr), cfg.steps, beta_h=cfg.beta_h,
+                            observe=task_observer([task], cfg.beta_h), progress=progress)
+    eps_g = history.values["eps_g1"][1:]  # drop the initial record: row t−1 is after step t
+    times = convergence_time(eps_g, cfg.window, cfg.threshold)
+    return [{"alpha": alpha, "seed": cfg.seed + sample, "t_c": int(times[sample]),
+             "converged": bool(times[sample] < cfg.steps - 1), "eps_g_final": eps_g[-1, sample]}
+            for sample in range(cfg.samples)]
+
+
+def plot(rows: list[dict]):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axis = plt.subplots()
+    alphas = sorted({row["alpha"] for row in rows})
+    times = [np.array([row["t_c"] for row in rows if row["alpha"] == alpha]) for alpha in alphas]
+    mean, spread = np.array([t.mean() for t in times]), np.array([t.std() for t in times])
+    axis.plot(alphas, mean, "--", color="royalblue")
+    axis.fill_between(alphas, mean - spread, mean + spread, color="royalblue", alpha=0.25, linewidth=0)
+    axis.set_xlabel(r"$\alpha$")
+    axis.set_ylabel(r"$T_c$")
+    return fig
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    if not cfg.replot:
+        started = time.time()
+        torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        fingerprint = {key: value for key, value in config_dict(cfg).items()
+                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
+        store = PointStore(out_dir, STEM, fingerprint)
+        rows = []
+        with tqdm(total=cfg.steps * len(cfg.alphas), desc="fig2c GD", unit="step") as progress:
+            for alpha in cfg.alphas:
+                key = f"alpha={alpha!r}"
+                if store.get(key) is None:
+                    store.put(key, sample_rows(cfg, alpha, device, progress))
+                else:
+                    progress.update(cfg.steps)
+                rows += store.get(key)
+        mean_times = {f"{alpha:g}": float(np.mean([row["t_c"] for row in rows if row["alpha"] == alpha]))
+                      for alpha in cfg.alphas}
+        slowest = max(mean_times, key=mean_times.get)
+        write_csv(out_dir / f"{STEM}.csv", rows)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, seeds=[cfg.seed + sample for sample in range(cfg.samples)], mean_t_c=mean_times,
+            summary=f"largest mean T_c = {mean_times[slowest]:.0f} at α = {slowest}"))
+        store.close()
+    figure = plot(read_csv(out_dir / f"{STEM}.csv"))
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
