@@ -1,0 +1,166 @@
+"""Benchmark: deterministic quadrature (this repository) vs the original Monte-Carlo evaluation of the same
+task-1 saddle-point equations (THEORY.md §5.1, §5.4).
+
+Measured side by side in one run, on the CPU:
+1. one evaluation of the saddle-point map (∂G_E/∂(q, r, q⋆) and the single-site averages) by our quadrature,
+   and its error against a 4× refined grid;
+2. one evaluation of the same quantities by Monte Carlo at the original sample sizes (energy: 10⁴ z × 2·10⁴ x,
+   single site: 10⁴ z × 10⁴ uniform m; the original averages 20 such evaluations per iteration), its
+   statistical error (spread over repeats), and the error Monte Carlo would reach in the time of one
+   quadrature evaluation (1/√n scaling);
+3. the full Fig. 2a sweep (200 α, both branches, tol 1e-10) with our solver, wall time.
+Outputs: figures/bench_task1_solver.{csv,json,png,pdf}.  Command: python benchmarks/bench_task1_solver.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+
+from mean_field_theory import rs_solver
+from mean_field_theory.fig2a_order_parameters import ALPHA_GRID
+from mean_field_theory.task1 import sweep_task1
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
+                        save_figure, write_csv, write_json)
+
+STEM = "bench_task1_solver"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    alpha: float = 2.0  # α of the benchmark point (hardest: narrow layers)
+    beta: float = 20.0  # inverse temperature β
+    order_params: tuple[float, ...] = (0.98767, 0.99301, 0.98801)  # (q, r, q⋆) of THEORY.md §5.5 item 2
+    mc_z: int = 10000  # original Monte-Carlo sample size in z
+    mc_x: int = 20000  # original Monte-Carlo sample size in x (energy term)
+    mc_m: int = 10000  # original Monte-Carlo sample size in m (single site)
+    mc_repeats: int = 4  # independent Monte-Carlo evaluations to measure the spread
+    sweep_alphas: tuple[float, ...] = ALPHA_GRID  # α grid of the timed full sweep
+
+    def validate(self):
+        super().validate()
+        require(self.alpha > 0 and self.beta > 0, "--alpha and --beta must be > 0")
+        require(len(self.order_params) == 3, "--order_params takes q r q_star")
+        require(min(self.mc_z, self.mc_x, self.mc_m) >= 10 and self.mc_repeats >= 2, "sample sizes too small")
+
+
+QUICK = {"mc_z": 400, "mc_x": 800, "mc_m": 400, "mc_repeats": 2, "sweep_alphas": (0.5, 1.0)}
+
+
+def quadrature_evaluation(cfg: Config):
+    """One saddle-point map evaluation: (∂_q, ∂_r, ∂_q⋆ of G_E) then the single-site averages."""
+    channel, measure = rs_solver.VariationalChannel(cfg.beta), rs_solver.FlatMeasure(0.0)
+    q, r, q_star = cfg.order_params
+    with rs_solver.single_thread():
+        _, d_q, d_r, d_Q = rs_solver.energy_gradient(channel, q, r, q_star)
+        hats = (-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_Q)
+        site = rs_solver.site_averages(measure, *hats)
+    return np.array([*hats, site.mean_sq, site.mean, site.second])
+
+
+def monte_carlo_evaluation(cfg: Config, hats, generator: torch.Generator, chunk: int = 250):
+    """The original estimators (THEORY.md §5.1): ln of the sample mean of H^β over x, derivative formulas
+    of §4.3, uniform m samples with weights exp(𝓗₁ − max) normalised per z."""
+    q, r, Q = cfg.order_params
+    s, e, beta = math.sqrt(q - r * r), math.sqrt(1 - Q), cfg.beta
+    x = torch.randn(1, cfg.mc_x, generator=generator, dtype=torch.float64)
+    totals = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, cfg.mc_z, chunk):
+        z = torch.randn(min(chunk, cfg.mc_z - start), 1, generator=generator, dtype=torch.float64)
+        g = (math.sqrt(q) * z + math.sqrt(Q - q) * x) / e
+        log_h = torch.special.log_ndtr(-g)
+        h_beta = torch.exp(beta * log_h)
+        log_d = torch.log(h_beta.mean(1, keepdim=True) + 1e-300)
+        ratio = -torch.exp(-0.5 * g**2 - 0.5 * math.log(2 * math.pi) - log_h)  # H'(g)/H(g)
+        weight = beta * h_beta * ratio / torch.exp(log_d)
+        a = r * z / s
+        h_a, h_prime_a = torch.special.ndtr(-a), -torch.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
+        totals += torch.stack([
+            (2 * (h_prime_a * (-r * z / (2 * s**3)) * log_d + h_a * (weight * (z / math.sqrt(q) - x / math.sqrt(Q - q))
+                                                                  / (2 * e)).mean(1, keepdim=True))).sum(),
+            (2 * h_prime_a * z * (1 / s + r**2 / s**3) * log_d).sum(),
+            (2 * h_a * (weight * (g / (2 * e**2) + x / (2 * math.sqrt(Q - q) * e))).mean(1, keepdim=True)).sum()])
+    d_q, d_r, d_Q = (totals / cfg.mc_z).tolist()
+    q_hat, r_hat, Q_hat = hats  # the single-site part is evaluated at the exact conjugates
+    m = 2 * torch.rand(1, cfg.mc_m, generator=generator, dtype=torch.float64) - 1
+    site = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, cfg.mc_z, chunk):
+        z = torch.randn(min(chunk, cfg.mc_z - start), 1, generator=generator, dtype=torch.float64)
+        exponent = (Q_hat - q_hat / 2) * m**2 + (math.sqrt(q_hat) * z + r_hat) * m
+        weights = torch.softmax(exponent, dim=1)
+        mean = (weights * m).sum(1)
+        site += torch.stack([(mean**2).sum(), mean.sum(), (weights * m**2).sum(1).sum()])
+    return np.array([-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_Q, *(site / cfg.mc_z).tolist()])
+
+
+def measure(cfg: Config) -> tuple[list[dict], dict]:
+    quadrature_evaluation(cfg)  # warm-up
+    started = time.perf_counter()
+    exact = quadrature_evaluation(cfg)
+    t_quad = time.perf_counter() - started
+    saved = rs_solver.N_Z, rs_solver.N_X
+    rs_solver.N_Z, rs_solver.N_X = 4 * saved[0], 4 * saved[1]
+    refined = quadrature_evaluation(cfg)
+    rs_solver.N_Z, rs_solver.N_X = saved
+    generator = torch.Generator().manual_seed(cfg.seed)
+    estimates, started = [], time.perf_counter()
+    for _ in range(cfg.mc_repeats):
+        estimates.append(monte_carlo_evaluation(cfg, exact[:3], generator))
+    t_mc = (time.perf_counter() - started) / cfg.mc_repeats
+    estimates = np.array(estimates)
+    names = ["q_hat", "r_hat", "q_star_hat", "q", "r", "q_star"]
+    spread = estimates.std(0, ddof=1)
+    rows = [{"quantity": name, "quadrature": exact[i], "quadrature_error_vs_4x_grid": abs(exact[i] - refined[i]),
+             "mc_mean": estimates[:, i].mean(), "mc_std_one_evaluation": spread[i],
+             "mc_bias": estimates[:, i].mean() - exact[i],
+             "mc_std_at_quadrature_time": spread[i] * math.sqrt(t_mc / t_quad)} for i, name in enumerate(names)]
+    started = time.perf_counter()
+    sweep = sweep_task1(cfg.sweep_alphas, beta=cfg.beta)
+    t_sweep = time.perf_counter() - started
+    summary = {"seconds_per_quadrature_evaluation": t_quad, "seconds_per_mc_evaluation_original_sizes": t_mc,
+               "mc_over_quadrature_time_ratio": t_mc / t_quad,
+               "original_iteration_seconds_20_mc_evaluations": 20 * t_mc,
+               "sweep_seconds": t_sweep, "sweep_points": len(cfg.sweep_alphas), "sweep_rows": len(sweep),
+               "sweep_map_evaluations": int(sum(row["iterations"] for row in sweep)),
+               "sweep_all_converged": all(row["converged"] for row in sweep),
+               "torch_threads_quadrature": 1, "torch_threads_mc": torch.get_num_threads()}
+    return rows, summary
+
+
+def plot(rows):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    names = [row["quantity"] for row in rows]
+    positions = np.arange(len(rows))
+    relative = lambda key: [max(abs(row[key]) / abs(row["quadrature"]), 1e-17) for row in rows]
+    ax.bar(positions - 0.25, relative("quadrature_error_vs_4x_grid"), 0.25, label="quadrature (vs 4× grid)")
+    ax.bar(positions, relative("mc_std_one_evaluation"), 0.25, label="MC, original sizes")
+    ax.bar(positions + 0.25, relative("mc_std_at_quadrature_time"), 0.25, label="MC, same time as quadrature")
+    ax.set_xticks(positions, names, rotation=30)
+    ax.set_yscale("log")
+    ax.set_ylabel("relative error")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        rows, summary = measure(cfg)
+        write_csv(out_dir / f"{STEM}.csv", rows)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    for key, value in read_json(out_dir / f"{STEM}.json")["summary"].items():
+        print(f"{key:48s} {value}")
+    paths = save_figure(plot(rows), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
