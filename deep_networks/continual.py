@@ -53,7 +53,7 @@ class ContinualConfig(BaseConfig):
     threads: int = 0  # torch CPU threads (0: torch default)
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
-    resume: bool = False  # continue an interrupted run from its last finished epoch
+    resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
 
     def validate(self) -> None:
         super().validate()
@@ -159,6 +159,12 @@ def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
     return {key: np.asarray(value) for key, value in stats.items()}
 
 
+def fingerprint(cfg: ContinualConfig) -> dict:
+    """The settings that determine a run's numbers (a checkpoint or stored run is reused only if they match)."""
+    return {key: value for key, value in config_dict(cfg).items()
+            if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root")}
+
+
 def _atomic_torch_save(payload, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -176,21 +182,30 @@ def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: i
     generators = {name: torch_generator(seed + offset, device) for name, offset in
                   (("shuffle", 1000), ("noise", 2000), ("evaluation", 3000))}
     rows, snapshots, done = [], [], 0
-    if cfg.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+    state = torch.load(checkpoint, map_location=device, weights_only=False) \
+        if cfg.resume and checkpoint.exists() else None
+    if state is not None and state.get("fingerprint") != fingerprint(cfg):
+        print(f"{checkpoint} was written with other settings: starting {method} seed {seed} afresh")
+        state = None
+    if state is not None:
         learner.load_state_dict(state["learner"])
         for name, generator in generators.items():
             generator.set_state(state["generators"][name])
         rows, snapshots, done = state["rows"], state["snapshots"], state["epoch"]
     progress = tqdm(total=total_epochs, initial=done, desc=f"{method} seed {seed}", unit="epoch", leave=False)
     steps = len(tasks[0].x_train) // cfg.batch_size
+
+    def epoch_beta(epoch):
+        if not annealed:
+            return cfg.fixed_beta
+        return beta_schedule(epoch, total_epochs, cfg.beta_slope, cfg.beta_max, cfg.beta_offset)
+
     for epoch in range(done + 1, total_epochs + 1):
         task_index = (epoch - 1) // cfg.epochs_per_task
         task = tasks[task_index]
         if task_index > 0 and (epoch - 1) % cfg.epochs_per_task == 0:
             learner.start_task()
-        beta = beta_schedule(epoch, total_epochs, cfg.beta_slope, cfg.beta_max, cfg.beta_offset) if annealed \
-            else cfg.fixed_beta
+        beta = epoch_beta(epoch)
         snapshots.append(snapshot(fields, learner.kl_grad, beta))
         order = torch.randperm(len(task.x_train), generator=generators["shuffle"], device=device)
         for step in range(steps):
@@ -208,22 +223,23 @@ def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: i
                              "beta": beta, "accuracy": accuracy(fields, eval_task.x_test[keep], eval_task.y_test[keep],
                                                                 beta, mode, generators["evaluation"])})
         _atomic_torch_save({"learner": learner.state_dict(), "epoch": epoch, "rows": rows, "snapshots": snapshots,
-                            "generators": {name: gen.get_state() for name, gen in generators.items()}}, checkpoint)
+                            "generators": {name: gen.get_state() for name, gen in generators.items()},
+                            "fingerprint": fingerprint(cfg)}, checkpoint)
         progress.update(1)
     progress.close()
-    snapshots.append(snapshot(fields, learner.kl_grad, beta))
+    snapshots.append(snapshot(fields, learner.kl_grad, epoch_beta(total_epochs)))
     stacked = {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
     return rows, stacked
 
 
 def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Path, device, dtype) -> list[dict]:
-    """Every method × seed on the same tasks; finished runs are kept in a PointStore (resumable), snapshots as npz."""
-    fingerprint = {key: value for key, value in config_dict(cfg).items()
-                   if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root")}
+    """Every method × seed on the same tasks; snapshots as npz. Finished runs are kept in a PointStore
+    (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more
+    seeds or methods; without --resume the store is cleared first."""
     store_path = out_dir / f".{stem}.points.jsonl"
     if not cfg.resume:
         store_path.unlink(missing_ok=True)
-    store = PointStore(out_dir, stem, fingerprint)
+    store = PointStore(out_dir, stem, fingerprint(cfg))
     rows = []
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):  # seed-major: a cut-short run has every method of seed 0
         for method in cfg.methods:
@@ -236,7 +252,6 @@ def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Pat
                 store.put(key, run_rows)
                 checkpoint.unlink(missing_ok=True)
             rows += store.get(key)
-    store.close()
     if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
         (out_dir / "checkpoints").rmdir()
     return sorted(rows, key=lambda row: list(cfg.methods).index(row["method"]))
@@ -272,13 +287,15 @@ def summarize(rows: list[dict], epochs_per_task: int) -> dict:
     return summary
 
 
-def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]):
-    """One panel per method: noisy-pass accuracy of every task vs epoch (mean ± s.d. over seeds)."""
+def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str], extra_panels: int = 0):
+    """One panel per method: noisy-pass accuracy of every task vs epoch (mean ± s.d. over seeds);
+    returns the figure and `extra_panels` empty axes to its right."""
     import matplotlib.pyplot as plt
 
     noisy = [row for row in rows if row["eval_mode"] == "noisy"]
     methods = list(dict.fromkeys(row["method"] for row in noisy))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.4), sharey=True, squeeze=False)
+    panels = len(methods) + extra_panels
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), sharey=True, squeeze=False)
     for ax, method in zip(axes[0], methods):
         for task, label in enumerate(task_labels, start=1):
             epochs = sorted({row["epoch"] for row in noisy if row["method"] == method})
@@ -291,8 +308,9 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
             ax.axvline(boundary + 0.5, color="0.7", lw=0.8, ls="--")
         ax.set(title=method, xlabel="epoch", ylim=(0, 1))
     axes[0][0].set_ylabel("test accuracy (noisy pass)")
-    axes[0][-1].legend(loc="lower left")
-    return fig
+    axes[0][len(methods) - 1].legend(loc="lower left")
+    fig.tight_layout()
+    return fig, list(axes[0][len(methods):])
 
 
 def setup_torch(cfg: ContinualConfig):

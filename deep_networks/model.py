@@ -35,16 +35,27 @@ VARIANCE_FLOOR = 1e-30  # inside the square root of the preactivation variance (
 
 
 @torch.no_grad()
-def moment_values(field: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """m = tanh(βθ) and σ = sech²(βθ) as plain tensors (no graph).
+def layer_moments(fields: Sequence[torch.Tensor], beta: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """m = tanh(βθ) and σ = sech²(βθ) of every layer as plain tensors (no graph; multi-tensor ops).
 
-    σ is computed as 4e/(1 + e)² with e = exp(−2|βθ|) rather than 1 − tanh²(βθ): no cancellation in float32
-    (spec A13), no overflow, relative accuracy down to the smallest normal number."""
-    scaled = field.detach() * beta
-    mean = torch.tanh(scaled)
-    decay = scaled.abs_().mul_(-2.0).exp_()
-    variance = torch.div(decay.mul(4.0), decay.add_(1.0).square_())
-    return mean, variance
+    σ is computed as e·(1 + |m|)² with e = exp(−2β|θ|) (= 4e/(1 + e)² = sech²) rather than 1 − tanh²(βθ): no
+    cancellation in float32 (spec A13), no overflow, no division, relative accuracy down to the smallest normal
+    number."""
+    detached = [field.detach() for field in fields]
+    means = torch._foreach_tanh(torch._foreach_mul(detached, beta))
+    decays = torch._foreach_abs(detached)
+    torch._foreach_mul_(decays, -2.0 * beta)
+    torch._foreach_exp_(decays)  # e
+    variances = torch._foreach_abs(means)
+    torch._foreach_add_(variances, 1.0)
+    torch._foreach_mul_(variances, variances)
+    torch._foreach_mul_(variances, decays)
+    return list(zip(means, variances))
+
+
+def moment_values(field: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """layer_moments of a single field."""
+    return layer_moments([field], beta)[0]
 
 
 class _FieldMoments(torch.autograd.Function):
@@ -127,7 +138,7 @@ def accuracy(fields, x: torch.Tensor, labels: torch.Tensor, beta: float, mode: s
              chunk: int = 10000) -> float:
     """Fraction of correct argmax predictions; evaluated in large chunks (same numbers as batches of 64)."""
     correct = 0
-    moments = [moment_values(field, beta) for field in fields]
+    moments = layer_moments(fields, beta)
     for start in range(0, len(x), chunk):
         logits = forward(fields, x[start:start + chunk], beta, mode, generator, moments=moments)
         correct += int((logits.argmax(dim=1) == labels[start:start + chunk]).sum())
@@ -147,7 +158,8 @@ class FieldLearner:
         self.optimizer = torch.optim.Adam(self.fields, lr=lr, betas=(0.9, 0.99), eps=1e-8, **options)
         self.kl_grad = [torch.zeros_like(field) for field in self.fields]
         self.reference = None  # θ_ref of the anchored prior; none during the first task
-        self._moments = None  # (β, moment_values per layer) of the current fields, reused by the next forward
+        self._moments = None  # (β, layer_moments) of the current fields, reused by the next forward
+        self._previous = [torch.empty_like(field) for field in self.fields] if kl == "previous_step" else None
 
     def start_task(self) -> None:
         """Boundary to a new task (call from the second task on): the anchored prior becomes the current fields."""
@@ -171,18 +183,20 @@ class FieldLearner:
         loss.backward()
         if self.kl == "previous_step" or self.reference is not None:
             torch._foreach_add_([field.grad for field in self.fields], self.kl_grad)
-        previous = [field.detach().clone() for field in self.fields] if self.kl == "previous_step" else None
+        if self._previous is not None:
+            torch._foreach_copy_(self._previous, [field.detach() for field in self.fields])
         self.optimizer.step()
-        self._moments = (beta, [moment_values(field, beta) for field in self.fields])
-        if previous is not None or self.reference is not None:
-            self.update_kl_grad(beta, previous if previous is not None else self.reference)
+        self._moments = (beta, layer_moments(self.fields, beta))
+        if self._previous is not None or self.reference is not None:
+            self.update_kl_grad(beta, self._previous if self._previous is not None else self.reference)
         return loss_value
 
     @torch.no_grad()
     def update_kl_grad(self, beta: float, reference) -> None:
         """K = λ β² σ(θ) (θ − θ_ref) with the current β, stored for the next step."""
-        for buffer, field, ref, (_, variance) in zip(self.kl_grad, self.fields, reference, self._moments[1]):
-            torch.sub(field, ref, out=buffer).mul_(variance).mul_(self.kl_weight * beta * beta)
+        self.kl_grad = torch._foreach_sub([field.detach() for field in self.fields], reference)
+        torch._foreach_mul_(self.kl_grad, [variance for _, variance in self._moments[1]])
+        torch._foreach_mul_(self.kl_grad, self.kl_weight * beta * beta)
 
     def state_dict(self) -> dict:
         return {"fields": [field.detach().clone() for field in self.fields], "optimizer": self.optimizer.state_dict(),

@@ -54,7 +54,7 @@ def make_quick_snapshots(cfg: Config, folder: Path) -> None:
 
 
 def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:
-    """Snapshots → tidy rows: per-layer statistics and histograms."""
+    """Snapshots → tidy rows: per-layer statistics after every epoch, histograms at the end of every task."""
     stats, hists = [], []
     for method in cfg.methods:
         path = snapshot_path(folder, method, cfg.seed)
@@ -65,6 +65,8 @@ def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:
             for layer in range(data["sigma_mean"].shape[1]):
                 base = {"method": method, "seed": cfg.seed, "epochs_trained": epoch, "layer": layer + 1}
                 stats += [{**base, "quantity": name, "value": float(data[name][epoch, layer])} for name in QUANTITIES]
+                if epoch % cfg.epochs_per_task:
+                    continue  # histograms only at the initial state and at the end of every task
                 for kind, bins, key in (("log10_sigma", data["sigma_bins"], "sigma_hist"),
                                         ("log10_abs_kl", data["sigma_bins"], "kl_hist"),
                                         ("field", data["field_bins"], "field_hist")):
@@ -110,7 +112,7 @@ def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
 
     for ax, layer in zip(axes[0], layers):
         histogram(ax, "log10_sigma", layer, f"{methods[0]}: layer {layer}")
-        ax.set(xlabel="log10 σ", xlim=(-20, 0.5))
+        ax.set(xlabel="log10 σ", xlim=(-40, 0.5))
     axes[0][0].legend()
     for column, (quantity, label) in enumerate((("sigma_mean", "mean σ"), ("consolidated", "fraction σ < 0.01"))):
         ax = axes[1][column]
@@ -124,7 +126,7 @@ def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
         ax.set(xlabel="epochs trained", ylabel=label)
     axes[1][0].legend(fontsize=6)
     histogram(axes[1][2], "log10_abs_kl", layers[0], f"{methods[0]}: KL gradient, layer 1", first=1)
-    axes[1][2].set(xlabel="log10 |K|", xlim=(-20, 0))
+    axes[1][2].set(xlabel="log10 |K|", xlim=(-25, 0))
     fig.tight_layout()
     return fig
 

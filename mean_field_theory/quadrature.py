@@ -29,8 +29,9 @@ def sinh_nodes(center: torch.Tensor, scale: torch.Tensor, n: int, limit: float =
     Returns (nodes, log_weights) of shape center.shape + (n,), log_weights = log(dz/dt · Δt) with the
     trapezoid end-point halving.  No gradient flows through the grid (the rule, not the integrand)."""
     with torch.no_grad():
+        # a layer outside [−limit, limit] leaves the integrand smooth on the scale of its distance
+        scale = torch.maximum(scale, torch.abs(center) - limit).unsqueeze(-1)
         center = center.clamp(-limit, limit).unsqueeze(-1)
-        scale = scale.unsqueeze(-1)
         t_low = torch.asinh((-limit - center) / scale)
         t_high = torch.asinh((limit - center) / scale)
         fraction = torch.linspace(0.0, 1.0, n, dtype=DTYPE)

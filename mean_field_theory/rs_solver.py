@@ -106,13 +106,29 @@ class SiteAverages:
     mean_sq: float  # q = E_z⟨m⟩²
     second: float  # Q = E_z⟨m²⟩
     sign: float  # p = E_z⟨sgn m⟩ (teacher overlap of the clipped student)
+    extras: dict = dataclasses.field(default_factory=dict)  # measure-specific averages (Franz–Parisi)
 
 
-class FlatMeasure:
+class LocalMeasure:
+    """A single-site measure dμ(m): subclasses give `site(a, b)` = (ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩) of
+    exp(a m² + b m) dμ(m) for a batch of fields b; `averages` takes E_z over b = √q̂ z + r̂ on a grid refined
+    where b changes sign (width 1/√q̂ in z)."""
+
+    fixed_Q: float | None = None
+    a_bounds: tuple | None = (-np.inf, np.inf)  # range of a = Q̂ − q̂/2 (None: Q̂ drops out)
+
+    def averages(self, q_hat: float, r_hat: float, a: float) -> SiteAverages:
+        sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
+        center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
+        scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
+        z, log_w = gaussian_sinh_nodes(center, scale, N_Z)
+        weights = torch.exp(log_w)
+        log_z, mean, second, sign = self.site(a, sqrt_q_hat * z + r_hat)
+        return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
+
+
+class FlatMeasure(LocalMeasure):
     """This paper: m ∈ [−1, 1] with flat measure times exp(κ S(m)) (κ = 0 main text, κ = β uniform prior)."""
-
-    fixed_Q = None
-    a_bounds = (-np.inf, np.inf)
 
     def __init__(self, kappa: float = 0.0, panels: int = 24, nodes_per_panel: int = 8, u_limit: float = 16.0,
                  first_panel_scale: float = 0.25):
@@ -143,11 +159,11 @@ class FlatMeasure:
         return log_z, prob @ self.m, prob @ self.m**2, prob @ torch.sign(self.m)
 
 
-class IsingMeasure:
+class IsingMeasure(LocalMeasure):
     """Binary weights w = ±1: Q ≡ 1 and Q̂ drops out (set to 0)."""
 
     fixed_Q = 1.0
-    a_bounds = None  # no Lagrange multiplier needed
+    a_bounds = None
 
     def site(self, a: float, b: torch.Tensor):
         log_z = torch.abs(b) + torch.log1p(torch.exp(-2.0 * torch.abs(b))) + a
@@ -155,7 +171,7 @@ class IsingMeasure:
         return log_z, mean, torch.ones_like(b), mean
 
 
-class SphericalMeasure:
+class SphericalMeasure(LocalMeasure):
     """Real weights with the spherical constraint Σ w² = N: Gaussian single site, Q̂ fixes Q = 1 (a < 0)."""
 
     fixed_Q = 1.0
@@ -170,25 +186,14 @@ class SphericalMeasure:
 
 
 def site_averages(measure, q_hat: float, r_hat: float, Q_hat: float) -> SiteAverages:
-    """E_z over b = √q̂ z + r̂ of the single-site problem with a = Q̂ − q̂/2."""
-    return _site_averages(measure, q_hat, r_hat, Q_hat - q_hat / 2.0)
-
-
-def _site_averages(measure, q_hat: float, r_hat: float, a: float) -> SiteAverages:
-    """E_z over b = √q̂ z + r̂ on a grid refined where b changes sign (width 1/√q̂ in z)."""
-    sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
-    center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
-    scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
-    z, log_w = gaussian_sinh_nodes(center, scale, N_Z)
-    weights = torch.exp(log_w)
-    log_z, mean, second, sign = measure.site(a, sqrt_q_hat * z + r_hat)
-    return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
+    """Gaussian averages of the single-site problem at conjugates (q̂, r̂, Q̂), a = Q̂ − q̂/2."""
+    return measure.averages(q_hat, r_hat, Q_hat - q_hat / 2.0)
 
 
 def lagrange_multiplier(measure, q_hat: float, r_hat: float, Q_target: float) -> float:
     """Q̂ such that E_z⟨m²⟩ = Q_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with Q̂."""
     def excess(a):
-        return _site_averages(measure, q_hat, r_hat, a).second - Q_target
+        return measure.averages(q_hat, r_hat, a).second - Q_target
 
     low_bound, high_bound = measure.a_bounds
     if high_bound == 0.0:  # spherical: a ∈ (−∞, 0); bracket in log(−a)
@@ -318,8 +323,14 @@ def single_thread():
         torch.set_num_threads(threads)
 
 
-def _solve(problem: RSProblem, init, tol: float, damping: float, max_damped_steps: int) -> RSSolution:
-    start = _feasible(init, problem)
+def _solve(problem: RSProblem, init, tol: float, damping: float, max_damped_steps: int,
+           newton_radius: float = 0.05) -> RSSolution:
+    start = np.array(_feasible(init, problem))
+    for _ in range(20):  # far from the fixed point Newton in logit coordinates can stall: damp first
+        step = np.array(problem.step(*start)[0]) - start
+        if np.max(np.abs(step)) < newton_radius:
+            break
+        start = _project(start + damping * step, problem)
     y = problem.to_coords(*start)
     for attempt in range(2):
         y = _newton(problem.residual, y, tol)

@@ -46,7 +46,7 @@ class Config(BaseConfig):
     def validate(self):
         super().validate()
         require(self.n >= 1, f"--n must be >= 1, got {self.n}")
-        require(len(self.alphas) > 0 and all(alpha > 0 for alpha in self.alphas), f"--alphas must be > 0: {self.alphas}")
+        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
         require(self.trials >= 1 and self.epochs >= 1, "--trials and --epochs must be >= 1")
         require(self.lr > 0, f"--lr must be > 0, got {self.lr}")

@@ -38,9 +38,13 @@ class Config(BaseConfig):
     n: int = 1000  # input dimension of the SGD runs (N)
     trials: int = 20  # independent SGD trials per α (seed + k)
     sgd_alphas: tuple[float, ...] = tuple(round(0.1 * index, 1) for index in range(1, 18))  # α of the SGD points
-    batch_sizes: tuple[int, ...] = (128, 64, 128, 100, 100, 128, 64, 64, 64, 64, 100, 100, 100, 100, 100, 100, 64)  # Adam batch size per SGD α
-    learning_rates: tuple[float, ...] = (0.008, 0.008, 0.002, 0.005, 0.008, 0.002, 0.002, 0.005, 0.002, 0.002, 0.002, 0.005, 0.005, 0.005, 0.008, 0.008, 0.002)  # Adam learning rate per SGD α (η)
-    weight_decays: tuple[float, ...] = (0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.03, 0.03, 0.1, 0.03, 0.1, 0.1, 0.1, 0.1, 0.05, 0.03, 0.1)  # decoupled Adam weight decay per SGD α
+    batch_sizes: tuple[int, ...] = (  # Adam batch size per SGD α
+        128, 64, 128, 100, 100, 128, 64, 64, 64, 64, 100, 100, 100, 100, 100, 100, 64)
+    learning_rates: tuple[float, ...] = (  # Adam learning rate per SGD α (η)
+        0.008, 0.008, 0.002, 0.005, 0.008, 0.002, 0.002, 0.005, 0.002, 0.002, 0.002, 0.005, 0.005, 0.005, 0.008,
+        0.008, 0.002)
+    weight_decays: tuple[float, ...] = (  # decoupled Adam weight decay per SGD α
+        0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.03, 0.03, 0.1, 0.03, 0.1, 0.1, 0.1, 0.1, 0.05, 0.03, 0.1)
     epochs: int = 2000  # maximal training epochs
     n_test: int = 10000  # test patterns of the early stop (test accuracy 1)
     fit_alpha_min: float = 1.5  # fit range of ε_g ∝ α^−k on the good theory branch: lower end

@@ -146,7 +146,7 @@ def test_real_data_loads_and_trains_a_few_steps(tmp_path):
         assert set(task.y_test.tolist()) == set(range(10))
     assert int(mnist.y_train[0]) == 5  # the first MNIST training image is a 5 (file order kept)
     tasks = permuted_tasks(mnist, 2, torch_generator(0))
-    cfg = tiny_config(n_train=32000, hidden=(512, 512), eval_images=2000, epochs_per_task=1)
+    cfg = tiny_config(n_train=32000, hidden=(64, 64), eval_images=1000, epochs_per_task=1)
     short = [dataclasses.replace(task, x_train=task.x_train[:6400], y_train=task.y_train[:6400]) for task in tasks]
     rows, _ = train_sequence(cfg, short, "vcl", 0, torch.device("cpu"), torch.float32, tmp_path / "run.pt")
     first_task = [row["accuracy"] for row in rows if row["epoch"] == 1 and row["task_eval"] == 1

@@ -1,0 +1,210 @@
+"""Fig. 3a–d — learning a second task with the first task's posterior as prior: Franz–Parisi theory vs SGD.
+
+Panels: (a) ε_g² vs α₂ at γ = 1, (b) ε_g¹ vs α₂ at γ = 1, (c) ε_g¹ vs α₂ at γ = 0.1, (d) ε_g² vs α₂ at γ = 0.1
+(log x), for teacher overlaps r₀ ∈ {−½, 0, ½}; ε_g^t = arccos(p_t)/π of the clipped student.
+Theory (THEORY.md §4.5): task-1 reference at α₁ = 2, β₁ = 20, κ₁ = 0 (one branch, converged), task 2 at β₂ = 20,
+κ₂ = β₂γ, solved by `mean_field_theory.franz_parisi.Task2Problem` (deterministic quadrature, both branches).
+SGD (THEORY.md §6 Fig. 3): N = 1000, full-batch Adam (wd 1e-3): task 1 lr 1e-3 for 5000 steps without KL, task 2
+with γ KL(q_h ‖ q_h′) (h′ = fields at the end of task 1) for 20 000 steps with the paper's lr per (γ, r₀, α₂);
+task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.
+
+Runtime: theory of all four panels ≈ 6 min (1 core); SGD with the paper's 20 trials ≈ hours on a 2-core CPU
+(the committed run uses --trials 4, see README).  Interrupted runs resume from the finished points.
+Command: python single_layer/fig3_second_task.py [--theory_only]
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mean_field_theory.franz_parisi import Task2Problem
+from mean_field_theory.rs_solver import RSSolution
+from mean_field_theory.task1 import sweep_task1
+from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
+from vcl_common import (BaseConfig, PointStore, SolverError, config_dict, plot_style, print_written, read_csv,
+                        require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig3_second_task"
+COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
+           "thermodynamic", "q2", "r2", "q2_star", "T", "free_entropy"]
+PAPER_ALPHA2S = {1.0: (0.01, 0.1) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
+SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[γ] (THEORY.md §6, Fig. 3)
+    (1.0, -0.5): (0.001, 0.005, 0.01, 0.001, 0.001, 0.01, 0.01, 0.001, 0.01, 0.01, 0.001, 0.01, 0.005, 0.001, 0.001),
+    (1.0, 0.0): (0.001, 0.001, 0.005, 0.01, 0.001, 0.005, 0.01, 0.005, 0.005, 0.01, 0.001, 0.001, 0.001, 0.001, 0.001),
+    (1.0, 0.5): (0.001, 0.005, 0.001, 0.01, 0.001, 0.001, 0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001),
+    (0.1, -0.5): (0.05, 0.01, 0.01, 0.01, 0.1, 0.1), (0.1, 0.0): (0.01, 0.1, 0.05, 0.1, 0.1, 0.1),
+    (0.1, 0.5): (0.01, 0.01, 0.01, 0.05, 0.1, 0.1)}
+SGD_ALPHA2S = {1.0: (0.1,) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    alpha1: float = 2.0  # data density of task 1 (α₁)
+    beta1: float = 20.0  # inverse temperature of the task-1 reference (β₁)
+    beta2: float = 20.0  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
+    reference_branch: str = "thermodynamic"  # task-1 branch used as reference: thermodynamic | poor | good
+    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps (r₀)
+    gammas: tuple[float, ...] = (1.0, 0.1)  # KL weights of task 2 (γ)
+    alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
+    theory_only: bool = False  # skip the SGD simulations
+    n: int = 1000  # input dimension of the SGD runs (N)
+    trials: int = 20  # independent SGD trials (seed + k)
+    steps1: int = 5000  # full-batch Adam steps of task 1
+    steps2: int = 20000  # full-batch Adam steps of task 2
+    lr1: float = 1e-3  # Adam learning rate of task 1
+    lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
+    weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
+    tol: float = 1e-10  # saddle-point tolerance
+
+    def validate(self):
+        super().validate()
+        require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0, "--alpha1, --beta1, --beta2 must be > 0")
+        require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
+        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
+        require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
+        require(all(alpha2 > 0 for alpha2 in self.alpha2s), f"--alpha2s must be > 0, got {self.alpha2s}")
+        require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
+        require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
+
+
+QUICK = {"gammas": (1.0,), "r0s": (0.5,), "alpha2s": (0.5, 2.0), "n": 100, "trials": 2, "steps1": 200,
+         "steps2": 200}
+
+
+def theory_grid(cfg: Config, gamma: float):
+    return cfg.alpha2s or PAPER_ALPHA2S.get(gamma, PAPER_ALPHA2S[1.0])
+
+
+def task1_reference(cfg: Config):
+    rows = sweep_task1([cfg.alpha1], beta=cfg.beta1, tol=cfg.tol)
+    pick = (lambda row: row["thermodynamic"]) if cfg.reference_branch == "thermodynamic" else \
+        (lambda row: row["branch"] in (cfg.reference_branch, "unique"))
+    row = next(row for row in rows if pick(row))
+    if not row["converged"]:
+        raise SolverError(f"task-1 reference at alpha1={cfg.alpha1} did not converge")
+    return RSSolution(**{field.name: row[field.name] for field in dataclasses.fields(RSSolution)})
+
+
+def run_theory(cfg: Config, store: PointStore) -> list[dict]:
+    reference = task1_reference(cfg)
+    rows = []
+    for gamma in cfg.gammas:
+        for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}"):
+            key = f"theory gamma={gamma} r0={r0}"
+            if store.get(key) is None:
+                solutions = Task2Problem(reference, r0, gamma, cfg.beta2, 0.0, cfg.tol).sweep(theory_grid(cfg, gamma))
+                store.put(key, [{"alpha2": s["alpha"], "r0": r0, "gamma": gamma, "source": "theory", "seed": "",
+                                 "eps_g1": s["eps_g1"], "eps_g2": s["eps_g2"], "p1": s["p1"], "p2": s["p2"],
+                                 "converged": s["converged"], "branch": s["branch"],
+                                 "thermodynamic": s["thermodynamic"], "q2": s["q"], "r2": s["r"],
+                                 "q2_star": s["q_star"], "T": s["T"], "free_entropy": s["free_entropy"]}
+                                for s in solutions])
+            rows += store.get(key)
+    return rows
+
+
+def sgd_learning_rate(cfg: Config, gamma: float, r0: float, alpha2: float) -> float:
+    grid, table = SGD_ALPHA2S.get(gamma, ()), SGD_LR.get((gamma, r0))
+    if table is not None and alpha2 in grid:
+        return table[grid.index(alpha2)]
+    return cfg.lr2_default
+
+
+def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
+    """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields."""
+    dtype, rows = torch.float32, []
+    points = [(gamma, r0, alpha2) for gamma in cfg.gammas for r0 in cfg.r0s
+              for alpha2 in (cfg.alpha2s or SGD_ALPHA2S.get(gamma, SGD_ALPHA2S[1.0]))]
+    todo = [point for point in points if store.get(f"sgd {point}") is None]
+    after_task1 = history1 = None
+    for gamma, r0, alpha2 in tqdm(todo, desc="SGD points"):
+        fields, tasks = sample_trials(cfg.trials, cfg.n, (cfg.alpha1, alpha2), r0, seed=cfg.seed, device=device,
+                                      dtype=dtype)
+        observe = task_observer(tasks)
+        if after_task1 is None:  # task 1 (teacher 1, data 1, initial fields) does not depend on (r₀, α₂)
+            spec1 = OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay)
+            after_task1, history1 = train_task(fields, tasks[0], spec1, cfg.steps1, observe=observe,
+                                               record_every=cfg.steps1)
+        spec2 = OptimizerSpec("adam", sgd_learning_rate(cfg, gamma, r0, alpha2), weight_decay=cfg.weight_decay)
+        _, history = switch_task(after_task1, history1, tasks[1], spec2, cfg.steps2, observe=observe, gamma=gamma,
+                                 record_every=cfg.steps2)
+        store.put(f"sgd {(gamma, r0, alpha2)}", [
+            {"alpha2": alpha2, "r0": r0, "gamma": gamma, "source": "sgd", "seed": cfg.seed + trial,
+             "eps_g1": history.final("eps_g1")[trial], "eps_g2": history.final("eps_g2")[trial],
+             "p1": history.final("p1")[trial], "p2": history.final("p2")[trial]} for trial in range(cfg.trials)])
+    return [row for point in points for row in store.get(f"sgd {point}")]
+
+
+def agreement(rows: list[dict]) -> dict:
+    """Per (γ, r₀, α₂) with SGD: is the thermodynamic theory value within the SGD error bar (± 1 s.d.)?"""
+    theory = {(r["gamma"], r["r0"], r["alpha2"]): r for r in rows if r["source"] == "theory" and r["thermodynamic"]}
+    summary = {"eps_g1": [], "eps_g2": []}
+    for key in sorted({(r["gamma"], r["r0"], r["alpha2"]) for r in rows if r["source"] == "sgd"}):
+        if key not in theory:
+            continue
+        for name in summary:
+            values = np.array([r[name] for r in rows if r["source"] == "sgd" and (r["gamma"], r["r0"], r["alpha2"]) == key])
+            summary[name].append({"gamma": key[0], "r0": key[1], "alpha2": key[2], "theory": theory[key][name],
+                                  "sgd_mean": values.mean(), "sgd_std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                                  "within_1_std": abs(theory[key][name] - values.mean()) <= values.std(ddof=1)
+                                  if len(values) > 1 else None})
+    fractions = {name: np.mean([p["within_1_std"] for p in points]) if points else None
+                 for name, points in summary.items()}
+    return {"criterion": "|theory - SGD mean| <= SGD std over trials", "fraction_within": fractions, "points": summary}
+
+
+def plot(rows: list[dict], cfg: Config):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    panels = [("a", 1.0, "eps_g2"), ("b", 1.0, "eps_g1"), ("c", 0.1, "eps_g1"), ("d", 0.1, "eps_g2")]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
+    colors = {-0.5: ("red", "salmon", "o"), 0.0: ("blue", "royalblue", "s"), 0.5: ("black", "dimgrey", "^")}
+    for ax, (label, gamma, key) in zip(axes.flat, panels):
+        for r0 in sorted({r["r0"] for r in rows}):
+            dark, light, marker = colors.get(r0, ("green", "lightgreen", "d"))
+            theory = sorted((r["alpha2"], r[key]) for r in rows if r["source"] == "theory" and r["gamma"] == gamma
+                            and r["r0"] == r0 and r["thermodynamic"])
+            if theory:
+                ax.plot(*zip(*theory), "-", color=dark, marker=marker, mfc="none", label=f"theory $r_0={r0:g}$")
+            sgd = [r for r in rows if r["source"] == "sgd" and r["gamma"] == gamma and r["r0"] == r0]
+            alphas = sorted({r["alpha2"] for r in sgd})
+            if alphas:
+                values = [np.array([r[key] for r in sgd if r["alpha2"] == a]) for a in alphas]
+                ax.errorbar(alphas, [v.mean() for v in values], [v.std() for v in values], ls="--", color=light,
+                            marker=marker, label=f"SGD $r_0={r0:g}$")
+        ax.set_title(f"({label}) $\\gamma={gamma:g}$", fontsize=9)
+        ax.set_xlabel(r"$\alpha_2$")
+        ax.set_ylabel(r"$\epsilon_g^{%s}$" % key[-1])
+        if gamma != 1.0:
+            ax.set_xscale("log")
+    axes[0, 0].legend(fontsize=6)
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        torch.set_num_threads(1)
+        device = resolve_device(cfg.device)
+        store = PointStore(out_dir, STEM, {key: value for key, value in config_dict(cfg).items()
+                                           if key not in ("replot", "out_dir", "device")})
+        rows = run_theory(cfg, store)
+        if not cfg.theory_only:
+            rows += run_sgd(cfg, store, device)
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows),
+                                                          unconverged=[r for r in rows if r.get("converged") is False]))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, cfg), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
