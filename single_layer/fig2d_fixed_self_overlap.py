@@ -1,0 +1,144 @@
+"""Fig. 2d — generalization error versus the self-overlap q⋆ at α = 2: fixed-q⋆ theory and SGD trajectories.
+
+Axes: x = q⋆ = (1/N) Σ tanh²(h_i) (1 − q⋆ = mean weight variance), y = ε_g.  Three curves:
+* "replica": task-1 RS theory with the self-overlap clamped to q⋆ (THEORY.md §4.4; q̂⋆ becomes the Lagrange
+  multiplier of E_z⟨m²⟩ = q⋆), α = 2, β = 5, q⋆ = 0.75 … 0.99; ε_g = arccos(p₁)/π;
+* "SGD": heavy-ball SGD (lr 1e-3, momentum 0.9, batch 32, no KL) for 4000 epochs, N = 1000, 20 trials; every 50
+  epochs the mean q⋆ and the empirical test error on 10 000 patterns (points with mean q⋆ ≥ 0.75 shown);
+* "SGD slow": the same, but after every minibatch the fields are projected so that q⋆ follows the schedule
+  q⋆(epoch j) = 0.3 + 0.7 j/3000 (capped at `q_star_cap`), with the projection done correctly (bug B9: rescale m by
+  √(target/q⋆), iterate because of the clamp; `perceptron.project_self_overlap`).
+
+Runtime: theory ≈ 1 min (1 core); SGD ≈ 10 min on a 2-core CPU.  Command: python single_layer/fig2d_fixed_self_overlap.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mean_field_theory.task1 import solve_task1
+from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
+                                     self_overlap, train_task)
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, resolve_device, run,
+                        run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig2d_fixed_self_overlap"
+COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged"]
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    alpha: float = 2.0  # data density (α)
+    beta: float = 5.0  # inverse temperature of the fixed-q⋆ theory (β)
+    q_stars: tuple[float, ...] = tuple(round(0.75 + 0.01 * k, 2) for k in range(25))  # clamped self-overlaps (q⋆)
+    n: int = 1000  # input dimension of the SGD runs (N)
+    trials: int = 20  # independent SGD trials (seed + k)
+    n_test: int = 10000  # test patterns for the empirical test error
+    epochs: int = 4000  # SGD epochs
+    lr: float = 1e-3  # heavy-ball learning rate (η)
+    momentum: float = 0.9  # heavy-ball momentum (μ)
+    batch_size: int = 32  # minibatch size
+    record_every: int = 50  # epochs between recorded points
+    schedule_start: float = 0.3  # "SGD slow": q⋆ target at epoch 0
+    schedule_epochs: int = 3000  # "SGD slow": epochs over which the target rises by 0.7
+    q_star_cap: float = 0.999  # "SGD slow": the target never exceeds this (the original's schedule passes 1)
+    q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
+    theory_only: bool = False  # skip the SGD simulations
+
+    def validate(self):
+        super().validate()
+        require(self.alpha > 0 and self.beta > 0, "--alpha and --beta must be > 0")
+        require(all(0 < q < 1 for q in self.q_stars), f"--q_stars must be in (0, 1), got {self.q_stars}")
+        require(min(self.n, self.trials, self.n_test, self.epochs, self.batch_size, self.record_every,
+                    self.schedule_epochs) >= 1, "sizes and epoch counts must be >= 1")
+        require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
+        require(0 < self.schedule_start < self.q_star_cap < 1, "need 0 < schedule_start < q_star_cap < 1")
+
+
+QUICK = {"q_stars": (0.8, 0.9), "n": 100, "trials": 2, "n_test": 500, "epochs": 20, "record_every": 5,
+         "schedule_epochs": 15, "q_star_min_plot": 0.0}
+
+
+def run_theory(cfg: Config) -> list[dict]:
+    rows, init = [], (0.5, 0.5, cfg.q_stars[0])
+    for q_star in tqdm(sorted(cfg.q_stars), desc="fixed-q* theory"):
+        solution = solve_task1(cfg.alpha, beta=cfg.beta, q_star=q_star, init=init)
+        if solution.converged:
+            init = (solution.q, solution.r, q_star)
+        rows.append({"q_star": q_star, "source": "theory", "seed": "", "epoch": "", "eps_g": solution.eps_g,
+                     "p1": solution.p1, "converged": solution.converged})
+    return rows
+
+
+def run_sgd(cfg: Config, device) -> list[dict]:
+    fields, (task,) = sample_trials(cfg.trials, cfg.n, (cfg.alpha,), n_test=cfg.n_test, seed=cfg.seed, device=device)
+    spec = OptimizerSpec("momentum", cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size)
+    observe = lambda f: {"q_star": self_overlap(f), "test_error": empirical_test_error(f, task)}
+
+    def schedule(fields, epoch):  # called after every minibatch of epoch (1-based); target of epoch j = epoch − 1
+        target = min(cfg.schedule_start + 0.7 * (epoch - 1) / cfg.schedule_epochs, cfg.q_star_cap)
+        return project_self_overlap(fields, target)
+
+    rows = []
+    for source, hook in (("sgd", None), ("sgd_slow", schedule)):
+        with tqdm(total=cfg.epochs, desc=source) as progress:
+            _, history = train_task(fields, task, spec, cfg.epochs, observe=observe, record_every=cfg.record_every,
+                                    step_hook=hook, progress=progress)
+        for index, epoch in enumerate(history.epochs):
+            for trial in range(cfg.trials):
+                rows.append({"q_star": history.values["q_star"][index, trial], "source": source,
+                             "seed": cfg.seed + trial, "epoch": int(epoch),
+                             "eps_g": history.values["test_error"][index, trial], "p1": "", "converged": ""})
+    return rows
+
+
+def plot(rows: list[dict], cfg: Config):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, ax = plt.subplots()
+    theory = sorted((r["q_star"], r["eps_g"]) for r in rows if r["source"] == "theory" and r["converged"])
+    if theory:
+        ax.plot(*zip(*theory), "k-", label=f"replica ($\\beta={cfg.beta:g}$)")
+    for source, style in (("sgd", "o"), ("sgd_slow", "s")):
+        epochs = sorted({r["epoch"] for r in rows if r["source"] == source})
+        points = []
+        for epoch in epochs:
+            at = [r for r in rows if r["source"] == source and r["epoch"] == epoch]
+            q, eps = np.array([r["q_star"] for r in at]), np.array([r["eps_g"] for r in at])
+            if q.mean() >= cfg.q_star_min_plot:
+                points.append((q.mean(), eps.mean(), q.std(), eps.std()))
+        if points:
+            q, eps, q_err, eps_err = map(np.array, zip(*points))
+            ax.errorbar(q, eps, eps_err, q_err, ls="none", marker=style, mfc="none", label=source.replace("_", " "))
+    ax.set_xlabel(r"$q_\star$")
+    ax.set_ylabel(r"$\epsilon_g$")
+    ax.legend()
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        torch.set_num_threads(1)
+        device = resolve_device(cfg.device)
+        rows = run_theory(cfg)
+        if not cfg.theory_only:
+            rows += run_sgd(cfg, device)
+        unconverged = [r["q_star"] for r in rows if r["converged"] is False]
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, unconverged_q_stars=unconverged))
+        if unconverged:
+            raise SolverError(f"fixed-q* theory did not converge at q* = {unconverged} (rows kept in {STEM}.csv)")
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, cfg), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
