@@ -49,6 +49,7 @@ class Config(BaseConfig):
     q_star_cap: float = 0.999  # "SGD slow": the target never exceeds this (the original's schedule passes 1)
     q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
     theory_only: bool = False  # skip the SGD simulations
+    threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU; 2 on an idle 2-core machine)
 
     def validate(self):
         super().validate()
@@ -57,6 +58,7 @@ class Config(BaseConfig):
         require(min(self.n, self.trials, self.n_test, self.epochs, self.batch_size, self.record_every,
                     self.schedule_epochs) >= 1, "sizes and epoch counts must be >= 1")
         require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(0 < self.schedule_start < self.q_star_cap < 1, "need 0 < schedule_start < q_star_cap < 1")
 
 
@@ -88,7 +90,7 @@ def run_sgd(cfg: Config, device) -> list[dict]:
     for source, hook in (("sgd", None), ("sgd_slow", schedule)):
         with tqdm(total=cfg.epochs, desc=source) as progress:
             _, history = train_task(fields, task, spec, cfg.epochs, observe=observe, record_every=cfg.record_every,
-                                    step_hook=hook, progress=progress)
+                                    constrain=hook, progress=progress)
         for index, epoch in enumerate(history.epochs):
             for trial in range(cfg.trials):
                 rows.append({"q_star": history.values["q_star"][index, trial], "source": source,
@@ -125,7 +127,7 @@ def plot(rows: list[dict], cfg: Config):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        torch.set_num_threads(1)
+        torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)
         rows = run_theory(cfg)
         if not cfg.theory_only:

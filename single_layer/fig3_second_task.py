@@ -60,6 +60,7 @@ class Config(BaseConfig):
     lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
     weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
     tol: float = 1e-10  # saddle-point tolerance
+    threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU; 2 on an idle 2-core machine)
 
     def validate(self):
         super().validate()
@@ -70,6 +71,7 @@ class Config(BaseConfig):
         require(all(alpha2 > 0 for alpha2 in self.alpha2s), f"--alpha2s must be > 0, got {self.alpha2s}")
         require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
         require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"gammas": (1.0,), "r0s": (0.5,), "alpha2s": (0.5, 2.0), "n": 100, "trials": 2, "steps1": 200,
@@ -190,10 +192,10 @@ def plot(rows: list[dict], cfg: Config):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        torch.set_num_threads(1)
+        torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)
         store = PointStore(out_dir, STEM, {key: value for key, value in config_dict(cfg).items()
-                                           if key not in ("replot", "out_dir", "device")})
+                                           if key not in ("replot", "out_dir", "device", "threads", "quick")})
         rows = run_theory(cfg, store)
         if not cfg.theory_only:
             rows += run_sgd(cfg, store, device)

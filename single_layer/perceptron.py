@@ -272,19 +272,20 @@ def project_self_overlap(fields: torch.Tensor, target, beta_h: float = 1.0, boun
 
     m is rescaled by s = √(target/q⋆) (the original used target/q⋆, which maps q⋆ to target²/q⋆) and clamped to
     ±bound.  Clamping removes mass, so s is re-solved with the clamped weights held at ±bound,
-    s² = (target − q⋆_clamped)/q⋆_free, until the clamped set stops changing (a few iterations)."""
-    target = torch.as_tensor(target, dtype=fields.dtype, device=fields.device).expand(fields.shape[0])
+    s² = (target − q⋆_clamped)/q⋆_free, until the clamped set stops changing (a few iterations).  Computed in
+    float64 (1 − 1e-8 is 1 in float32) and returned in the dtype of `fields`."""
+    target = torch.as_tensor(target, dtype=torch.float64, device=fields.device).expand(fields.shape[0])
     require(bool(((target > 0) & (target < bound**2)).all()), f"target q* must be in (0, {bound**2}), got {target}")
-    original = torch.tanh(beta_h * fields)
+    original = torch.tanh(beta_h * fields.double())
     scale = (target / (original**2).mean(-1)).sqrt()
     for _ in range(max_iter):
         scaled = original * scale.unsqueeze(-1)
         mean = scaled.clamp(-bound, bound)
         if bool((((mean**2).mean(-1) - target).abs() < tol).all()):
-            return torch.atanh(mean) / beta_h
+            return (torch.atanh(mean) / beta_h).to(fields.dtype)
         clamped = scaled.abs() >= bound
         free = torch.where(clamped, 0.0, original**2).mean(-1)
-        scale = ((target - bound**2 * clamped.to(fields.dtype).mean(-1)) / free).sqrt()
+        scale = ((target - bound**2 * clamped.double().mean(-1)) / free).sqrt()
     raise SolverError(f"q* projection did not reach the target within {max_iter} iterations")
 
 
@@ -310,13 +311,17 @@ class History:
 def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: int, *,
                observe: Callable[[torch.Tensor], dict[str, torch.Tensor]], anchor: torch.Tensor | None = None,
                gamma: float = 1.0, beta_h: float = 1.0, record_every: int = 1, early_stop: str | None = None,
-               epoch_offset: int = 0, use_autograd: bool = False, progress=None) -> tuple[torch.Tensor, History]:
+               epoch_offset: int = 0, use_autograd: bool = False,
+               constrain: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+               progress=None) -> tuple[torch.Tensor, History]:
     """Train a batch of trials on one task; returns the final fields (T, N) and the recorded History.
 
     Each epoch sweeps the training set in fixed order (DataLoader(shuffle=False): the last minibatch may be
     smaller). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (§3.4; γ for full batch).
     Records are taken before training (epoch `epoch_offset`) and every `record_every` epochs; a trial that meets
-    the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen."""
+    the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen.
+    `constrain(fields, epoch)`, if given, is applied after every optimiser step to the fields of the trials still
+    training (e.g. the fixed-q⋆ projection of Fig. 2d with a q⋆ schedule over epochs)."""
     require(epochs >= 1, f"epochs must be >= 1, got {epochs}")
     require(record_every >= 1, f"record_every must be >= 1, got {record_every}")
     require(gamma >= 0, f"gamma must be >= 0, got {gamma}")
@@ -338,6 +343,8 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
                                           working.labels[:, start:start + batch_size], working_anchor, kl_weight,
                                           beta_h, use_autograd)
             current = optimizer.step(current, gradient)
+            if constrain is not None:
+                current = constrain(current, epoch_offset + epoch)
         if not bool(torch.isfinite(current).all()):
             raise SolverError(f"non-finite fields at epoch {epoch_offset + epoch} (lr {spec.lr} too large?)")
         fields[active] = current

@@ -157,14 +157,17 @@ def test_optimisers_match_hand_computation_and_torch():
             ours = optimizer.step(ours, gradient)
             parameter.grad = gradient.clone()
             theirs.step()
-        assert torch.allclose(ours, parameter.detach(), rtol=1e-12)
+        assert torch.allclose(ours, parameter.detach(), rtol=1e-12, atol=0)
 
 
 def test_adam_weight_decay_is_decoupled():
     start = torch.tensor([[2.0, -4.0]], dtype=DOUBLE)
     adam = FieldOptimizer(OptimizerSpec("adam", lr=0.1, weight_decay=0.3), start)
     # zero gradient: the adaptive part vanishes (0/(0 + 1e-20)) and only h ← h − lr·wd·h remains
-    assert torch.allclose(adam.step(start, torch.zeros_like(start)), start * (1 - 0.1 * 0.3), rtol=1e-14)
+    assert torch.allclose(adam.step(start, torch.zeros_like(start)), start * (1 - 0.1 * 0.3), rtol=1e-14, atol=0)
+    # eps = 1e-20: even a gradient of 1e-12 gives a full first step lr·sign(g) (eps = 1e-8 would shrink it 10⁴-fold)
+    tiny = FieldOptimizer(OptimizerSpec("adam", lr=0.1), start)
+    assert torch.allclose(tiny.step(start, torch.full_like(start, 1e-12)), start - 0.1, rtol=1e-6, atol=0)
 
 
 def test_minibatches_in_fixed_order_with_kl_weight_gamma_bs_over_p():
@@ -229,6 +232,15 @@ def test_self_overlap_projection_hits_target_despite_clamping():
     assert not torch.allclose((once**2).mean(-1), targets, atol=1e-3)  # the original (bug B9) misses the target
 
 
+def test_constraint_hook_keeps_self_overlap_on_schedule():
+    fields, (task,) = sample_trials(2, 50, [1.0], seed=8, dtype=DOUBLE)
+    schedule = {1: 0.4, 2: 0.5, 3: 0.6}  # q⋆ target per epoch, as in the "SGD slow" curve of Fig. 2d
+    _, history = train_task(fields, task, OptimizerSpec("momentum", lr=0.01, batch_size=10), 3,
+                            observe=task_observer([task]),
+                            constrain=lambda h, epoch: project_self_overlap(h, schedule[epoch]))
+    assert np.allclose(history.values["q_star"][1:], [[0.4] * 2, [0.5] * 2, [0.6] * 2], atol=1e-9)
+
+
 @pytest.mark.parametrize("make", [
     lambda: n_patterns(0.0, 100), lambda: n_patterns(-1.0, 100), lambda: n_patterns(1.0, 0),
     lambda: n_patterns(0.001, 100), lambda: sample_trials(1, 10, [1.0], r0=1.5),
@@ -260,3 +272,13 @@ def test_convergence_time_of_fig2c_is_the_first_settled_window():
     noisy[250:, 0] = 0.1  # sample 0 settles after step 250: the first quiet window ends at step 350
     times = convergence_time(noisy, window, threshold=5e-4)
     assert times.tolist() == [350, steps - 1]
+
+
+def test_projection_works_on_float32_fields():
+    """The training runs in float32, where 1 − 1e-8 rounds to 1: the projection must still hit the target."""
+    fields = torch.randn(3, 500, generator=torch.Generator().manual_seed(0)) * 4.0
+    projected = project_self_overlap(fields, 0.95)
+    assert projected.dtype == torch.float32 and bool(torch.isfinite(projected).all())
+    assert torch.allclose((torch.tanh(projected.double()) ** 2).mean(-1), torch.full((3,), 0.95, dtype=torch.float64),
+                          atol=1e-6)
+    assert bool((torch.sign(projected) == torch.sign(fields)).all())
