@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mean_field_theory.task1 import sweep_task1
+from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, read_json,
                         require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
@@ -50,6 +50,8 @@ class Config(BaseConfig):
     fit_alpha_min: float = 1.5  # fit range of ε_g ∝ α^−k on the good theory branch: lower end
     fit_alpha_max: float = 2.0  # fit range: upper end
     agreement_alpha_max: float = 1.2  # theory and SGD are compared at SGD α ≤ this (single RS solution)
+    check_betas: tuple[float, ...] = (100.0, 500.0)  # colder theories, to show SGD is the β → ∞ limit at small α
+    check_alpha_max: float = 0.5  # the colder theories are solved at SGD α ≤ this
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
     threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
 
@@ -69,6 +71,7 @@ class Config(BaseConfig):
         require(0 < self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
 QUICK = {"theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "batch_sizes": (16, 16),
@@ -79,6 +82,14 @@ def theory_rows(cfg: Config) -> list[dict]:
     grid = np.linspace(cfg.theory_alpha_min, cfg.theory_alpha_max, cfg.theory_points)
     alphas = sorted({round(float(alpha), 10) for alpha in (*grid, *cfg.sgd_alphas)})
     return [{"source": "theory", "seed": "", **row} for row in sweep_task1(alphas, beta=cfg.beta)]
+
+
+def temperature_check(cfg: Config) -> list[dict]:
+    """p₁ and ε_g of colder theories (β → ∞ is the minimiser SGD looks for) at the small SGD α, where the
+    β = 20 theory describes a hot, entropy-dominated measure over m (data weight βα against the flat measure)."""
+    return [{"alpha": alpha, "beta": beta, "p1": solution.p1, "eps_g": solution.eps_g, "converged": solution.converged}
+            for alpha in cfg.sgd_alphas if alpha <= cfg.check_alpha_max
+            for beta in (cfg.beta, *cfg.check_betas) for solution in [solve_task1(alpha, beta=beta)]]
 
 
 def sgd_rows(cfg: Config, index: int, device) -> list[dict]:
@@ -174,7 +185,7 @@ def main(cfg: Config) -> None:
         write_csv(out_dir / f"{STEM}.csv", theory + sgd)
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
-            agreement=comparison, summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
+            agreement=comparison, temperature_check=temperature_check(cfg), summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
             + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
         store.close()
         print(comparison["summary"])
