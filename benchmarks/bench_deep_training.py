@@ -8,13 +8,15 @@ products of layers 2–3 — timed alone: "the machine's GEMM limit for this wor
 FLOP count (spec §10.1): 2B(4P + 2(P₂ + P₃)) per step = 411 MFLOP at B = 64; evaluation 4P per image.
 Reported: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs).
 Bars: time per step of the GEMMs alone vs the training step; seconds per epoch split into training and evaluation.
-Runtime ≈ 30 s. Uses a GPU automatically when present.
+Runtime ≈ 1 min. Uses a GPU automatically when present. On a CPU shared with other jobs use --threads 1
+(two threads oversubscribe the cores and a step becomes several times slower).
 
     python benchmarks/bench_deep_training.py
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 
@@ -134,7 +136,7 @@ def plot(rows: list[dict]):
     right.bar(["epoch"], [value["evaluation_per_epoch_s"]], bottom=[value["train_epoch_s"]],
               label="evaluation (5 × 9 984)")
     right.set(ylabel="s", title=f"full run ≈ {value['full_run_projected_s']:.0f} s (25 epochs)")
-    right.legend()
+    right.legend(loc="lower center", framealpha=0.9, frameon=True)
     fig.tight_layout()
     return fig
 
@@ -146,6 +148,7 @@ def main(cfg: Config) -> None:
         print_written(save_figure(plot(read_csv(out_dir / f"{STEM}.csv")), out_dir, STEM))
         return
     started = time.time()
+    load = os.getloadavg()  # other jobs on the machine change the numbers: recorded with them
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -155,7 +158,7 @@ def main(cfg: Config) -> None:
     paths = [write_csv(out_dir / f"{STEM}.csv", rows),
              write_json(out_dir / f"{STEM}.json", run_metadata(
                  cfg, started, device, results={row["quantity"]: row["value"] for row in rows},
-                 torch_threads=torch.get_num_threads()))]
+                 torch_threads=torch.get_num_threads(), load_average_before=load, cpu_count=os.cpu_count()))]
     paths += save_figure(plot(rows), out_dir, STEM)
     print_written(paths)
 

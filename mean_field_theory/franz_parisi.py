@@ -24,8 +24,9 @@ import math
 import torch
 
 from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (N_Z, FlatMeasure, LocalMeasure, RSSolution, SiteAverages,
-                                         VariationalChannel, single_thread, solve_rs, sweep_branches)
+from mean_field_theory.rs_solver import (N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution, SiteAverages,
+                                         VariationalChannel, iteration_is_stable, single_thread, solve_rs,
+                                         sweep_branches)
 from mean_field_theory.task1 import HIGH_INIT
 
 N_X_TASK2 = 121  # nodes of the x-average inside the reference average
@@ -143,7 +144,12 @@ class Task2Problem:
 
     def sweep(self, alpha2s) -> list[dict]:
         """Both branches along α₂ (rs_solver.sweep_branches): up from the reference, down from near-perfect."""
-        return sweep_branches(alpha2s, lambda alpha2, init: self.solve(alpha2, init), self.near_reference, HIGH_INIT)
+        def is_stable(solution):
+            with single_thread():
+                return iteration_is_stable(RSProblem(solution.alpha, self.measure, self.channel), solution)
+
+        return sweep_branches(alpha2s, lambda alpha2, init: self.solve(alpha2, init), self.near_reference, HIGH_INIT,
+                              is_stable)
 
 
 def solve_task2(alpha2: float, reference: RSSolution, r0: float, gamma: float = 1.0, beta2: float = 20.0,

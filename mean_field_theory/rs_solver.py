@@ -150,13 +150,24 @@ class FlatMeasure(LocalMeasure):
         log_cosh = torch.abs(u) + torch.log1p(torch.exp(-2.0 * torch.abs(u))) - math.log(2.0)
         entropy = math.log(2.0) + log_cosh - u * self.m  # S(m) of the Ising distribution with mean m
         self.log_base = torch.log(torch.cat(u_weights)) - 2.0 * log_cosh + self.kappa * entropy
+        self.moment_basis = torch.stack([torch.ones_like(self.m), self.m, self.m**2, torch.sign(self.m)], dim=-1)
 
-    def site(self, a: float, b: torch.Tensor):
-        """ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩ of exp(a m² + b m) dμ(m) for a batch of fields b."""
-        exponent = self.log_base + a * self.m**2 + b.unsqueeze(-1) * self.m
-        log_z = torch.logsumexp(exponent, dim=-1)
-        prob = torch.exp(exponent - log_z.unsqueeze(-1))
-        return log_z, prob @ self.m, prob @ self.m**2, prob @ torch.sign(self.m)
+    def site(self, a: float, b: torch.Tensor, chunk: int = 512):
+        """ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩ of exp(a m² + b m) dμ(m) for a batch of fields b.
+
+        Memory-bound: fields are processed in cache-sized chunks, the maximum is subtracted in place and one
+        product with [1, m, m², sgn m] gives the normaliser and the three moments."""
+        base = self.log_base + a * self.m**2
+        flat = b.reshape(-1)
+        log_z, moments = torch.empty_like(flat), torch.empty(flat.shape[0], 3, dtype=flat.dtype)
+        for start in range(0, flat.shape[0], chunk):
+            weights = torch.addcmul(base, flat[start:start + chunk].unsqueeze(-1), self.m)
+            peak = weights.amax(-1, keepdim=True)
+            sums = weights.sub_(peak).exp_() @ self.moment_basis
+            log_z[start:start + chunk] = peak.squeeze(-1) + torch.log(sums[:, 0])
+            moments[start:start + chunk] = sums[:, 1:] / sums[:, :1]
+        moments = moments.reshape(*b.shape, 3)
+        return log_z.reshape(b.shape), moments[..., 0], moments[..., 1], moments[..., 2]
 
 
 class IsingMeasure(LocalMeasure):
@@ -324,7 +335,7 @@ def single_thread():
 
 
 def _solve(problem: RSProblem, init, tol: float, damping: float, max_damped_steps: int,
-           newton_radius: float = 0.05) -> RSSolution:
+           newton_radius: float = 0.01) -> RSSolution:
     start = np.array(_feasible(init, problem))
     for _ in range(20):  # far from the fixed point Newton in logit coordinates can stall: damp first
         step = np.array(problem.step(*start)[0]) - start
@@ -400,14 +411,13 @@ def continuation(alphas, solve, default_init) -> list[RSSolution]:
     solutions: list[RSSolution] = []
     for alpha in alphas:
         previous = [s for s in solutions[-2:] if s.converged]
+        guess = (previous[-1].q, previous[-1].r, previous[-1].q_star) if previous else default_init
         if len(previous) == 2 and previous[1].alpha != previous[0].alpha:
             slope = (alpha - previous[1].alpha) / (previous[1].alpha - previous[0].alpha)
-            guess = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
-                          for k in ("q", "r", "q_star"))
-        elif previous:
-            guess = (previous[-1].q, previous[-1].r, previous[-1].q_star)
-        else:
-            guess = default_init
+            extrapolated = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
+                                 for k in ("q", "r", "q_star"))
+            if all(new >= 0.5 * old for new, old in zip(_gaps(*extrapolated), _gaps(*guess))):
+                guess = extrapolated  # keep the linear extrapolation only if it stays well inside the domain
         solution = solve(alpha, guess)
         if not solution.converged and guess != default_init:
             solution = solve(alpha, default_init)
@@ -415,16 +425,42 @@ def continuation(alphas, solve, default_init) -> list[RSSolution]:
     return solutions
 
 
-def sweep_branches(alphas, solve, low_init, high_init, same_tol: float = 1e-7) -> list[dict]:
+def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> bool:
+    """Stable under damped iteration x ← x + η(T(x) − x) for small η: every eigenvalue of ∂T/∂x has real part
+    < 1.  The middle (unphysical) solution between two coexisting branches has a real eigenvalue > 1."""
+    x = np.array(_feasible((solution.q, solution.r, solution.q_star), problem))
+    free = [0] + ([1] if problem.teacher else []) + ([2] if problem.fixed_Q is None else [])
+    columns = []
+    for index in free:
+        shift = np.zeros(3)
+        shift[index] = step * max(abs(x[index]), 1e-3)
+        plus, minus = (np.array(problem.step(*(x + sign * shift))[0])[free] for sign in (1, -1))
+        columns.append((plus - minus) / (2 * shift[index]))
+    return bool(np.max(np.linalg.eigvals(np.stack(columns, axis=1)).real) < 1.0)
+
+
+def _gaps(q: float, r: float, Q: float) -> tuple[float, float, float]:
+    """Distances to the boundaries of r² < q < Q ≤ 1."""
+    return q - r * r, Q - q, 1.0 - Q
+
+
+def sweep_branches(alphas, solve, low_init, high_init, is_stable=None, same_tol: float = 1e-7) -> list[dict]:
     """Both RS branches along α: continuation upward from `low_init` (poor generalization) and downward from
     `high_init` (good generalization).  Where the two sweeps meet the same solution the row is 'unique';
-    where they differ two rows 'poor'/'good' are returned and `thermodynamic` marks the larger free entropy."""
+    where they differ two rows 'poor'/'good' are returned and `thermodynamic` marks the larger free entropy.
+    `is_stable(solution)` (optional) discards a solution that is unstable under damped iteration (the middle
+    solution Newton can land on after a large step in α)."""
     ordered = sorted({float(alpha) for alpha in alphas})
     upward = continuation(ordered, solve, low_init)
     downward = continuation(ordered[::-1], solve, high_init)[::-1]
     rows = []
     for low, high in zip(upward, downward):
         same = max(abs(low.q - high.q), abs(low.r - high.r), abs(low.q_star - high.q_star)) < same_tol
+        if not same and is_stable is not None and low.converged and high.converged:
+            stable = [solution for solution in (low, high) if is_stable(solution)]
+            if len(stable) == 1:
+                low = high = stable[0]
+                same = True
         if same or not (low.converged and high.converged):
             best = low if low.converged or not high.converged else high
             rows.append({**best.as_row(), "branch": "unique", "thermodynamic": True})

@@ -7,8 +7,8 @@ machinery of `rs_solver` with `FlatMeasure(κ₁)` and `VariationalChannel(β)`.
 """
 from __future__ import annotations
 
-from mean_field_theory.rs_solver import (FlatMeasure, RSSolution, VariationalChannel, solve_rs,
-                                         sweep_branches)
+from mean_field_theory.rs_solver import (FlatMeasure, RSProblem, RSSolution, VariationalChannel,
+                                         iteration_is_stable, single_thread, solve_rs, sweep_branches)
 
 LOW_INIT = (0.01, 0.01, 0.34)  # near the α → 0 limit q = r = 0, q⋆ = 1/3 (poor-generalization start)
 HIGH_INIT = (0.97, 0.98, 0.975)  # near perfect generalization (good-branch start)
@@ -27,4 +27,21 @@ def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-
     def solve(alpha, init):
         return solve_rs(alpha, measure, channel, init, tol=tol)
 
-    return sweep_branches(alphas, solve, LOW_INIT, HIGH_INIT)
+    def is_stable(solution):
+        with single_thread():
+            return iteration_is_stable(RSProblem(solution.alpha, measure, channel), solution)
+
+    return sweep_branches(alphas, solve, LOW_INIT, HIGH_INIT, is_stable)
+
+
+def task1_reference(alpha: float, beta: float = 20.0, kappa: float = 0.0, branch: str = "thermodynamic",
+                    tol: float = 1e-10) -> tuple[RSSolution, str]:
+    """The task-1 solution of ONE branch at α, used as the task-2 reference (THEORY.md §4.5: never an average
+    across branches).  `branch`: 'thermodynamic' (larger free entropy), 'poor' or 'good' (a 'unique' solution
+    counts as either).  Returns the solution (check `.converged`) and the name of its branch."""
+    if branch not in ("thermodynamic", "poor", "good"):
+        raise ValueError(f"branch must be thermodynamic, poor or good, got {branch!r}")
+    rows = sweep_task1([alpha], beta=beta, kappa=kappa, tol=tol)
+    row = next(row for row in rows if (row["thermodynamic"] if branch == "thermodynamic"
+                                       else row["branch"] in (branch, "unique")))
+    return RSSolution(**{name: row[name] for name in RSSolution.__dataclass_fields__}), row["branch"]

@@ -12,8 +12,10 @@ from scipy.special import dawsn, erf, log_ndtr
 
 from mean_field_theory import classical_perceptron as classical
 from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (FlatMeasure, IsingMeasure, VariationalChannel, VersionSpaceChannel,
-                                         energy_gradient, site_averages, solve_rs)
+from mean_field_theory import rs_solver
+from mean_field_theory.rs_solver import (FlatMeasure, IsingMeasure, RSProblem, VariationalChannel,
+                                         VersionSpaceChannel, energy_gradient, iteration_is_stable, site_averages,
+                                         solve_rs)
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from vcl_common import REPO_ROOT
 
@@ -222,3 +224,17 @@ def test_classical_literature_values():
     assert classical.capacity(cfg) == pytest.approx(0.833, abs=1e-3)  # Krauth & Mézard 1989
     gibbs, bayes = classical.spherical_limits(cfg)
     assert gibbs == pytest.approx(0.625, abs=2e-3) and bayes == pytest.approx(0.442, abs=2e-3)
+
+
+def test_middle_solution_of_the_coexistence_window_is_flagged_unstable():
+    """At α = 1.55 (β = 20) Newton finds three RS solutions; the middle one (ε_g ≈ 0.10) is unstable under damped
+    iteration and must never be reported as a branch."""
+    problem = lambda: RSProblem(1.55, FlatMeasure(0.0), VariationalChannel(20.0))
+    found = {}
+    for init in [(0.93, 0.81, 0.95), (0.948, 0.971, 0.9496), (0.94, 0.90, 0.95)]:
+        newton = problem()
+        y = rs_solver._newton(newton.residual, newton.to_coords(*init), 1e-10)
+        solution = newton.solution(*newton.to_params(y))
+        assert solution.residual < 1e-10
+        found[round(solution.eps_g, 2)] = iteration_is_stable(problem(), solution)
+    assert found == {0.18: True, 0.03: True, 0.1: False}
