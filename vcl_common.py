@@ -201,6 +201,9 @@ def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; results are ordinary files
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

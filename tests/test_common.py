@@ -60,3 +60,8 @@ def test_point_store_resumes_and_resets_on_new_config(tmp_path):
     assert PointStore(tmp_path, "demo", {"beta": 5}).get("a=1") is None
     with pytest.raises(ConfigError):
         read_csv(tmp_path / "missing.csv")
+
+
+def test_results_are_ordinary_readable_files(tmp_path):
+    path = write_csv(tmp_path / "x.csv", [{"a": 1}])
+    assert path.stat().st_mode & 0o044 == 0o044  # group/other can read, unlike mkstemp's 0600
