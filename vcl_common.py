@@ -174,6 +174,14 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
+def torch_setup(cfg):
+    """Set the torch CPU threads of the run (`cfg.threads`, default 1) and return its device."""
+    import torch
+
+    torch.set_num_threads(getattr(cfg, "threads", 1))
+    return resolve_device(cfg.device)
+
+
 def torch_generator(seed: int, device=None):
     """An explicit torch.Generator (never the global RNG) on `device`."""
     import torch
@@ -372,6 +380,15 @@ class PointStore:
 
     def close(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick")  # do not change the numbers of a run
+
+
+def sweep_store(cfg, stem: str) -> PointStore:
+    """The resumable store of a script's sweep, keyed by every config field that changes the numbers."""
+    return PointStore(cfg.output_dir, stem,
+                      {key: value for key, value in config_dict(cfg).items() if key not in RUN_ONLY_FIELDS})
 
 
 # ----------------------------------------------------------------------------- plotting

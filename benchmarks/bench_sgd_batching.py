@@ -16,8 +16,8 @@ import time
 import torch
 
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, resolve_device, run,
-                        run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
+                        save_figure, torch_setup, write_csv, write_json)
 
 STEM = "bench_sgd_batching"
 
@@ -70,8 +70,7 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     if not cfg.replot:
         started = time.time()
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
+        device = torch_setup(cfg)
         timings, finals = {}, {}
         for mode in ("batched", "sequential"):
             begin = time.perf_counter()

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from mean_field_theory.quadrature import DTYPE, as_tensor, gauss_legendre, gaussian_sinh_nodes
+from mean_field_theory.quadrature import DTYPE, gauss_legendre, gaussian_sinh_nodes
 
 N_Z = 161  # nodes of the outer Gaussian integrals (sinh-mapped trapezoid)
 N_X = 121  # nodes of the inner Gaussian integral of the variational channel

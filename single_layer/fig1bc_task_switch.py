@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
-from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, require,
-                        resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+                        sweep_store, torch_setup, write_csv, write_json)
 
 STEM = "fig1bc_task_switch"
 
@@ -122,11 +122,8 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     if not cfg.replot:
         started = time.time()
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
-        fingerprint = {key: value for key, value in config_dict(cfg).items()
-                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
-        store = PointStore(out_dir, STEM, fingerprint)
+        device = torch_setup(cfg)
+        store = sweep_store(cfg, STEM)
         missing = [alpha2 for alpha2 in cfg.alpha2s if store.get(f"alpha2={alpha2!r}") is None]
         if missing:
             for alpha2, rows in task_switch(cfg, missing, device).items():

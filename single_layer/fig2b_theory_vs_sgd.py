@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, read_json,
-                        require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
+                        save_figure, sweep_store, torch_setup, write_csv, write_json)
 
 STEM = "fig2b_theory_vs_sgd"
 
@@ -168,13 +168,10 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     if not cfg.replot:
         started = time.time()
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
+        device = torch_setup(cfg)
         print("theory: solving the RS saddle point ...")
         theory = theory_rows(cfg)
-        fingerprint = {key: value for key, value in config_dict(cfg).items()
-                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
-        store = PointStore(out_dir, STEM, fingerprint)
+        store = sweep_store(cfg, STEM)
         sgd = []
         for index, alpha in enumerate(tqdm(cfg.sgd_alphas, desc="fig2b SGD", unit="α")):
             key = f"alpha={alpha!r}"

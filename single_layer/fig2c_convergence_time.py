@@ -22,8 +22,8 @@ import torch
 from tqdm import tqdm
 
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, PointStore, config_dict, plot_style, print_written, read_csv, require,
-                        resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+                        sweep_store, torch_setup, write_csv, write_json)
 
 STEM = "fig2c_convergence_time"
 
@@ -100,11 +100,8 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     if not cfg.replot:
         started = time.time()
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
-        fingerprint = {key: value for key, value in config_dict(cfg).items()
-                       if key not in ("out_dir", "replot", "device", "threads", "quick")}
-        store = PointStore(out_dir, STEM, fingerprint)
+        device = torch_setup(cfg)
+        store = sweep_store(cfg, STEM)
         rows = []
         with tqdm(total=cfg.steps * len(cfg.alphas), desc="fig2c GD", unit="step") as progress:
             for alpha in cfg.alphas:

@@ -17,14 +17,13 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from mean_field_theory.task1 import solve_task1
 from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
                                      self_overlap, train_task)
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, resolve_device, run,
-                        run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run, run_metadata,
+                        save_figure, torch_setup, write_csv, write_json)
 
 STEM = "fig2d_fixed_self_overlap"
 COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged"]
@@ -127,8 +126,7 @@ def plot(rows: list[dict], cfg: Config):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
+        device = torch_setup(cfg)
         rows = run_theory(cfg)
         if not cfg.theory_only:
             rows += run_sgd(cfg, device)

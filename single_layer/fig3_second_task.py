@@ -25,8 +25,8 @@ from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1
 from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
-from vcl_common import (BaseConfig, PointStore, SolverError, config_dict, plot_style, print_written, read_csv,
-                        require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (BaseConfig, PointStore, SolverError, plot_style, print_written, read_csv, require, run,
+                        run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
@@ -119,7 +119,7 @@ def sgd_learning_rate(cfg: Config, gamma: float, r0: float, alpha2: float) -> fl
 
 def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
     """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields."""
-    dtype, rows = torch.float32, []
+    dtype = torch.float32
     points = [(gamma, r0, alpha2) for gamma in cfg.gammas for r0 in cfg.r0s
               for alpha2 in (cfg.alpha2s or SGD_ALPHA2S.get(gamma, SGD_ALPHA2S[1.0]))]
     todo = [point for point in points if store.get(f"sgd {point}") is None]
@@ -192,10 +192,8 @@ def plot(rows: list[dict], cfg: Config):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
-        store = PointStore(out_dir, STEM, {key: value for key, value in config_dict(cfg).items()
-                                           if key not in ("replot", "out_dir", "device", "threads", "quick")})
+        device = torch_setup(cfg)
+        store = sweep_store(cfg, STEM)
         rows = run_theory(cfg, store)
         if not cfg.theory_only:
             rows += run_sgd(cfg, store, device)

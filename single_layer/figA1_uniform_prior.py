@@ -187,11 +187,12 @@ def theory_bc(cfg: Config, store: PointStore, reference) -> tuple[list[dict], di
 
 
 # ----------------------------------------------------------------------------- SGD
-def trial_rows(panel: str, cfg: Config, history, where: dict, with_task2: bool = True) -> list[dict]:
+def trial_rows(panel: str, cfg: Config, history, where: dict, with_task2: bool = True, offset: int = 0) -> list[dict]:
+    """One row per trial: final overlaps and the epochs trained on the last task (its early stop, if any)."""
     keys = ("eps_g1", "p1", "eps_g2", "p2") if with_task2 else ("eps_g1", "p1")
     return [{"panel": panel, "source": "sgd", "seed": cfg.seed + trial, **where,
-             **{key: history.final(key)[trial] for key in keys}, "epochs_trained": int(history.stop_epoch[trial])}
-            for trial in range(cfg.trials)]
+             **{key: history.final(key)[trial] for key in keys},
+             "epochs_trained": int(history.stop_epoch[trial]) - offset} for trial in range(cfg.trials)]
 
 
 def sgd_a(cfg: Config, store: PointStore, device) -> list[dict]:
@@ -239,7 +240,8 @@ def sgd_two_tasks(cfg: Config, store: PointStore, device, panel: str) -> list[di
                                   batch_size=cfg.batch_sizes_d[index])
         _, history = switch_task(after_task1, history1, tasks[1], spec2, epochs2, observe=observe, gamma=cfg.gamma,
                                  record_every=epochs2, early_stop="teacher")
-        store.put(key, trial_rows(panel, cfg, history, {"alpha": alpha1, "alpha2": alpha2, "r0": r0}))
+        store.put(key, trial_rows(panel, cfg, history, {"alpha": alpha1, "alpha2": alpha2, "r0": r0},
+                                  offset=int(history1.epochs[-1])))
     return [row for r0, alpha2 in points for row in store.get(f"sgd {panel} r0={r0!r} alpha2={alpha2!r}")]
 
 

@@ -51,6 +51,7 @@ def test_two_task_tables_are_r0_major_and_panel_d_uses_its_own_alpha1(tmp_path, 
     assert [row["alpha2"] for row in rows[::cfg.trials]] == list(cfg.alpha2s)
     assert [(lr, batch) for _, lr, batch, *_ in used] == list(zip(cfg.learning_rates_d, cfg.batch_sizes_d))
     assert all(kind == "momentum" for *_, kind, _ in used)
+    assert all(1 <= row["epochs_trained"] <= cfg.epochs2_d for row in rows)  # task-2 epochs, not cumulative
 
 
 def test_invalid_table_lengths_are_rejected():
