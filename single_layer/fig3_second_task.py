@@ -186,6 +186,7 @@ def plot(rows: list[dict], cfg: Config):
         if gamma != 1.0:
             ax.set_xscale("log")
     axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
     return fig
 
 

@@ -151,4 +151,4 @@ def test_real_data_loads_and_trains_a_few_steps(tmp_path):
     rows, _ = train_sequence(cfg, short, "vcl", 0, torch.device("cpu"), torch.float32, tmp_path / "run.pt")
     first_task = [row["accuracy"] for row in rows if row["epoch"] == 1 and row["task_eval"] == 1
                   and row["eval_mode"] == "noisy"]
-    assert first_task[0] > 0.5  # 100 steps already learn the first permuted task well above chance (0.1)
+    assert first_task[0] > 0.25  # 100 steps of a 64-64 network: well above chance (0.1)
