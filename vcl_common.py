@@ -378,6 +378,12 @@ class PointStore:
             handle.flush()
             os.fsync(handle.fileno())
 
+    def fetch(self, key: str, compute: Callable[[], list[dict]]) -> list[dict]:
+        """The rows of point `key`: stored ones if it is finished, else compute(), store and return them."""
+        if self.get(key) is None:
+            self.put(key, compute())
+        return self.get(key)
+
     def close(self) -> None:
         self.path.unlink(missing_ok=True)
 

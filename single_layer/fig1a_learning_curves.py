@@ -107,12 +107,7 @@ def main(cfg: Config) -> None:
         rows = []
         with tqdm(total=cfg.epochs * len(cfg.alphas), desc="fig1a SGD", unit="epoch") as progress:
             for alpha in cfg.alphas:
-                key = f"alpha={alpha!r}"
-                if store.get(key) is None:
-                    store.put(key, learning_curves(cfg, alpha, device, progress))
-                else:
-                    progress.update(cfg.epochs)
-                rows += store.get(key)
+                rows += store.fetch(f"alpha={alpha!r}", lambda: learning_curves(cfg, alpha, device, progress))
         final = {f"{alpha:g}": float(np.mean([row["eps_g"] for row in rows
                                                if row["alpha"] == alpha and row["epoch"] == cfg.epochs]))
                  for alpha in cfg.alphas}

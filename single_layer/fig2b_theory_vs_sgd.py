@@ -174,10 +174,7 @@ def main(cfg: Config) -> None:
         store = sweep_store(cfg, STEM)
         sgd = []
         for index, alpha in enumerate(tqdm(cfg.sgd_alphas, desc="fig2b SGD", unit="α")):
-            key = f"alpha={alpha!r}"
-            if store.get(key) is None:
-                store.put(key, sgd_rows(cfg, index, device))
-            sgd += store.get(key)
+            sgd += store.fetch(f"alpha={alpha!r}", lambda: sgd_rows(cfg, index, device))
         fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, sgd)
         write_csv(out_dir / f"{STEM}.csv", theory + sgd)
         write_json(out_dir / f"{STEM}.json", run_metadata(

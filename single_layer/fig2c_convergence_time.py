@@ -105,12 +105,7 @@ def main(cfg: Config) -> None:
         rows = []
         with tqdm(total=cfg.steps * len(cfg.alphas), desc="fig2c GD", unit="step") as progress:
             for alpha in cfg.alphas:
-                key = f"alpha={alpha!r}"
-                if store.get(key) is None:
-                    store.put(key, sample_rows(cfg, alpha, device, progress))
-                else:
-                    progress.update(cfg.steps)
-                rows += store.get(key)
+                rows += store.fetch(f"alpha={alpha!r}", lambda: sample_rows(cfg, alpha, device, progress))
         mean_times = {f"{alpha:g}": float(np.mean([row["t_c"] for row in rows if row["alpha"] == alpha]))
                       for alpha in cfg.alphas}
         slowest = max(mean_times, key=mean_times.get)

@@ -92,22 +92,19 @@ def task1_reference(cfg: Config):
     return RSSolution(**{field.name: row[field.name] for field in dataclasses.fields(RSSolution)})
 
 
+def theory_rows(cfg: Config, reference: RSSolution, gamma: float, r0: float) -> list[dict]:
+    """Both branches along the α₂ grid for one (γ, r₀), in the csv schema."""
+    solutions = Task2Problem(reference, r0, gamma, cfg.beta2, 0.0, cfg.tol).sweep(theory_grid(cfg, gamma))
+    return [{"alpha2": s["alpha"], "r0": r0, "gamma": gamma, "source": "theory", "seed": "", "eps_g1": s["eps_g1"],
+             "eps_g2": s["eps_g2"], "p1": s["p1"], "p2": s["p2"], "converged": s["converged"], "branch": s["branch"],
+             "thermodynamic": s["thermodynamic"], "q2": s["q"], "r2": s["r"], "q2_star": s["q_star"], "T": s["T"],
+             "free_entropy": s["free_entropy"]} for s in solutions]
+
+
 def run_theory(cfg: Config, store: PointStore) -> list[dict]:
     reference = task1_reference(cfg)
-    rows = []
-    for gamma in cfg.gammas:
-        for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}"):
-            key = f"theory gamma={gamma} r0={r0}"
-            if store.get(key) is None:
-                solutions = Task2Problem(reference, r0, gamma, cfg.beta2, 0.0, cfg.tol).sweep(theory_grid(cfg, gamma))
-                store.put(key, [{"alpha2": s["alpha"], "r0": r0, "gamma": gamma, "source": "theory", "seed": "",
-                                 "eps_g1": s["eps_g1"], "eps_g2": s["eps_g2"], "p1": s["p1"], "p2": s["p2"],
-                                 "converged": s["converged"], "branch": s["branch"],
-                                 "thermodynamic": s["thermodynamic"], "q2": s["q"], "r2": s["r"],
-                                 "q2_star": s["q_star"], "T": s["T"], "free_entropy": s["free_entropy"]}
-                                for s in solutions])
-            rows += store.get(key)
-    return rows
+    return [row for gamma in cfg.gammas for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}")
+            for row in store.fetch(f"theory gamma={gamma} r0={r0}", lambda: theory_rows(cfg, reference, gamma, r0))]
 
 
 def sgd_learning_rate(cfg: Config, gamma: float, r0: float, alpha2: float) -> float:
