@@ -425,18 +425,22 @@ def continuation(alphas, solve, default_init) -> list[RSSolution]:
     return solutions
 
 
-def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> bool:
+def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-4) -> bool:
     """Stable under damped iteration x ← x + η(T(x) − x) for small η: every eigenvalue of ∂T/∂x has real part
     < 1.  The middle (unphysical) solution between two coexisting branches has a real eigenvalue > 1."""
     x = np.array(_feasible((solution.q, solution.r, solution.q_star), problem))
     free = [0] + ([1] if problem.teacher else []) + ([2] if problem.fixed_Q is None else [])
+    size = step * min(gap for gap in _gaps(*x) if gap > 0)  # central differences stay inside the domain
     columns = []
     for index in free:
         shift = np.zeros(3)
-        shift[index] = step * max(abs(x[index]), 1e-3)
+        shift[index] = size
         plus, minus = (np.array(problem.step(*(x + sign * shift))[0])[free] for sign in (1, -1))
-        columns.append((plus - minus) / (2 * shift[index]))
-    return bool(np.max(np.linalg.eigvals(np.stack(columns, axis=1)).real) < 1.0)
+        columns.append((plus - minus) / (2 * size))
+    jacobian = np.stack(columns, axis=1)
+    if not np.all(np.isfinite(jacobian)):
+        return True  # undecidable: keep the solution rather than drop it
+    return bool(np.max(np.linalg.eigvals(jacobian).real) < 1.0)
 
 
 def _gaps(q: float, r: float, Q: float) -> tuple[float, float, float]:
