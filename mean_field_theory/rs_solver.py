@@ -425,18 +425,21 @@ def continuation(alphas, solve, default_init) -> list[RSSolution]:
     return solutions
 
 
-def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-4) -> bool:
+def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> bool:
     """Stable under damped iteration x ← x + η(T(x) − x) for small η: every eigenvalue of ∂T/∂x has real part
-    < 1.  The middle (unphysical) solution between two coexisting branches has a real eigenvalue > 1."""
-    x = np.array(_feasible((solution.q, solution.r, solution.q_star), problem))
-    free = [0] + ([1] if problem.teacher else []) + ([2] if problem.fixed_Q is None else [])
-    size = step * min(gap for gap in _gaps(*x) if gap > 0)  # central differences stay inside the domain
+    < 1.  The middle (unphysical) solution between two coexisting branches has a real eigenvalue > 1.
+
+    The Jacobian is taken in the solver's unconstrained coordinates y (at a fixed point it is similar to ∂T/∂x,
+    D⁻¹(∂T/∂x)D with D = ∂x/∂y, so the eigenvalues are the same) where y ± step is always a valid point, even
+    when q⋆ − q is 1e-7."""
+    y = problem.to_coords(*_feasible((solution.q, solution.r, solution.q_star), problem))
+    mapped = lambda coords: problem.to_coords(*_project(np.array(problem.step(*problem.to_params(coords))[0]),
+                                                        problem))
     columns = []
-    for index in free:
-        shift = np.zeros(3)
-        shift[index] = size
-        plus, minus = (np.array(problem.step(*(x + sign * shift))[0])[free] for sign in (1, -1))
-        columns.append((plus - minus) / (2 * size))
+    for index in range(len(y)):
+        shift = np.zeros(len(y))
+        shift[index] = step * max(abs(y[index]), 1.0)
+        columns.append((mapped(y + shift) - mapped(y - shift)) / (2 * shift[index]))
     jacobian = np.stack(columns, axis=1)
     if not np.all(np.isfinite(jacobian)):
         return True  # undecidable: keep the solution rather than drop it

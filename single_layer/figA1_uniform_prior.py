@@ -16,7 +16,8 @@
     ≤ 7500 epochs, stop at sgn h = w², the paper's batch and lr per α₂.
 All SGD: N = 1000, 20 trials (mean ± std), ε_g^t = arccos(p_t)/π with p_t = mean(sgn(h)·w^t) (§3.6).
 
-Runtime (shared 2-core CPU, 1 thread): theory ≈ 2 min (a) + ≈ 30 min (b–c); SGD several hours (d dominates).
+Runtime (shared 2-core CPU, 1 thread): theory ≈ 2 min (all panels); SGD with 4 trials ≈ 1 h (a 4 min, b–c ≈ 10 min
+per r₀, d 17 min), with the paper's 20 trials a few hours.
 Interrupted runs resume from the finished points (one PointStore entry per theory sweep and SGD point); after a
 --theory_only run or a --panels subset the points are kept (git-ignored .points.jsonl), so a later run reuses them
 (e.g. the theory of a --theory_only run), and removed once a run of all panels with SGD has written its outputs.
@@ -37,14 +38,15 @@ from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1, task1_reference
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
-from vcl_common import (BaseConfig, PointStore, SolverError, config_dict, plot_style, print_written, read_csv,
-                        read_json, require, resolve_device, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, PointStore, SolverError, config_dict, plot_style,
+                        print_written, read_csv, read_json, require, run, run_metadata, save_figure, torch_setup,
+                        write_csv, write_json)
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
            "branch", "thermodynamic", "q", "r", "q_star", "T", "free_entropy", "epochs_trained"]
 PAPER_ALPHA2S = tuple(0.5 * k for k in range(1, 10))  # α₂ = 0.5 … 4.5 (theory and SGD of panels b–d)
-BOOKKEEPING = ("replot", "out_dir", "device", "threads", "quick", "theory_only", "panels")
+BOOKKEEPING = (*RUN_ONLY_FIELDS, "theory_only", "panels")  # fields that do not change any stored point
 THEORY_FIELDS = ("beta1", "kappa1", "theory_alphas", "sgd_alphas", "alpha1", "reference_branch", "beta2", "gamma",
                  "r0s", "alpha2s", "tol")  # what the theory depends on (its resumable points are kept apart)
 SHARED_FIELDS = ("sgd_alphas", "alpha1", "gamma", "r0s", "alpha2s")  # ... of which the SGD also depends on
@@ -107,7 +109,8 @@ class Config(BaseConfig):
         require(self.panels and set(self.panels) <= set("abcd"), f"--panels must be among a b c d, got {self.panels}")
         require(min(self.beta1, self.beta2, self.alpha1, self.alpha1_d) > 0, "--beta1/2, --alpha1(_d) must be > 0")
         require(self.kappa1 >= 0 and self.gamma >= 0, "--kappa1 and --gamma must be >= 0")
-        require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
+        require(self.reference_branch in ("thermodynamic", "poor", "good"),
+                "--reference_branch: thermodynamic | poor | good")
         require(all(abs(r0) <= 1 for r0 in (*self.r0s, self.r0_d)), "--r0s and --r0_d must be in [-1, 1]")
         require(min(*self.theory_alphas, *self.sgd_alphas, *self.alpha2s) > 0, "every α and α₂ must be > 0")
         require(len({len(self.sgd_alphas), len(self.batch_sizes_a), len(self.learning_rates_a),
@@ -246,10 +249,22 @@ def sgd_two_tasks(cfg: Config, store: PointStore, device, panel: str) -> list[di
 
 
 # ----------------------------------------------------------------------------- summaries
-def compare(theory: float, values: np.ndarray, **where) -> dict:
+def sgd_after_task1(store: PointStore) -> dict:
+    """ε_g¹ at the task switch of panels b–c and d (SGD mean ± std): the starting point of forgetting."""
+    summary = {}
+    for panel in ("bc", "d"):
+        values = np.array([row["eps_g1"] for row in store.get(f"sgd {panel} task1") or []], dtype=float)
+        if len(values):
+            spread = values.std(ddof=1) if len(values) > 1 else 0.0
+            summary[panel] = {"eps_g1_mean": values.mean(), "eps_g1_std": spread}
+    return summary
+
+
+def compare(theory: float, values: np.ndarray, floor: float = 1e-3, **where) -> dict:
+    """`floor`: all trials at ε_g = 0 (std 0) agree with a theory ε_g of 1e-6 (SGD resolves ε_g ≳ 0.02 at N = 1000)."""
     spread = values.std(ddof=1) if len(values) > 1 else 0.0
     return {**where, "theory": theory, "sgd_mean": values.mean(), "sgd_std": spread,
-            "within_1_std": bool(abs(theory - values.mean()) <= spread) if len(values) > 1 else None}
+            "within_1_std": bool(abs(theory - values.mean()) <= max(spread, floor)) if len(values) > 1 else None}
 
 
 def agreement(rows: list[dict]) -> dict:
@@ -269,7 +284,7 @@ def agreement(rows: list[dict]) -> dict:
             for name, quantity in (("b_eps_g2", "eps_g2"), ("c_eps_g1", "eps_g1")):
                 points[name].append(compare(theory[key][quantity], values(quantity), alpha2=key[2], r0=key[3]))
     counts = {name: f"{sum(bool(p['within_1_std']) for p in found)}/{len(found)}" for name, found in points.items()}
-    return {"criterion": "|theory − SGD mean| ≤ SGD std (ddof=1) at each SGD point", "within_1_std": counts,
+    return {"criterion": "|theory − SGD mean| ≤ max(SGD std (ddof=1), 1e-3) at each SGD point", "within_1_std": counts,
             "summary": "theory within 1 SGD std: " + ", ".join(f"{name} {count}" for name, count in counts.items()),
             "points": points}
 
@@ -280,7 +295,7 @@ def theory_checks(rows: list[dict], limits: dict) -> dict:
     curve_a = sorted((r["alpha"], r["eps_g1"]) for r in rows if r["panel"] == "a" and r["source"] == "theory"
                      and r["thermodynamic"])
     if curve_a:
-        checks["a_eps_g_nonincreasing"] = bool(all(b[1] <= a[1] + 1e-9 for a, b in zip(curve_a, curve_a[1:])))
+        checks["a_eps_g_nonincreasing"] = bool(all(b[1] <= a[1] + 1e-6 for a, b in zip(curve_a, curve_a[1:])))
         checks["a_eps_g_at_ends"] = {"alpha_min": curve_a[0], "alpha_max": curve_a[-1]}
     bc = [r for r in rows if r["panel"] == "bc" and r["source"] == "theory" and r["thermodynamic"]]
     by_alpha2 = {}
@@ -332,7 +347,8 @@ def plot(rows: list[dict]):
     for axis, key, label in ((axes[0, 1], "eps_g2", "(b)"), (axes[1, 0], "eps_g1", "(c)")):
         for r0 in sorted({r["r0"] for r in select("bc", "theory") + select("bc", "sgd")}):
             dark, light, marker = colours.get(r0, ("green", "lightgreen", "d"))
-            curve = sorted((r["alpha2"], r[key]) for r in select("bc", "theory") if r["r0"] == r0 and r["thermodynamic"])
+            curve = sorted((r["alpha2"], r[key]) for r in select("bc", "theory")
+                           if r["r0"] == r0 and r["thermodynamic"])
             if curve:
                 axis.plot(*zip(*curve), "-", color=dark, marker=marker, mfc="none", label=f"theory $r_0={r0:g}$")
             sgd_bars(axis, [r for r in select("bc", "sgd") if r["r0"] == r0], "alpha2", key, color=light,
@@ -358,8 +374,7 @@ def plot(rows: list[dict]):
 def main(cfg: Config) -> None:
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
+        device = torch_setup(cfg)
         settings = {key: value for key, value in config_dict(cfg).items() if key not in BOOKKEEPING}
         theory_store = PointStore(out_dir, f"{STEM}_theory", {key: settings[key] for key in THEORY_FIELDS})
         store = PointStore(out_dir, STEM, {key: value for key, value in settings.items()
@@ -380,15 +395,11 @@ def main(cfg: Config) -> None:
             for panel in ("bc", "d"):
                 if wants(cfg, panel):
                     rows += sgd_two_tasks(cfg, store, device, panel)
-        task1_end = {panel: {"eps_g1_mean": float(np.mean([r["eps_g1"] for r in found])),
-                             "eps_g1_std": float(np.std([r["eps_g1"] for r in found], ddof=1)) if len(found) > 1 else 0.0,
-                             "epochs_trained_mean": float(np.mean([r["epochs_trained"] for r in found]))}
-                     for panel in ("bc", "d") for found in [store.get(f"sgd {panel} task1")] if found}
         comparison = agreement(rows)
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)],
-            kappa2=cfg.beta2 * cfg.gamma, task1_reference=reference_info, sgd_after_task1=task1_end,
+            kappa2=cfg.beta2 * cfg.gamma, task1_reference=reference_info, sgd_after_task1=sgd_after_task1(store),
             theory_checks=theory_checks(rows, limits), agreement=comparison, summary=comparison["summary"],
             unconverged=[r for r in rows if r.get("converged") is False]))
         if set(cfg.panels) == set("abcd") and not cfg.theory_only:  # else keep the points for a later run
