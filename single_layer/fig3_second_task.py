@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution
-from mean_field_theory.task1 import sweep_task1
+from mean_field_theory.task1 import task1_reference
 from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
 from vcl_common import (BaseConfig, PointStore, SolverError, plot_style, print_written, read_csv, require, run,
                         run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
@@ -82,14 +82,11 @@ def theory_grid(cfg: Config, gamma: float):
     return cfg.alpha2s or PAPER_ALPHA2S.get(gamma, PAPER_ALPHA2S[1.0])
 
 
-def task1_reference(cfg: Config):
-    rows = sweep_task1([cfg.alpha1], beta=cfg.beta1, tol=cfg.tol)
-    pick = (lambda row: row["thermodynamic"]) if cfg.reference_branch == "thermodynamic" else \
-        (lambda row: row["branch"] in (cfg.reference_branch, "unique"))
-    row = next(row for row in rows if pick(row))
-    if not row["converged"]:
-        raise SolverError(f"task-1 reference at alpha1={cfg.alpha1} did not converge")
-    return RSSolution(**{field.name: row[field.name] for field in dataclasses.fields(RSSolution)})
+def reference_solution(cfg: Config) -> RSSolution:
+    reference, branch = task1_reference(cfg.alpha1, cfg.beta1, 0.0, cfg.reference_branch, cfg.tol)
+    if not reference.converged:
+        raise SolverError(f"task-1 reference ({branch} branch) at alpha1={cfg.alpha1} did not converge")
+    return reference
 
 
 def theory_rows(cfg: Config, reference: RSSolution, gamma: float, r0: float) -> list[dict]:
@@ -102,7 +99,7 @@ def theory_rows(cfg: Config, reference: RSSolution, gamma: float, r0: float) -> 
 
 
 def run_theory(cfg: Config, store: PointStore) -> list[dict]:
-    reference = task1_reference(cfg)
+    reference = reference_solution(cfg)
     return [row for gamma in cfg.gammas for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}")
             for row in store.fetch(f"theory gamma={gamma} r0={r0}", lambda: theory_rows(cfg, reference, gamma, r0))]
 
