@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, init_fields, \
     moment_values
-from vcl_common import BaseConfig, ConfigError, PointStore, config_dict, data_root, require, torch_generator
+from vcl_common import (BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv, read_json, require,
+                        run_metadata, save_figure, torch_generator, write_csv, write_json)
 
 # method → (KL reference of model.FieldLearner, β annealed?)
 METHODS = {"vcl": ("previous_step", True), "vcl_no_kl": ("none", True), "vcl_anchored": ("task_start", True),
@@ -69,7 +70,7 @@ class ContinualConfig(BaseConfig):
         require(self.anchor_weight >= 0, f"--anchor_weight must be >= 0, got {self.anchor_weight}")
         require(all(width >= 1 for width in self.hidden), f"--hidden widths must be >= 1, got {self.hidden}")
         require(1 <= self.eval_images <= 10000, f"--eval_images must be in [1, 10000], got {self.eval_images}")
-        require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), f"--diagnostic_modes must be among mean binary")
+        require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), "--diagnostic_modes must be among mean binary")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
 
@@ -311,6 +312,23 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
     axes[0][len(methods) - 1].legend(loc="lower left")
     fig.tight_layout()
     return fig, list(axes[0][len(methods):])
+
+
+def write_outputs(cfg: ContinualConfig, stem: str, rows: list[dict], summary: dict, checks: dict, plot, started: float,
+                  device, data_name: str) -> list[Path]:
+    """Raw data first (csv, then json with the summary and the checks), then the figure drawn from them."""
+    out_dir = cfg.output_dir
+    paths = [write_csv(out_dir / f"{stem}.csv", rows)]
+    meta = run_metadata(cfg, started, device, summary=summary, checks=checks, torch_threads=torch.get_num_threads(),
+                        data="synthetic" if cfg.quick or cfg.synthetic else data_name)
+    paths.append(write_json(out_dir / f"{stem}.json", meta))
+    return paths + save_figure(plot(rows, meta), out_dir, stem)
+
+
+def replot_outputs(cfg: ContinualConfig, stem: str, plot) -> list[Path]:
+    """--replot: redraw the figure from the csv/json of a finished run."""
+    out_dir = cfg.output_dir
+    return save_figure(plot(read_csv(out_dir / f"{stem}.csv"), read_json(out_dir / f"{stem}.json")), out_dir, stem)
 
 
 def setup_torch(cfg: ContinualConfig):

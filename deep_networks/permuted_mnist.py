@@ -26,12 +26,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import torch
-
-from deep_networks.continual import ContinualConfig, permuted_tasks, plot_accuracy, resolve_data, run_methods, \
-    setup_torch, summarize
-from vcl_common import plot_style, print_written, read_csv, read_json, require, run, run_metadata, save_figure, \
-    torch_generator, write_csv, write_json
+from deep_networks.continual import (ContinualConfig, permuted_tasks, plot_accuracy, replot_outputs, resolve_data,
+                                     run_methods, setup_torch, summarize, write_outputs)
+from vcl_common import plot_style, print_written, require, run, torch_generator
 
 STEM = "permuted_mnist"
 
@@ -69,8 +66,6 @@ def checks(summary: dict) -> dict:
 
 
 def plot(rows: list[dict], meta: dict):
-    import matplotlib.pyplot as plt
-
     cfg = meta["config"]
     fig, (ax,) = plot_accuracy(rows, cfg["epochs_per_task"], [f"task {k}" for k in range(1, cfg["n_tasks"] + 1)],
                                extra_panels=1)
@@ -93,9 +88,7 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     plot_style()
     if cfg.replot:
-        paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")),
-                            out_dir, STEM)
-        print_written(paths)
+        print_written(replot_outputs(cfg, STEM, plot))
         return
     started = time.time()
     device, dtype = setup_torch(cfg)
@@ -110,12 +103,7 @@ def main(cfg: Config) -> None:
               f"final mean {values['final_mean']:.3f}")
 
     # ---- save raw data, then plot
-    paths = [write_csv(out_dir / f"{STEM}.csv", rows)]
-    meta = run_metadata(cfg, started, device, summary=summary, checks=checks(summary),
-                        torch_threads=torch.get_num_threads(),
-                        data="synthetic" if cfg.quick or cfg.synthetic else "MNIST")
-    paths.append(write_json(out_dir / f"{STEM}.json", meta))
-    paths += save_figure(plot(rows, meta), out_dir, STEM)
+    paths = write_outputs(cfg, STEM, rows, summary, checks(summary), plot, started, device, "MNIST")
     print_written(paths + sorted(out_dir.glob(f"{STEM}_snapshots_*.npz")))
 
 

@@ -19,12 +19,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import torch
-
-from deep_networks.continual import ContinualConfig, plot_accuracy, resolve_data, run_methods, setup_torch, \
-    summarize
-from vcl_common import plot_style, print_written, read_csv, read_json, run, run_metadata, save_figure, write_csv, \
-    write_json
+from deep_networks.continual import (ContinualConfig, plot_accuracy, replot_outputs, resolve_data, run_methods,
+                                     setup_torch, summarize, write_outputs)
+from vcl_common import plot_style, print_written, run
 
 STEM = "sequential_mnist_fashion"
 DATASET_ORDER = ("mnist", "fashion")
@@ -61,9 +58,7 @@ def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     plot_style()
     if cfg.replot:
-        paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")),
-                            out_dir, STEM)
-        print_written(paths)
+        print_written(replot_outputs(cfg, STEM, plot))
         return
     started = time.time()
     device, dtype = setup_torch(cfg)
@@ -78,12 +73,7 @@ def main(cfg: Config) -> None:
               f"MNIST {values['final'][0]:.3f}, Fashion {values['final'][1]:.3f}")
 
     # ---- save raw data, then plot
-    paths = [write_csv(out_dir / f"{STEM}.csv", rows)]
-    meta = run_metadata(cfg, started, device, summary=summary, checks=checks(summary),
-                        torch_threads=torch.get_num_threads(),
-                        data="synthetic" if cfg.quick or cfg.synthetic else "MNIST, FashionMNIST")
-    paths.append(write_json(out_dir / f"{STEM}.json", meta))
-    paths += save_figure(plot(rows, meta), out_dir, STEM)
+    paths = write_outputs(cfg, STEM, rows, summary, checks(summary), plot, started, device, "MNIST, FashionMNIST")
     print_written(paths)
 
 
