@@ -286,6 +286,11 @@ def write_json(path: Path, payload: dict) -> Path:
     return Path(path)
 
 
+def write_text(path: Path, text: str) -> Path:
+    _atomic_write(Path(path), lambda handle: handle.write(text))
+    return Path(path)
+
+
 def read_json(path: Path) -> dict:
     path = Path(path)
     if not path.exists():

@@ -2,10 +2,11 @@
 
 * data: MNIST / Fashion-MNIST through torchvision (whole set loaded once as tensors, pixels uint8/255, the first
   n_train images in file order), pixel-permuted tasks, and a synthetic stand-in for --quick runs;
-* the method table (`vcl`, `vcl_no_kl`, `vcl_anchored`, `vcl_fixed_beta`);
-* `train_sequence`: task after task, epoch after epoch — β from the schedule, 64-image mini-batches, an evaluation
-  of every task after every epoch, σ/K snapshots at the start of every epoch, a checkpoint after every epoch
-  (`--resume` continues from it);
+* the method table: the field-space rule and its variants (`vcl`, `vcl_no_kl`, `vcl_anchored`, `vcl_fixed_beta`,
+  `ewc_fields`) and the binarized baselines of baselines.py (`metaplastic`, `bnn`, `ewc`);
+* `train_sequence`: task after task, epoch after epoch — mini-batch steps of one method's learner (`FieldRunner`
+  or baselines.BinaryLearner), an evaluation of every task after every epoch, σ/K snapshots at the start of every
+  epoch (field methods), a checkpoint after every epoch (`--resume` continues from it);
 * the shared config fields, the per-method summary, and the accuracy plot.
 """
 from __future__ import annotations
@@ -18,14 +19,34 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, init_fields, \
+import torch.nn.functional as F
+
+from deep_networks.baselines import BinaryLearner, FisherPenalty, empirical_fisher
+from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, forward, init_fields, \
     moment_values
 from vcl_common import (BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv, read_json, require,
                         run_metadata, save_figure, torch_generator, write_csv, write_json)
 
-# method → (KL reference of model.FieldLearner, β annealed?)
-METHODS = {"vcl": ("previous_step", True), "vcl_no_kl": ("none", True), "vcl_anchored": ("task_start", True),
-           "vcl_fixed_beta": ("previous_step", False)}
+
+@dataclasses.dataclass(frozen=True)
+class FieldMethod:
+    """A variant of the field-space rule: KL reference of model.FieldLearner, β annealed?, EWC on the fields?"""
+    kl: str
+    annealed: bool = True
+    ewc: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class BinaryMethod:
+    """A binarized-network baseline (baselines.py): metaplastic Adam (m = --meta) or plain (m = 0), EWC?"""
+    metaplastic: bool
+    ewc: bool = False
+
+
+METHODS = {"vcl": FieldMethod("previous_step"), "vcl_no_kl": FieldMethod("none"),
+           "vcl_anchored": FieldMethod("task_start"), "vcl_fixed_beta": FieldMethod("previous_step", annealed=False),
+           "ewc_fields": FieldMethod("none", ewc=True),
+           "metaplastic": BinaryMethod(True), "bnn": BinaryMethod(False), "ewc": BinaryMethod(False, ewc=True)}
 DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
 LOG_SIGMA_BINS = np.linspace(-40.0, 0.0, 81)  # histogram edges of log10 σ (and log10 |K|) in the snapshots
 FIELD_BINS = np.linspace(-5.0, 5.0, 101)  # histogram edges of θ
@@ -36,7 +57,7 @@ CONSOLIDATED = 0.01  # σ below this counts as a consolidated synapse (spec §8 
 class ContinualConfig(BaseConfig):
     """Fields shared by the continual-learning scripts; each script overrides the paper defaults it changes."""
 
-    methods: tuple[str, ...] = ("vcl",)  # any of vcl vcl_no_kl vcl_anchored vcl_fixed_beta, run side by side
+    methods: tuple[str, ...] = ("vcl",)  # any of vcl vcl_no_kl vcl_anchored vcl_fixed_beta ewc_fields metaplastic bnn ewc
     seeds: int = 1  # number of seeds (seed, seed+1, ...)
     epochs_per_task: int = 5  # epochs per task (E)
     n_train: int = 32000  # training images per task (the first n_train in file order)
@@ -55,6 +76,12 @@ class ContinualConfig(BaseConfig):
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
     resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
+    bnn_lr: float = 0.005  # learning rate of the binarized baselines (metaplastic Adam, betas 0.9/0.999, reset per task)
+    bnn_batch_size: int = 100  # mini-batch size of the binarized baselines (mean cross-entropy)
+    bnn_weight_decay: float = 1e-7  # L2 decay of the binarized baselines
+    meta: float = 1.35  # metaplasticity strength m of `metaplastic` (Laborieux: 1.35 permuted MNIST, 1.5 MNIST→Fashion)
+    ewc_lambda: float = 5000.0  # EWC weight λ (`ewc`, `ewc_fields`), in units of the mean per-image loss
+    ewc_samples: int = 1000  # training images per task for the empirical Fisher (at most n_train; the baseline's: 5000)
 
     def validate(self) -> None:
         super().validate()
@@ -73,6 +100,11 @@ class ContinualConfig(BaseConfig):
         require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), "--diagnostic_modes must be among mean binary")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        require(0 < self.bnn_lr < 1 and self.bnn_batch_size >= 2, "--bnn_lr must be in (0, 1), --bnn_batch_size >= 2")
+        require(self.n_train >= self.bnn_batch_size, f"--n_train must be >= bnn_batch_size, got {self.n_train}")
+        require(self.bnn_weight_decay >= 0 and self.meta >= 0, "--bnn_weight_decay and --meta must be >= 0")
+        require(self.ewc_lambda >= 0, f"--ewc_lambda must be >= 0, got {self.ewc_lambda}")
+        require(self.ewc_samples >= 1, f"--ewc_samples must be >= 1, got {self.ewc_samples}")
 
 
 @dataclasses.dataclass
@@ -163,7 +195,8 @@ def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
 def fingerprint(cfg: ContinualConfig) -> dict:
     """The settings that determine a run's numbers (a checkpoint or stored run is reused only if they match)."""
     return {key: value for key, value in config_dict(cfg).items()
-            if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root")}
+            if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root",
+                           "protocols")}
 
 
 def _atomic_torch_save(payload, path: Path) -> None:
@@ -173,13 +206,81 @@ def _atomic_torch_save(payload, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class FieldRunner:
+    """One run of the field-space rule (model.FieldLearner) through a task sequence: β schedule, the variant's KL
+    reference, optional EWC on the fields, σ/K snapshots. Same interface as baselines.BinaryLearner."""
+
+    def __init__(self, cfg: ContinualConfig, method: FieldMethod, seed: int, total_epochs: int, device, dtype):
+        self.cfg, self.method, self.total_epochs = cfg, method, total_epochs
+        self.batch_size, self.beta = cfg.batch_size, None
+        self.fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype,
+                                  device)
+        self.learner = FieldLearner(self.fields, cfg.lr, method.kl,
+                                    cfg.anchor_weight if method.kl == "task_start" else 1.0)
+        self.ewc = FisherPenalty(self.fields, cfg.ewc_lambda) if method.ewc else None
+        self.fisher_noise = torch_generator(seed + 4000, device)
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.beta = beta_schedule(epoch, self.total_epochs, self.cfg.beta_slope, self.cfg.beta_max,
+                                  self.cfg.beta_offset) if self.method.annealed else self.cfg.fixed_beta
+
+    def begin_task(self, index: int) -> None:
+        if index > 0:
+            self.learner.start_task()
+
+    def end_task(self, index: int, x: torch.Tensor, labels: torch.Tensor, final: bool = False) -> None:
+        if self.ewc is not None and not final:
+            x, labels = x[:self.cfg.ewc_samples], labels[:self.cfg.ewc_samples]
+            self.ewc.consolidate(empirical_fisher(
+                lambda xi, yi: F.cross_entropy(forward(self.fields, xi, self.beta, "noisy", self.fisher_noise), yi),
+                self.fields, x, labels))
+
+    def step(self, x, labels, generator, where: str) -> float:
+        # the data term is summed over the mini-batch, so the per-image EWC weight is scaled by its size
+        extra = self.ewc.gradient(scale=len(x)) if self.ewc is not None else None
+        return self.learner.step(x, labels, self.beta, generator, where, extra)
+
+    def evaluation_modes(self, end_of_task: bool) -> tuple[str, ...]:
+        return ("noisy", *self.cfg.diagnostic_modes) if end_of_task else ("noisy",)
+
+    def accuracy(self, x, labels, mode: str, task_index: int, generator) -> float:
+        return accuracy(self.fields, x, labels, self.beta, mode, generator)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return snapshot(self.fields, self.learner.kl_grad, self.beta)
+
+    def state_dict(self) -> dict:
+        return {"learner": self.learner.state_dict(), "fisher_noise": self.fisher_noise.get_state(),
+                "ewc": self.ewc.state_dict() if self.ewc is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.fisher_noise.set_state(state["fisher_noise"])
+        if self.ewc is not None:
+            self.ewc.load_state_dict(state["ewc"])
+
+
+def make_runner(cfg: ContinualConfig, method: str, seed: int, total_epochs: int, device, dtype):
+    """The learner of one method × seed."""
+    spec = METHODS[method]
+    if isinstance(spec, FieldMethod):
+        return FieldRunner(cfg, spec, seed, total_epochs, device, dtype)
+    return BinaryLearner((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype, device,
+                         cfg.bnn_lr, cfg.bnn_batch_size, cfg.meta if spec.metaplastic else 0.0, cfg.bnn_weight_decay,
+                         cfg.ewc_lambda if spec.ewc else 0.0, cfg.ewc_samples)
+
+
+def primary_mode(method: str) -> str:
+    """The evaluation reported for a method: the faithful noisy pass (field rule), shared BatchNorm (baselines)."""
+    return "noisy" if isinstance(METHODS[method], FieldMethod) else "shared_bn"
+
+
 def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: int, device, dtype,
-                   checkpoint: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Learn the tasks in order with one method; return the accuracy rows and the stacked snapshots."""
-    kl, annealed = METHODS[method]
+                   checkpoint: Path) -> tuple[list[dict], dict[str, np.ndarray] | None]:
+    """Learn the tasks in order with one method; return the accuracy rows and the stacked snapshots (None for the
+    binarized baselines)."""
     total_epochs = len(tasks) * cfg.epochs_per_task
-    fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype, device)
-    learner = FieldLearner(fields, cfg.lr, kl, cfg.anchor_weight if kl == "task_start" else 1.0)
+    runner = make_runner(cfg, method, seed, total_epochs, device, dtype)
     generators = {name: torch_generator(seed + offset, device) for name, offset in
                   (("shuffle", 1000), ("noise", 2000), ("evaluation", 3000))}
     rows, snapshots, done = [], [], 0
@@ -189,52 +290,51 @@ def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: i
         print(f"{checkpoint} was written with other settings: starting {method} seed {seed} afresh")
         state = None
     if state is not None:
-        learner.load_state_dict(state["learner"])
+        runner.load_state_dict(state["runner"])
         for name, generator in generators.items():
             generator.set_state(state["generators"][name])
         rows, snapshots, done = state["rows"], state["snapshots"], state["epoch"]
     progress = tqdm(total=total_epochs, initial=done, desc=f"{method} seed {seed}", unit="epoch", leave=False)
-    steps = len(tasks[0].x_train) // cfg.batch_size
-
-    def epoch_beta(epoch):
-        if not annealed:
-            return cfg.fixed_beta
-        return beta_schedule(epoch, total_epochs, cfg.beta_slope, cfg.beta_max, cfg.beta_offset)
-
+    steps = len(tasks[0].x_train) // runner.batch_size
     for epoch in range(done + 1, total_epochs + 1):
         task_index = (epoch - 1) // cfg.epochs_per_task
         task = tasks[task_index]
-        if task_index > 0 and (epoch - 1) % cfg.epochs_per_task == 0:
-            learner.start_task()
-        beta = epoch_beta(epoch)
-        snapshots.append(snapshot(fields, learner.kl_grad, beta))
+        if (epoch - 1) % cfg.epochs_per_task == 0:
+            runner.begin_task(task_index)
+        runner.begin_epoch(epoch)
+        shot = runner.snapshot()
+        if shot is not None:
+            snapshots.append(shot)
         order = torch.randperm(len(task.x_train), generator=generators["shuffle"], device=device)
         for step in range(steps):
-            batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            learner.step(task.x_train[batch], task.y_train[batch], beta, generators["noise"],
-                         where=f"epoch {epoch}, step {step + 1}")
+            batch = order[step * runner.batch_size:(step + 1) * runner.batch_size]
+            runner.step(task.x_train[batch], task.y_train[batch], generators["noise"], f"epoch {epoch}, step {step + 1}")
         end_of_task = epoch % cfg.epochs_per_task == 0
-        modes = ("noisy", *cfg.diagnostic_modes) if end_of_task else ("noisy",)
+        if end_of_task:
+            runner.end_task(task_index, task.x_train, task.y_train, final=task_index == len(tasks) - 1)
         for eval_index, eval_task in enumerate(tasks):
             keep = torch.randperm(len(eval_task.x_test), generator=generators["evaluation"], device=device)
-            keep = keep[:cfg.eval_images]
-            for mode in modes:
+            x_eval, y_eval = eval_task.x_test[keep[:cfg.eval_images]], eval_task.y_test[keep[:cfg.eval_images]]
+            for mode in runner.evaluation_modes(end_of_task):
                 rows.append({"method": method, "seed": seed, "epoch": epoch, "task_trained": task_index + 1,
                              "task_eval": eval_index + 1, "task_name": eval_task.name, "eval_mode": mode,
-                             "beta": beta, "accuracy": accuracy(fields, eval_task.x_test[keep], eval_task.y_test[keep],
-                                                                beta, mode, generators["evaluation"])})
-        _atomic_torch_save({"learner": learner.state_dict(), "epoch": epoch, "rows": rows, "snapshots": snapshots,
+                             "beta": runner.beta,
+                             "accuracy": runner.accuracy(x_eval, y_eval, mode, eval_index, generators["evaluation"])})
+        _atomic_torch_save({"runner": runner.state_dict(), "epoch": epoch, "rows": rows, "snapshots": snapshots,
                             "generators": {name: gen.get_state() for name, gen in generators.items()},
                             "fingerprint": fingerprint(cfg)}, checkpoint)
         progress.update(1)
     progress.close()
-    snapshots.append(snapshot(fields, learner.kl_grad, epoch_beta(total_epochs)))
-    stacked = {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
-    return rows, stacked
+    final = runner.snapshot()
+    if final is None:
+        return rows, None
+    snapshots.append(final)
+    return rows, {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
 
 
-def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Path, device, dtype) -> list[dict]:
-    """Every method × seed on the same tasks; snapshots as npz. Finished runs are kept in a PointStore
+def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Path, device, dtype,
+                snapshots: bool = True) -> list[dict]:
+    """Every method × seed on the same tasks; snapshots of the field methods as npz (if `snapshots`). Finished runs are kept in a PointStore
     (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more
     seeds or methods; without --resume the store is cleared first."""
     store_path = out_dir / f".{stem}.points.jsonl"
@@ -247,9 +347,10 @@ def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Pat
             key = f"{method}/seed{seed}"
             if store.get(key) is None:
                 checkpoint = out_dir / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
-                run_rows, snapshots = train_sequence(cfg, tasks, method, seed, device, dtype, checkpoint)
-                np.savez_compressed(out_dir / f"{stem}_snapshots_{method}_seed{seed}.npz",
-                                    sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **snapshots)
+                run_rows, shots = train_sequence(cfg, tasks, method, seed, device, dtype, checkpoint)
+                if snapshots and shots is not None:
+                    np.savez_compressed(out_dir / f"{stem}_snapshots_{method}_seed{seed}.npz",
+                                        sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **shots)
                 store.put(key, run_rows)
                 checkpoint.unlink(missing_ok=True)
             rows += store.get(key)
@@ -260,8 +361,8 @@ def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Pat
 
 # ----------------------------------------------------------------------------- summary and plot
 def summarize(rows: list[dict], epochs_per_task: int) -> dict:
-    """Per method: own-task accuracy after its own training, final accuracies and their mean (noisy pass)."""
-    noisy = [row for row in rows if row["eval_mode"] == "noisy"]
+    """Per method: own-task accuracy after its own training, final accuracies and their mean (primary_mode)."""
+    noisy = [row for row in rows if row["eval_mode"] == primary_mode(row["method"])]
     summary = {}
     for method in dict.fromkeys(row["method"] for row in noisy):
         own, final, peak = {}, {}, {}
@@ -289,11 +390,11 @@ def summarize(rows: list[dict], epochs_per_task: int) -> dict:
 
 
 def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str], extra_panels: int = 0):
-    """One panel per method: noisy-pass accuracy of every task vs epoch (mean ± s.d. over seeds);
+    """One panel per method: accuracy (primary_mode) of every task vs epoch (mean ± s.d. over seeds);
     returns the figure and `extra_panels` empty axes to its right."""
     import matplotlib.pyplot as plt
 
-    noisy = [row for row in rows if row["eval_mode"] == "noisy"]
+    noisy = [row for row in rows if row["eval_mode"] == primary_mode(row["method"])]
     methods = list(dict.fromkeys(row["method"] for row in noisy))
     panels = len(methods) + extra_panels
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), sharey=True, squeeze=False)
@@ -308,7 +409,7 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
         for boundary in range(epochs_per_task, max(epochs), epochs_per_task):
             ax.axvline(boundary + 0.5, color="0.7", lw=0.8, ls="--")
         ax.set(title=method, xlabel="epoch", ylim=(0, 1))
-    axes[0][0].set_ylabel("test accuracy (noisy pass)")
+    axes[0][0].set_ylabel("test accuracy")
     axes[0][len(methods) - 1].legend(loc="lower left")
     fig.tight_layout()
     return fig, list(axes[0][len(methods):])

@@ -173,7 +173,8 @@ class FieldLearner:
         logits = forward(self.fields, x, beta, "noisy", generator, noise, self._moments[1] if cached else None)
         return F.cross_entropy(logits, labels, reduction="sum")
 
-    def step(self, x, labels, beta: float, generator=None, where: str = "") -> float:
+    def step(self, x, labels, beta: float, generator=None, where: str = "", extra_grad=None) -> float:
+        """`extra_grad`: per-layer tensors added to the gradient (a penalty such as EWC), or None."""
         loss = self.loss(x, labels, beta, generator)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
@@ -183,6 +184,8 @@ class FieldLearner:
         loss.backward()
         if self.kl == "previous_step" or self.reference is not None:
             torch._foreach_add_([field.grad for field in self.fields], self.kl_grad)
+        if extra_grad is not None:
+            torch._foreach_add_([field.grad for field in self.fields], extra_grad)
         if self._previous is not None:
             torch._foreach_copy_(self._previous, [field.detach() for field in self.fields])
         self.optimizer.step()

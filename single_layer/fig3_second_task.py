@@ -52,6 +52,7 @@ class Config(BaseConfig):
     gammas: tuple[float, ...] = (1.0, 0.1)  # KL weights of task 2 (γ)
     alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
     theory_only: bool = False  # skip the SGD simulations
+    sgd_alpha2s: tuple[float, ...] = ()  # run SGD only at these α₂ of each γ's SGD grid (empty: the whole grid)
     n: int = 1000  # input dimension of the SGD runs (N)
     trials: int = 20  # independent SGD trials (seed + k)
     steps1: int = 5000  # full-batch Adam steps of task 1
@@ -68,10 +69,12 @@ class Config(BaseConfig):
         require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
         require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
         require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
-        require(all(alpha2 > 0 for alpha2 in self.alpha2s), f"--alpha2s must be > 0, got {self.alpha2s}")
+        require(all(alpha2 > 0 for alpha2 in self.alpha2s + self.sgd_alpha2s), "--alpha2s/--sgd_alpha2s must be > 0")
         require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
         require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
         require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        require(self.theory_only or len(sgd_points(self)) > 0,
+                f"--sgd_alpha2s {self.sgd_alpha2s} selects no point of the SGD grid")
 
 
 QUICK = {"gammas": (1.0,), "r0s": (0.5,), "alpha2s": (0.5, 2.0), "n": 100, "trials": 2, "steps1": 200,
@@ -111,11 +114,17 @@ def sgd_learning_rate(cfg: Config, gamma: float, r0: float, alpha2: float) -> fl
     return cfg.lr2_default
 
 
+def sgd_points(cfg: Config) -> list[tuple[float, float, float]]:
+    """The (γ, r₀, α₂) simulated: each γ's SGD grid (or --alpha2s), restricted to --sgd_alpha2s if given."""
+    return [(gamma, r0, alpha2) for gamma in cfg.gammas for r0 in cfg.r0s
+            for alpha2 in (cfg.alpha2s or SGD_ALPHA2S.get(gamma, SGD_ALPHA2S[1.0]))
+            if not cfg.sgd_alpha2s or alpha2 in cfg.sgd_alpha2s]
+
+
 def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
     """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields."""
     dtype = torch.float32
-    points = [(gamma, r0, alpha2) for gamma in cfg.gammas for r0 in cfg.r0s
-              for alpha2 in (cfg.alpha2s or SGD_ALPHA2S.get(gamma, SGD_ALPHA2S[1.0]))]
+    points = sgd_points(cfg)
     todo = [point for point in points if store.get(f"sgd {point}") is None]
     after_task1 = history1 = None
     for gamma, r0, alpha2 in tqdm(todo, desc="SGD points"):

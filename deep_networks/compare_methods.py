@@ -1,0 +1,304 @@
+"""Field-space rule vs baselines on the same task sequences, with standard continual-learning metrics.
+
+Methods (deep_networks/continual.py METHODS): the field-space rule as released (`vcl`: KL to the fields one step
+earlier), with the task-anchored KL (`vcl_anchored`: prior = fields at the end of the previous task, weight
+--anchor_weight), without KL (`vcl_no_kl`), and with EWC on the fields instead of the KL (`ewc_fields`); the
+metaplastic binarized network of Laborieux et al. 2021 (`metaplastic`, m = --meta), the same network with m = 0
+(`bnn`), and EWC on its hidden weights (`ewc`, λ = --ewc_lambda). The baselines are evaluated with shared BatchNorm
+(the strictly comparable single-head protocol) and with the BatchNorm parameters saved at the end of each task
+(`task_bn`, their authors' protocol); the field rule has no task-specific parameters (noisy Gaussian pass).
+
+Protocols (PROTOCOLS below; every method sees the same images, permutations and epochs):
+  pmnist          permuted MNIST, 5 tasks × 5 epochs, 32 000 images per task (the paper's E1)
+  mnist_fashion   MNIST → Fashion-MNIST, 10 + 10 epochs, 32 000 images each (E2 shortened from 40 + 40)
+  pmnist_native   permuted MNIST, 5 tasks × 10 epochs on all 60 000 images (the baseline's longer training;
+                  its native 4096-4096 network and 40 epochs per task are out of reach of a CPU)
+  pmnist_10/_20   10 and 20 permuted tasks × 2 epochs (how each method scales with the number of tasks)
+Field rule: Adam lr 0.01 (0.005 for MNIST → Fashion), batch 64, β schedule over the whole sequence.
+Baselines: metaplastic Adam lr 0.005, batch 100, decay 1e-7, reset per task; m = 1.35 (1.5 for MNIST → Fashion).
+
+Metrics (deep_networks/metrics.py) from the accuracy matrix R[i, j] (task j after training task i): ACC, BWT,
+forgetting, and the final accuracy of task 1 (`task1_final`, the retention test of MNIST → Fashion), per seed.
+
+Outputs: compare_methods.csv (protocol, method, seed, evaluation, metric, value), compare_methods_accuracy.csv
+(the per-epoch rows of permuted_mnist.csv plus `protocol`), compare_methods.json (accuracy matrices, mean ± s.d.,
+the verdicts), compare_methods.md (the README table), figures compare_methods.{png,pdf} (summary bars),
+compare_methods_curves.{png,pdf}, compare_methods_matrices.{png,pdf}.
+Runtime (2-core CPU, 1 thread per run, float32): ≈ 8 s per epoch of 32 000 images and method; pmnist with all 7
+methods × 3 seeds ≈ 75 min, mnist_fashion ≈ 60 min. Finished method × seed runs are kept (--resume).
+
+    python deep_networks/compare_methods.py --data_root ../shared/datasets --protocols pmnist mnist_fashion
+    python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 --seeds 1 \
+        --out_dir figures/compare_methods_long
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from deep_networks.continual import (ContinualConfig, METHODS, permuted_tasks, primary_mode, resolve_data, run_methods,
+                                     setup_torch)
+from deep_networks.metrics import METRICS, accuracy_matrix, all_metrics
+from vcl_common import (plot_style, print_written, read_csv, read_json, require, run, run_metadata, save_figure,
+                        torch_generator, write_csv, write_json, write_text)
+
+STEM = "compare_methods"
+ALL_METHODS = ("vcl", "vcl_anchored", "vcl_no_kl", "ewc_fields", "metaplastic", "bnn", "ewc")
+PERMUTED = {"lr": 0.01, "beta_slope": 2.0, "fixed_beta": 1.781, "meta": 1.35}
+SEQUENTIAL = {"lr": 0.005, "beta_slope": 1.0, "fixed_beta": 1.120, "meta": 1.5}
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    datasets: tuple[str, ...]  # ("mnist",): permuted tasks of MNIST; otherwise one task per dataset, in order
+    n_tasks: int
+    settings: dict  # ContinualConfig fields of this protocol (they override the command line)
+    methods: tuple[str, ...] = ALL_METHODS
+
+
+# ---- protocols
+PROTOCOLS = {
+    "pmnist": Protocol(("mnist",), 5, {**PERMUTED, "epochs_per_task": 5, "n_train": 32000}),
+    "mnist_fashion": Protocol(("mnist", "fashion"), 2, {**SEQUENTIAL, "epochs_per_task": 10, "n_train": 32000}),
+    "pmnist_native": Protocol(("mnist",), 5, {**PERMUTED, "epochs_per_task": 10, "n_train": 60000},
+                              ("vcl", "metaplastic", "bnn")),
+    "pmnist_10": Protocol(("mnist",), 10, {**PERMUTED, "epochs_per_task": 2, "n_train": 32000, "eval_images": 2000},
+                          ("vcl", "vcl_anchored", "metaplastic", "bnn", "ewc")),
+    "pmnist_20": Protocol(("mnist",), 20, {**PERMUTED, "epochs_per_task": 2, "n_train": 32000, "eval_images": 2000},
+                          ("vcl", "vcl_anchored", "metaplastic", "bnn", "ewc")),
+}
+QUICK_SETTINGS = {"epochs_per_task": 1, "n_train": 400, "eval_images": 100, "ewc_samples": 20}
+
+
+# ---- hyperparameters (shared by every protocol unless the protocol sets them)
+@dataclasses.dataclass
+class Config(ContinualConfig):
+    protocols: tuple[str, ...] = ("pmnist", "mnist_fashion")  # any of pmnist mnist_fashion pmnist_native pmnist_10 pmnist_20
+    methods: tuple[str, ...] = ALL_METHODS  # methods to run (each protocol runs those of its list)
+    seeds: int = 3  # seeds per method and protocol (seed, seed+1, ...); the task sequence is the same for all
+    anchor_weight: float = 2e-4  # λ of vcl_anchored (2e-3, the ELBO weight B/n_train, blocks later tasks)
+    diagnostic_modes: tuple[str, ...] = ()  # no extra evaluation modes of the field rule (see permuted_mnist.py)
+
+    def validate(self) -> None:
+        super().validate()
+        unknown = sorted(set(self.protocols) - set(PROTOCOLS))
+        require(not unknown and len(self.protocols) > 0, f"--protocols must be among {sorted(PROTOCOLS)}, got {unknown}")
+
+
+QUICK = {"protocols": ("pmnist", "mnist_fashion"), "seeds": 2, "hidden": (32, 32)}
+
+
+def protocol_config(cfg: Config, name: str) -> Config:
+    protocol = PROTOCOLS[name]
+    settings = {**protocol.settings, **(QUICK_SETTINGS if cfg.quick else {})}
+    return dataclasses.replace(cfg, **settings, methods=tuple(m for m in cfg.methods if m in protocol.methods))
+
+
+def protocol_tasks(cfg: Config, name: str, dtype, device):
+    protocol = PROTOCOLS[name]
+    data = resolve_data(cfg, protocol.datasets, dtype, device)
+    if protocol.datasets == ("mnist",):  # the same permutations for every method and seed
+        return permuted_tasks(data["mnist"], protocol.n_tasks, torch_generator(cfg.seed + 500))
+    return [data[dataset] for dataset in protocol.datasets]
+
+
+def evaluations(method: str) -> tuple[str, ...]:
+    return (primary_mode(method), "task_bn") if primary_mode(method) == "shared_bn" else (primary_mode(method),)
+
+
+# ----------------------------------------------------------------------------- metrics and verdicts
+def metric_rows(protocol: str, rows: list[dict], epochs_per_task: int, n_tasks: int) -> tuple[list[dict], dict]:
+    """Per method × seed × evaluation: the metrics rows and the accuracy matrices."""
+    out, matrices = [], {}
+    for method in dict.fromkeys(row["method"] for row in rows):
+        for evaluation in evaluations(method):
+            per_seed = []
+            for seed in sorted({row["seed"] for row in rows if row["method"] == method}):
+                matrix = accuracy_matrix([row for row in rows if row["method"] == method and row["seed"] == seed
+                                          and row["eval_mode"] == evaluation], epochs_per_task, n_tasks)
+                per_seed.append(matrix)
+                values = {**all_metrics(matrix), "task1_final": float(matrix[-1, 0])}
+                out += [{"protocol": protocol, "method": method, "seed": seed, "evaluation": evaluation,
+                         "metric": metric, "value": value} for metric, value in values.items()]
+            matrices[f"{method}/{evaluation}"] = np.mean(per_seed, axis=0).round(4).tolist()
+    return out, matrices
+
+
+def summary_table(metrics: list[dict]) -> list[dict]:
+    """Mean ± s.d. over seeds per protocol × method × evaluation × metric."""
+    keys = dict.fromkeys((r["protocol"], r["method"], r["evaluation"], r["metric"]) for r in metrics)
+    table = []
+    for protocol, method, evaluation, metric in keys:
+        values = np.array([r["value"] for r in metrics if (r["protocol"], r["method"], r["evaluation"], r["metric"])
+                           == (protocol, method, evaluation, metric)])
+        table.append({"protocol": protocol, "method": method, "evaluation": evaluation, "metric": metric,
+                      "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                      "seeds": len(values)})
+    return table
+
+
+def compare(table: list[dict], protocol: str, metric: str, first: tuple[str, str], second: tuple[str, str]) -> dict:
+    """first vs second on one metric: difference of seed means and its verdict at two standard errors."""
+    def entry(method, evaluation):
+        return next((r for r in table if (r["protocol"], r["method"], r["evaluation"], r["metric"])
+                     == (protocol, method, evaluation, metric)), None)
+
+    a, b = entry(*first), entry(*second)
+    if a is None or b is None:
+        return {}
+    difference = a["mean"] - b["mean"]
+    error = np.sqrt(a["sd"] ** 2 / a["seeds"] + b["sd"] ** 2 / b["seeds"])
+    verdict = "higher" if difference > 2 * error else "lower" if difference < -2 * error else "indistinguishable"
+    if a["seeds"] < 2 or b["seeds"] < 2:
+        verdict += " (one seed: no error bar)"
+    return {"first": "/".join(first), "second": "/".join(second), "metric": metric, "difference": difference,
+            "standard_error": float(error), "first_is": verdict}
+
+
+def verdicts(table: list[dict]) -> dict:
+    """The paper's claim (field rule > metaplasticity, on ACC), the anchored prior on the same question, task-1
+    retention (MNIST → Fashion), and the baseline's own qualitative claim (m > 0 forgets less than m = 0)."""
+    result = {}
+    for protocol in dict.fromkeys(r["protocol"] for r in table):
+        checks = []
+        for rule in ("vcl", "vcl_anchored"):
+            for evaluation in ("shared_bn", "task_bn"):
+                for metric in ("acc", "task1_final"):
+                    checks.append(compare(table, protocol, metric, (rule, "noisy"), ("metaplastic", evaluation)))
+        for evaluation in ("shared_bn", "task_bn"):
+            checks.append(compare(table, protocol, "forgetting", ("metaplastic", evaluation), ("bnn", evaluation)))
+        result[protocol] = [check for check in checks if check]
+    return result
+
+
+def markdown(table: list[dict]) -> str:
+    """The README table: one line per protocol × method × evaluation, ACC / BWT / forgetting / task 1 final."""
+    lines = ["| protocol | method | evaluation | ACC | BWT | forgetting | task 1 final | seeds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for protocol, method, evaluation in dict.fromkeys((r["protocol"], r["method"], r["evaluation"]) for r in table):
+        cells = {r["metric"]: r for r in table if (r["protocol"], r["method"], r["evaluation"]) == (protocol, method,
+                                                                                                    evaluation)}
+        values = [f"{cells[m]['mean']:.3f} ± {cells[m]['sd']:.3f}" for m in (*METRICS, "task1_final")]
+        lines.append(f"| {protocol} | {method} | {evaluation} | " + " | ".join(values)
+                     + f" | {cells['acc']['seeds']} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_summary(table: list[dict]):
+    import matplotlib.pyplot as plt
+
+    protocols = list(dict.fromkeys(r["protocol"] for r in table))
+    shown = ("acc", "forgetting", "task1_final")
+    fig, axes = plt.subplots(len(shown), len(protocols), figsize=(3.8 * len(protocols), 7.5), squeeze=False)
+    for column, protocol in enumerate(protocols):
+        for row, metric in enumerate(shown):
+            ax = axes[row][column]
+            entries = [r for r in table if r["protocol"] == protocol and r["metric"] == metric]
+            labels = [r["method"] + (" (task BN)" if r["evaluation"] == "task_bn" else "") for r in entries]
+            for index, entry in enumerate(entries):
+                ax.bar(index, entry["mean"], yerr=entry["sd"], color=f"C{ALL_METHODS.index(entry['method'])}",
+                       hatch="//" if entry["evaluation"] == "task_bn" else None, alpha=0.85)
+            ax.set_xticks(range(len(entries)), labels, rotation=60, ha="right", fontsize=7)
+            ax.set_ylim(0, 1)
+            ax.set_title(f"{protocol}: {metric}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(rows: list[dict]):
+    """Per protocol (rows) and method (columns): accuracy of every task vs epoch, mean over seeds."""
+    import matplotlib.pyplot as plt
+
+    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+    methods = [m for m in ALL_METHODS if any(r["method"] == m for r in rows)]
+    fig, axes = plt.subplots(len(protocols), len(methods), figsize=(2.6 * len(methods), 2.2 * len(protocols)),
+                             sharey=True, squeeze=False)
+    for i, protocol in enumerate(protocols):
+        for j, method in enumerate(methods):
+            ax = axes[i][j]
+            mine = [r for r in rows if r["protocol"] == protocol and r["method"] == method
+                    and r["eval_mode"] == primary_mode(method)]
+            ax.set_title(f"{protocol}: {method}", fontsize=7)
+            if not mine:
+                ax.axis("off")
+                continue
+            epochs = sorted({r["epoch"] for r in mine})
+            for task in sorted({r["task_eval"] for r in mine}):
+                curve = [np.mean([r["accuracy"] for r in mine if r["epoch"] == e and r["task_eval"] == task])
+                         for e in epochs]
+                ax.plot(epochs, curve, lw=0.9)
+            ax.set_ylim(0, 1)
+            ax.tick_params(labelsize=6)
+    fig.supxlabel("epoch")
+    fig.supylabel("test accuracy (field rule: noisy pass; baselines: shared BN)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_matrices(matrices: dict):
+    import matplotlib.pyplot as plt
+
+    columns = max(len(entries) for entries in matrices.values())
+    fig, axes = plt.subplots(len(matrices), columns, figsize=(2.2 * columns, 2.3 * len(matrices)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, protocol in enumerate(matrices):
+        for column, key in enumerate(matrices[protocol]):
+            ax = axes[row][column]
+            ax.axis("on")
+            ax.imshow(np.array(matrices[protocol][key]), vmin=0, vmax=1, cmap="viridis")
+            ax.set_title(f"{protocol}\n{key}", fontsize=6)
+            ax.set_xlabel("task evaluated", fontsize=6)
+            ax.set_ylabel("after task", fontsize=6)
+            ax.tick_params(labelsize=5)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- main
+def write_figures(out_dir, table, rows, matrices) -> list:
+    plot_style()
+    paths = save_figure(plot_summary(table), out_dir, STEM)
+    paths += save_figure(plot_curves(rows), out_dir, f"{STEM}_curves")
+    return paths + save_figure(plot_matrices(matrices), out_dir, f"{STEM}_matrices")
+
+
+def main(cfg: Config) -> None:
+    out_dir = cfg.output_dir
+    if cfg.replot:
+        meta = read_json(out_dir / f"{STEM}.json")
+        print_written(write_figures(out_dir, meta["table"], read_csv(out_dir / f"{STEM}_accuracy.csv"),
+                                    meta["accuracy_matrices"]))
+        return
+    started = time.time()
+    device, dtype = setup_torch(cfg)
+    rows, metrics, matrices = [], [], {}
+    for name in cfg.protocols:
+        pcfg = protocol_config(cfg, name)
+        if not pcfg.methods:
+            continue
+        print(f"protocol {name}: {', '.join(pcfg.methods)} × {cfg.seeds} seeds")
+        tasks = protocol_tasks(pcfg, name, dtype, device)
+        protocol_rows = run_methods(pcfg, tasks, f"{STEM}_{name}", out_dir, device, dtype, snapshots=False)
+        rows += [{"protocol": name, **row} for row in protocol_rows]
+        protocol_metrics, matrices[name] = metric_rows(name, protocol_rows, pcfg.epochs_per_task, len(tasks))
+        metrics += protocol_metrics
+    require(len(metrics) > 0, f"no method of --methods {cfg.methods} belongs to --protocols {cfg.protocols}")
+    table = summary_table(metrics)
+    text = markdown(table)
+    print(text)
+
+    # ---- save raw data, then plot
+    paths = [write_csv(out_dir / f"{STEM}.csv", metrics), write_csv(out_dir / f"{STEM}_accuracy.csv", rows)]
+    paths.append(write_json(out_dir / f"{STEM}.json", run_metadata(
+        cfg, started, device, protocols={name: dataclasses.asdict(PROTOCOLS[name]) for name in cfg.protocols},
+        table=table, verdicts=verdicts(table), accuracy_matrices=matrices)))
+    paths.append(write_text(out_dir / f"{STEM}.md", text))
+    print_written(paths + write_figures(out_dir, table, rows, matrices))
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
