@@ -35,6 +35,8 @@ from mean_field_theory.quadrature import DTYPE, gauss_legendre, gaussian_sinh_no
 
 N_Z = 161  # nodes of the outer Gaussian integrals (sinh-mapped trapezoid)
 N_X = 121  # nodes of the inner Gaussian integral of the variational channel
+DAMPED_BLOCK = 50  # damped steps of the solver's fallback between two Newton attempts
+EXP_FLOOR = -700.0  # smallest exponent passed to exp in the site integrals (see FlatMeasure.site)
 
 
 # ----------------------------------------------------------------------------- channels (energy term)
@@ -156,14 +158,16 @@ class FlatMeasure(LocalMeasure):
         """ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩ of exp(a m² + b m) dμ(m) for a batch of fields b.
 
         Memory-bound: fields are processed in cache-sized chunks, the maximum is subtracted in place and one
-        product with [1, m, m², sgn m] gives the normaliser and the three moments."""
+        product with [1, m, m², sgn m] gives the normaliser and the three moments. Exponents below EXP_FLOOR
+        are raised to it (e^−700 ≈ 1e−304 next to the peak's 1): exp of a more negative argument takes a slow
+        path in the vectorised exp (underflow, subnormals) and made large-α points 10× slower."""
         base = self.log_base + a * self.m**2
         flat = b.reshape(-1)
         log_z, moments = torch.empty_like(flat), torch.empty(flat.shape[0], 3, dtype=flat.dtype)
         for start in range(0, flat.shape[0], chunk):
             weights = torch.addcmul(base, flat[start:start + chunk].unsqueeze(-1), self.m)
             peak = weights.amax(-1, keepdim=True)
-            sums = weights.sub_(peak).exp_() @ self.moment_basis
+            sums = weights.sub_(peak).clamp_(min=EXP_FLOOR).exp_() @ self.moment_basis
             log_z[start:start + chunk] = peak.squeeze(-1) + torch.log(sums[:, 0])
             moments[start:start + chunk] = sums[:, 1:] / sums[:, :1]
         moments = moments.reshape(*b.shape, 3)
@@ -342,18 +346,18 @@ def _solve(problem: RSProblem, init, tol: float, damping: float, max_damped_step
         if np.max(np.abs(step)) < newton_radius:
             break
         start = _project(start + damping * step, problem)
-    y = problem.to_coords(*start)
-    for attempt in range(2):
-        y = _newton(problem.residual, y, tol)
-        solution = problem.solution(*problem.to_params(y))
+    y = _newton(problem.residual, problem.to_coords(*start), tol)
+    solution = problem.solution(*problem.to_params(y))
+    x = np.array(start)
+    for _ in range(max_damped_steps // DAMPED_BLOCK):  # fallback: damped iteration, Newton after every block
         if solution.residual < tol:
             return dataclasses.replace(solution, converged=True, iterations=problem.evaluations)
-        if attempt == 0:
-            x = np.array(start)
-            for _ in range(max_damped_steps):
-                x = _project(x + damping * (np.array(problem.step(*x)[0]) - x), problem)
-            y = problem.to_coords(*x)
-    return solution
+        for _ in range(DAMPED_BLOCK):
+            x = _project(x + damping * (np.array(problem.step(*x)[0]) - x), problem)
+        y = _newton(problem.residual, problem.to_coords(*x), tol)
+        solution = problem.solution(*problem.to_params(y))
+    converged = solution.residual < tol
+    return dataclasses.replace(solution, converged=converged, iterations=problem.evaluations)
 
 
 def _newton(residual, y: np.ndarray, tol: float, max_steps: int = 40, fd_step: float = 1e-7) -> np.ndarray:
@@ -368,6 +372,7 @@ def _newton(residual, y: np.ndarray, tol: float, max_steps: int = 40, fd_step: f
 
     f = residual(y)
     J = jacobian(y, f)
+    stalls = 0
     for _ in range(max_steps):
         if np.max(np.abs(f)) < tol or not np.all(np.isfinite(f)):
             break
@@ -382,8 +387,12 @@ def _newton(residual, y: np.ndarray, tol: float, max_steps: int = 40, fd_step: f
                 break
             step /= 2.0
         else:
+            stalls += 1
+            if stalls == 2:  # stalled again with a fresh Jacobian: no root nearby, give up
+                break
             J = jacobian(y, f)  # stalled: refresh the Jacobian
             continue
+        stalls = 0
         J += np.outer(candidate - f - J @ step, step) / (step @ step)  # Broyden rank-one update
         y, f = y + step, candidate
     return y
