@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from mean_field_theory import rs_solver
+from mean_field_theory import monte_carlo, rs_solver
 from mean_field_theory.fig2a_order_parameters import ALPHA_GRID
 from mean_field_theory.task1 import sweep_task1
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
@@ -65,26 +65,7 @@ def quadrature_evaluation(cfg: Config):
 def monte_carlo_evaluation(cfg: Config, hats, generator: torch.Generator, chunk: int = 250):
     """The original estimators (THEORY.md §5.1): ln of the sample mean of H^β over x, derivative formulas
     of §4.3, uniform m samples with weights exp(𝓗₁ − max) normalised per z."""
-    q, r, Q = cfg.order_params
-    s, e, beta = math.sqrt(q - r * r), math.sqrt(1 - Q), cfg.beta
-    x = torch.randn(1, cfg.mc_x, generator=generator, dtype=torch.float64)
-    totals = torch.zeros(3, dtype=torch.float64)
-    for start in range(0, cfg.mc_z, chunk):
-        z = torch.randn(min(chunk, cfg.mc_z - start), 1, generator=generator, dtype=torch.float64)
-        g = (math.sqrt(q) * z + math.sqrt(Q - q) * x) / e
-        log_h = torch.special.log_ndtr(-g)
-        h_beta = torch.exp(beta * log_h)
-        log_d = torch.log(h_beta.mean(1, keepdim=True) + 1e-300)
-        ratio = -torch.exp(-0.5 * g**2 - 0.5 * math.log(2 * math.pi) - log_h)  # H'(g)/H(g)
-        weight = beta * h_beta * ratio / torch.exp(log_d)
-        a = r * z / s
-        h_a, h_prime_a = torch.special.ndtr(-a), -torch.exp(-0.5 * a**2) / math.sqrt(2 * math.pi)
-        totals += torch.stack([
-            (2 * (h_prime_a * (-r * z / (2 * s**3)) * log_d + h_a * (weight * (z / math.sqrt(q) - x / math.sqrt(Q - q))
-                                                                  / (2 * e)).mean(1, keepdim=True))).sum(),
-            (2 * h_prime_a * z * (1 / s + r**2 / s**3) * log_d).sum(),
-            (2 * h_a * (weight * (g / (2 * e**2) + x / (2 * math.sqrt(Q - q) * e))).mean(1, keepdim=True)).sum()])
-    d_q, d_r, d_Q = (totals / cfg.mc_z).tolist()
+    d_q, d_r, d_Q = monte_carlo.energy_gradient(*cfg.order_params, cfg.beta, cfg.mc_z, cfg.mc_x, generator, chunk)
     q_hat, r_hat, Q_hat = hats  # the single-site part is evaluated at the exact conjugates
     m = 2 * torch.rand(1, cfg.mc_m, generator=generator, dtype=torch.float64) - 1
     site = torch.zeros(3, dtype=torch.float64)

@@ -8,8 +8,9 @@ SGD (THEORY.md §6 Fig. 3): N = 1000, full-batch Adam (wd 1e-3): task 1 lr 1e-3 
 with γ KL(q_h ‖ q_h′) (h′ = fields at the end of task 1) for 20 000 steps with the paper's lr per (γ, r₀, α₂);
 task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.
 
-Runtime: theory of all four panels ≈ 6 min (1 core); SGD with the paper's 20 trials ≈ hours on a 2-core CPU
-(the committed run uses --trials 4, see README).  Interrupted runs resume from the finished points.
+Runtime: theory of all four panels ≈ 4 min (1 core); SGD with the paper's 20 trials × 63 points at N = 1000 ≈ 10 h
+on a 2-core CPU (the committed run uses N = 500, 6 trials and 45 of the 63 points, see README).  Interrupted runs resume
+from the finished points.
 Command: python single_layer/fig3_second_task.py [--theory_only]
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import task1_reference
 from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
 from vcl_common import (BaseConfig, PointStore, SolverError, plot_style, print_written, read_csv, require, run,
-                        run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
+                        run_metadata, save_figure, torch_setup, write_csv, write_json)
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
@@ -38,6 +39,8 @@ SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[�
     (1.0, 0.5): (0.001, 0.005, 0.001, 0.01, 0.001, 0.001, 0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001),
     (0.1, -0.5): (0.05, 0.01, 0.01, 0.01, 0.1, 0.1), (0.1, 0.0): (0.01, 0.1, 0.05, 0.1, 0.1, 0.1),
     (0.1, 0.5): (0.01, 0.01, 0.01, 0.05, 0.1, 0.1)}
+THEORY_FIELDS = ("alpha1", "beta1", "beta2", "reference_branch", "alpha2s", "tol")  # what the theory points depend on
+SGD_FIELDS = ("alpha1", "n", "trials", "steps1", "steps2", "lr1", "lr2_default", "weight_decay", "seed")  # SGD points
 SGD_ALPHA2S = {1.0: (0.1,) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
 
 
@@ -197,14 +200,16 @@ def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
         device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM)
-        rows = run_theory(cfg, store)
+        # finished points are kept (also after the run) in two stores, each keyed by the settings its points depend
+        # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
+        stores = [PointStore(out_dir, f"{STEM}_{part}", {key: getattr(cfg, key) for key in fields})
+                  for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
+        rows = run_theory(cfg, stores[0])
         if not cfg.theory_only:
-            rows += run_sgd(cfg, store, device)
+            rows += run_sgd(cfg, stores[1], device)
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows),
                                                           unconverged=[r for r in rows if r.get("converged") is False]))
-        store.close()
     rows = read_csv(out_dir / f"{STEM}.csv")
     paths = save_figure(plot(rows, cfg), out_dir, STEM)
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])

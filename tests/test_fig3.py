@@ -1,0 +1,67 @@
+"""Fig. 3 script specifics: resuming from finished points (theory and SGD kept apart), the paper's learning-rate
+tables, and bad input."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from single_layer import fig3_second_task as fig3
+from vcl_common import parse_config, read_csv
+
+TINY = dict(gammas=(1.0,), r0s=(0.5,), alpha2s=(0.5, 2.0), n=40, trials=2, steps1=20, steps2=20)
+
+
+def tiny_config(tmp_path, **overrides) -> fig3.Config:
+    cfg = dataclasses.replace(fig3.Config(), out_dir=str(tmp_path), **{**TINY, **overrides})
+    cfg.validate()
+    return cfg
+
+
+def test_interrupted_run_resumes_and_other_sgd_settings_keep_the_theory(tmp_path, monkeypatch):
+    calls = {"theory": 0, "sgd": 0}
+    real_theory, real_switch = fig3.theory_rows, fig3.switch_task
+
+    def counting_theory(*args):
+        calls["theory"] += 1
+        return real_theory(*args)
+
+    def crashing_switch(*args, **kwargs):
+        calls["sgd"] += 1
+        if calls["sgd"] == 2:
+            raise KeyboardInterrupt
+        return real_switch(*args, **kwargs)
+
+    monkeypatch.setattr(fig3, "theory_rows", counting_theory)
+    monkeypatch.setattr(fig3, "switch_task", crashing_switch)
+    with pytest.raises(KeyboardInterrupt):
+        fig3.main(tiny_config(tmp_path))
+    assert calls == {"theory": 1, "sgd": 2}
+    fig3.main(tiny_config(tmp_path))  # resumes: no theory, only the second SGD point
+    assert calls == {"theory": 1, "sgd": 3}
+    first = read_csv(tmp_path / "fig3_second_task.csv")
+    assert {(r["source"], r["alpha2"]) for r in first} >= {("sgd", 0.5), ("sgd", 2.0), ("theory", 0.5)}
+    fig3.main(tiny_config(tmp_path, steps2=30))  # other SGD settings: SGD again, the theory is kept
+    assert calls == {"theory": 1, "sgd": 5}
+
+
+def test_sgd_learning_rates_follow_the_paper_tables():
+    cfg = fig3.Config()
+    assert fig3.sgd_learning_rate(cfg, 1.0, -0.5, 0.5) == 0.005  # THEORY.md §6: r₀ = −½ list, 2nd entry
+    assert fig3.sgd_learning_rate(cfg, 1.0, 0.0, 7.0) == 0.001
+    assert fig3.sgd_learning_rate(cfg, 0.1, 0.0, 0.1) == 0.1
+    assert fig3.sgd_learning_rate(cfg, 1.0, 0.5, 0.25) == cfg.lr2_default  # not in the table
+
+
+def test_sgd_selection_keeps_each_gammas_grid():
+    cfg = dataclasses.replace(fig3.Config(), sgd_alpha2s=(0.01, 1.0, 7.0))
+    assert fig3.sgd_points(cfg) == [(1.0, r0, a) for r0 in cfg.r0s for a in (1.0, 7.0)] + \
+        [(0.1, r0, a) for r0 in cfg.r0s for a in (0.01, 1.0)]
+
+
+@pytest.mark.parametrize("argv", [["--r0s", "1.5"], ["--gammas", "-1"], ["--alpha2s", "0"], ["--sgd_alpha2s", "3.3"],
+                                  ["--trials", "0"], ["--reference_branch", "best"]])
+def test_bad_input_exits_with_code_2(argv):
+    with pytest.raises(SystemExit) as stop:
+        parse_config(fig3.Config, fig3.QUICK, argv)
+    assert stop.value.code == 2
