@@ -21,8 +21,7 @@ from mean_field_theory import monte_carlo, rs_solver
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
 from single_layer.fig3_second_task import PAPER_ALPHA2S
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, write_csv, write_json)
+from vcl_common import BaseConfig, benchmark_main, relative_error_bars, require, run
 
 STEM = "bench_franz_parisi"
 
@@ -106,32 +105,12 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
 
 
 def plot(rows):
-    import matplotlib.pyplot as plt
-
-    plot_style()
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    positions = np.arange(len(rows))
-    relative = lambda key: [max(abs(row[key]) / abs(row["quadrature"]), 1e-17) for row in rows]
-    ax.bar(positions - 0.2, relative("mc_std_one_evaluation"), 0.4, label="MC spread, original sizes")
-    ax.bar(positions + 0.2, relative("mc_bias"), 0.4, label="|MC mean − quadrature|")
-    ax.set_xticks(positions, [row["quantity"] for row in rows], rotation=30)
-    ax.set_yscale("log")
-    ax.set_ylabel("relative to the quadrature value")
-    ax.legend(fontsize=7)
-    return fig
+    return relative_error_bars(rows, {"mc_std_one_evaluation": "MC spread, original sizes",
+                                      "mc_bias": "|MC mean − quadrature|"})
 
 
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        rows, summary = measure(cfg)
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    for key, value in read_json(out_dir / f"{STEM}.json")["summary"].items():
-        print(f"{key:48s} {value}")
-    paths = save_figure(plot(rows), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    benchmark_main(cfg, STEM, measure, plot)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ import torch
 from mean_field_theory import monte_carlo, rs_solver
 from mean_field_theory.fig2a_order_parameters import ALPHA_GRID
 from mean_field_theory.task1 import sweep_task1
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, write_csv, write_json)
+from vcl_common import BaseConfig, benchmark_main, relative_error_bars, require, run
 
 STEM = "bench_task1_solver"
 
@@ -113,34 +112,13 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
 
 
 def plot(rows):
-    import matplotlib.pyplot as plt
-
-    plot_style()
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    names = [row["quantity"] for row in rows]
-    positions = np.arange(len(rows))
-    relative = lambda key: [max(abs(row[key]) / abs(row["quadrature"]), 1e-17) for row in rows]
-    ax.bar(positions - 0.25, relative("quadrature_error_vs_4x_grid"), 0.25, label="quadrature (vs 4× grid)")
-    ax.bar(positions, relative("mc_std_one_evaluation"), 0.25, label="MC, original sizes")
-    ax.bar(positions + 0.25, relative("mc_std_at_quadrature_time"), 0.25, label="MC, same time as quadrature")
-    ax.set_xticks(positions, names, rotation=30)
-    ax.set_yscale("log")
-    ax.set_ylabel("relative error")
-    ax.legend(fontsize=7)
-    return fig
+    return relative_error_bars(rows, {"quadrature_error_vs_4x_grid": "quadrature (vs 4× grid)",
+                                      "mc_std_one_evaluation": "MC, original sizes",
+                                      "mc_std_at_quadrature_time": "MC, same time as quadrature"})
 
 
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        rows, summary = measure(cfg)
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    for key, value in read_json(out_dir / f"{STEM}.json")["summary"].items():
-        print(f"{key:48s} {value}")
-    paths = save_figure(plot(rows), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    benchmark_main(cfg, STEM, measure, plot)
 
 
 if __name__ == "__main__":

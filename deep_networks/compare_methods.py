@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from deep_networks.continual import (ContinualConfig, METHODS, permuted_tasks, primary_mode, resolve_data, run_methods,
+from deep_networks.continual import (ContinualConfig, permuted_tasks, primary_mode, resolve_data, run_methods,
                                      setup_torch)
 from deep_networks.metrics import METRICS, accuracy_matrix, all_metrics
 from vcl_common import (plot_style, print_written, read_csv, read_json, require, run, run_metadata, save_figure,
