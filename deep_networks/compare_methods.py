@@ -202,7 +202,8 @@ def plot_summary(table: list[dict]):
                 ax.bar(index, entry["mean"], yerr=entry["sd"], color=f"C{ALL_METHODS.index(entry['method'])}",
                        hatch="//" if entry["evaluation"] == "task_bn" else None, alpha=0.85)
             ax.set_xticks(range(len(entries)), labels, rotation=60, ha="right", fontsize=7)
-            ax.set_ylim(0, 1)
+            ax.set_ylim(min(0.0, *(r["mean"] - r["sd"] - 0.02 for r in entries)), 1)
+            ax.axhline(0, color="0.5", lw=0.6)
             ax.set_title(f"{protocol}: {metric}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -247,14 +248,22 @@ def plot_matrices(matrices: dict):
         ax.axis("off")
     for row, protocol in enumerate(matrices):
         for column, key in enumerate(matrices[protocol]):
-            ax = axes[row][column]
+            ax, matrix = axes[row][column], np.array(matrices[protocol][key])
             ax.axis("on")
-            ax.imshow(np.array(matrices[protocol][key]), vmin=0, vmax=1, cmap="viridis")
+            image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+            ticks = range(0, len(matrix), max(1, len(matrix) // 5))
+            ax.set_xticks(ticks, [t + 1 for t in ticks])
+            ax.set_yticks(ticks, [t + 1 for t in ticks])
+            if len(matrix) <= 5:
+                for (i, j), value in np.ndenumerate(matrix):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                            color="black" if value > 0.6 else "white")
             ax.set_title(f"{protocol}\n{key}", fontsize=6)
             ax.set_xlabel("task evaluated", fontsize=6)
-            ax.set_ylabel("after task", fontsize=6)
+            ax.set_ylabel("after training task", fontsize=6)
             ax.tick_params(labelsize=5)
     fig.tight_layout()
+    fig.colorbar(image, ax=axes, shrink=0.6, label="test accuracy")
     return fig
 
 
