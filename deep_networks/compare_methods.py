@@ -62,8 +62,9 @@ class Protocol:
 PROTOCOLS = {
     "pmnist": Protocol(("mnist",), 5, {**PERMUTED, "epochs_per_task": 5, "n_train": 32000}),
     "mnist_fashion": Protocol(("mnist", "fashion"), 2, {**SEQUENTIAL, "epochs_per_task": 10, "n_train": 32000}),
-    "pmnist_native": Protocol(("mnist",), 5, {**PERMUTED, "epochs_per_task": 10, "n_train": 60000},
-                              ("vcl", "metaplastic", "bnn")),
+    "pmnist_native": Protocol(("mnist",), 5,
+                              {**PERMUTED, "epochs_per_task": 10, "n_train": 60000, "eval_images": 5000},
+                              ("metaplastic", "bnn", "vcl")),
     "pmnist_10": Protocol(("mnist",), 10, {**PERMUTED, "epochs_per_task": 2, "n_train": 32000, "eval_images": 2000},
                           ("vcl", "vcl_anchored", "metaplastic", "bnn", "ewc")),
     "pmnist_20": Protocol(("mnist",), 20, {**PERMUTED, "epochs_per_task": 2, "n_train": 32000, "eval_images": 2000},
@@ -76,7 +77,7 @@ QUICK_SETTINGS = {"epochs_per_task": 1, "n_train": 400, "eval_images": 100, "ewc
 @dataclasses.dataclass
 class Config(ContinualConfig):
     protocols: tuple[str, ...] = ("pmnist", "mnist_fashion")  # any of pmnist mnist_fashion pmnist_native pmnist_10 pmnist_20
-    methods: tuple[str, ...] = ALL_METHODS  # methods to run (each protocol runs those of its list)
+    methods: tuple[str, ...] = ALL_METHODS  # methods to run (each protocol runs those of its list, in its order)
     seeds: int = 3  # seeds per method and protocol (seed, seed+1, ...); the task sequence is the same for all
     anchor_weight: float = 2e-4  # λ of vcl_anchored (2e-3, the ELBO weight B/n_train, blocks later tasks)
     diagnostic_modes: tuple[str, ...] = ()  # no extra evaluation modes of the field rule (see permuted_mnist.py)
@@ -93,7 +94,7 @@ QUICK = {"protocols": ("pmnist", "mnist_fashion"), "seeds": 2, "hidden": (32, 32
 def protocol_config(cfg: Config, name: str) -> Config:
     protocol = PROTOCOLS[name]
     settings = {**protocol.settings, **(QUICK_SETTINGS if cfg.quick else {})}
-    return dataclasses.replace(cfg, **settings, methods=tuple(m for m in cfg.methods if m in protocol.methods))
+    return dataclasses.replace(cfg, **settings, methods=tuple(m for m in protocol.methods if m in cfg.methods))
 
 
 def protocol_tasks(cfg: Config, name: str, dtype, device):
