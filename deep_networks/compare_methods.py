@@ -235,7 +235,8 @@ def plot_curves(rows: list[dict]):
             ax.set_ylim(0, 1)
             ax.tick_params(labelsize=6)
     fig.supxlabel("epoch")
-    fig.supylabel("test accuracy (field rule: noisy pass; baselines: shared BN)")
+    fig.supylabel("test accuracy")
+    fig.suptitle("one curve per task; field rule: noisy pass, baselines: shared BN; mean over seeds", fontsize=8)
     fig.tight_layout()
     return fig
 
