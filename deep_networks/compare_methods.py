@@ -64,7 +64,7 @@ PROTOCOLS = {
     "mnist_fashion": Protocol(("mnist", "fashion"), 2, {**SEQUENTIAL, "epochs_per_task": 10, "n_train": 32000}),
     "pmnist_native": Protocol(("mnist",), 5,
                               {**PERMUTED, "epochs_per_task": 10, "n_train": 60000, "eval_images": 5000},
-                              ("metaplastic", "bnn")),
+                              ("metaplastic", "bnn", "vcl")),
     "pmnist_10": Protocol(("mnist",), 10, {**PERMUTED, "epochs_per_task": 1, "n_train": 32000, "eval_images": 2000},
                           ("vcl", "vcl_anchored", "metaplastic", "ewc")),
     "pmnist_20": Protocol(("mnist",), 20, {**PERMUTED, "epochs_per_task": 1, "n_train": 32000, "eval_images": 2000},
