@@ -25,7 +25,8 @@ Outputs: compare_methods.csv (protocol, method, seed, evaluation, metric, value)
 the verdicts), compare_methods.md (the README table), figures compare_methods.{png,pdf} (summary bars),
 compare_methods_curves.{png,pdf}, compare_methods_matrices.{png,pdf}.
 Runtime (2-core CPU, 1 thread per run, float32): ≈ 8 s per epoch of 32 000 images and method; pmnist with all 7
-methods × 3 seeds ≈ 75 min, mnist_fashion ≈ 60 min. Finished method × seed runs are kept (--resume).
+methods × 3 seeds ≈ 70 min, mnist_fashion ≈ 55 min
+(2.1 h and 1.6 h measured on cores shared with 3–4 other jobs). Finished method × seed runs are kept (--resume).
 
     python deep_networks/compare_methods.py --data_root ../shared/datasets --protocols pmnist mnist_fashion
     python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 --seeds 1 \
