@@ -19,7 +19,7 @@ import time
 
 from vcl_common import DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT
 
-GPU_ONLY = "~30 h on a 2-core CPU: run with --only fig2c (on a GPU)"
+GPU_ONLY = "~30 h on a 2-core CPU: run with --only fig2c (on a GPU; the committed reduced run is in the README)"
 # (script, output stem, extra arguments, typical runtime on a 2-core CPU)
 FIGURES = [
     ("mean_field_theory/fig2a_order_parameters.py", "fig2a_order_parameters", [], "20 s"),
