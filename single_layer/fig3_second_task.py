@@ -104,8 +104,7 @@ def theory_rows(cfg: Config, reference: RSSolution, gamma: float, r0: float) -> 
              "free_entropy": s["free_entropy"]} for s in solutions]
 
 
-def run_theory(cfg: Config, store: PointStore) -> list[dict]:
-    reference = reference_solution(cfg)
+def run_theory(cfg: Config, store: PointStore, reference: RSSolution) -> list[dict]:
     return [row for gamma in cfg.gammas for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}")
             for row in store.fetch(f"theory gamma={gamma} r0={r0}", lambda: theory_rows(cfg, reference, gamma, r0))]
 
@@ -124,13 +123,18 @@ def sgd_points(cfg: Config) -> list[tuple[float, float, float]]:
             if not cfg.sgd_alpha2s or alpha2 in cfg.sgd_alpha2s]
 
 
-def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
-    """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields."""
+def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
+    """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields.  Also returns the SGD's
+    task-1 state (ε_g¹ and q⋆ = mean tanh²h after task 1, mean and s.d. over trials), the reference the SGD actually
+    starts task 2 from."""
     dtype = torch.float32
     points = sgd_points(cfg)
     todo = [point for point in points if store.get(f"sgd {point}") is None]
+    if store.get("sgd task1") is None and not todo:
+        todo = [None]  # only the task-1 state is missing (a store written before it was recorded)
     after_task1 = history1 = None
-    for gamma, r0, alpha2 in tqdm(todo, desc="SGD points"):
+    for point in tqdm(todo, desc="SGD points"):
+        gamma, r0, alpha2 = point or points[0]
         fields, tasks = sample_trials(cfg.trials, cfg.n, (cfg.alpha1, alpha2), r0, seed=cfg.seed, device=device,
                                       dtype=dtype)
         observe = task_observer(tasks)
@@ -138,6 +142,11 @@ def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
             spec1 = OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay)
             after_task1, history1 = train_task(fields, tasks[0], spec1, cfg.steps1, observe=observe,
                                                record_every=cfg.steps1)
+            if store.get("sgd task1") is None:
+                store.put("sgd task1", [{"seed": cfg.seed + trial, "eps_g1": history1.final("eps_g1")[trial],
+                                         "q_star": history1.final("q_star")[trial]} for trial in range(cfg.trials)])
+        if point is None:
+            continue
         spec2 = OptimizerSpec("adam", sgd_learning_rate(cfg, gamma, r0, alpha2), weight_decay=cfg.weight_decay)
         _, history = switch_task(after_task1, history1, tasks[1], spec2, cfg.steps2, observe=observe, gamma=gamma,
                                  record_every=cfg.steps2)
@@ -145,7 +154,11 @@ def run_sgd(cfg: Config, store: PointStore, device) -> list[dict]:
             {"alpha2": alpha2, "r0": r0, "gamma": gamma, "source": "sgd", "seed": cfg.seed + trial,
              "eps_g1": history.final("eps_g1")[trial], "eps_g2": history.final("eps_g2")[trial],
              "p1": history.final("p1")[trial], "p2": history.final("p2")[trial]} for trial in range(cfg.trials)])
-    return [row for point in points for row in store.get(f"sgd {point}")]
+    task1 = store.get("sgd task1")
+    state = {key: {"mean": float(np.mean([row[key] for row in task1])),
+                   "sd": float(np.std([row[key] for row in task1], ddof=1)) if len(task1) > 1 else 0.0}
+             for key in ("eps_g1", "q_star")}
+    return [row for point in points for row in store.get(f"sgd {point}")], state
 
 
 def agreement(rows: list[dict]) -> dict:
@@ -204,11 +217,15 @@ def main(cfg: Config):
         # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
         stores = [PointStore(out_dir, f"{STEM}_{part}", {key: getattr(cfg, key) for key in fields})
                   for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
-        rows = run_theory(cfg, stores[0])
+        reference = reference_solution(cfg)
+        rows, task1_state = run_theory(cfg, stores[0], reference), None
         if not cfg.theory_only:
-            rows += run_sgd(cfg, stores[1], device)
+            sgd_rows, task1_state = run_sgd(cfg, stores[1], device)
+            rows += sgd_rows
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows),
+                                                          task1_reference=reference.as_row(),
+                                                          sgd_after_task1=task1_state,
                                                           unconverged=[r for r in rows if r.get("converged") is False]))
     rows = read_csv(out_dir / f"{STEM}.csv")
     paths = save_figure(plot(rows, cfg), out_dir, STEM)

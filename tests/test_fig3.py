@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from single_layer import fig3_second_task as fig3
-from vcl_common import parse_config, read_csv
+from vcl_common import parse_config, read_csv, read_json
 
 TINY = dict(gammas=(1.0,), r0s=(0.5,), alpha2s=(0.5, 2.0), n=40, trials=2, steps1=20, steps2=20)
 
@@ -65,3 +65,20 @@ def test_bad_input_exits_with_code_2(argv):
     with pytest.raises(SystemExit) as stop:
         parse_config(fig3.Config, fig3.QUICK, argv)
     assert stop.value.code == 2
+
+
+def test_task1_state_is_recorded_and_filled_in_for_an_older_store(tmp_path, monkeypatch):
+    """The json reports the SGD's task-1 state next to the theory's reference; a store of finished task-2 points
+    without it (written before it was recorded) gets it without rerunning task 2."""
+    fig3.main(tiny_config(tmp_path))
+    meta = read_json(tmp_path / "fig3_second_task.json")
+    state, reference = meta["sgd_after_task1"], meta["task1_reference"]
+    assert 0 < state["q_star"]["mean"] < 1 and 0 <= state["eps_g1"]["mean"] <= 1 and state["q_star"]["sd"] >= 0
+    assert reference["converged"] and 0 < reference["q_star"] < 1
+    store = tmp_path / ".fig3_second_task_sgd.points.jsonl"
+    store.write_text("".join(line + "\n" for line in store.read_text().splitlines()
+                             if '"key": "sgd task1"' not in line))
+    monkeypatch.setattr(fig3, "switch_task", lambda *args, **kwargs: pytest.fail("task 2 was rerun"))
+    fig3.main(tiny_config(tmp_path))
+    assert read_json(tmp_path / "fig3_second_task.json")["sgd_after_task1"] == state
+    assert sum('"key": "sgd task1"' in line for line in store.read_text().splitlines()) == 1
