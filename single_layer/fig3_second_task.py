@@ -123,30 +123,34 @@ def sgd_points(cfg: Config) -> list[tuple[float, float, float]]:
             if not cfg.sgd_alpha2s or alpha2 in cfg.sgd_alpha2s]
 
 
+def sample_point(cfg: Config, point: tuple[float, float, float], device):
+    """Fields, tasks and observer of the trial batch of one (γ, r₀, α₂) point; task 1 is the same for every point."""
+    _, r0, alpha2 = point
+    fields, tasks = sample_trials(cfg.trials, cfg.n, (cfg.alpha1, alpha2), r0, seed=cfg.seed, device=device,
+                                  dtype=torch.float32)
+    return fields, tasks, task_observer(tasks)
+
+
+def train_first_task(cfg: Config, store: PointStore, fields, task, observe):
+    """Task 1 for the whole trial batch; its final ε_g¹ and q⋆ = mean tanh²h per trial go to the store."""
+    spec1 = OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay)
+    after_task1, history1 = train_task(fields, task, spec1, cfg.steps1, observe=observe, record_every=cfg.steps1)
+    if store.get("sgd task1") is None:
+        store.put("sgd task1", [{"seed": cfg.seed + trial, "eps_g1": history1.final("eps_g1")[trial],
+                                 "q_star": history1.final("q_star")[trial]} for trial in range(cfg.trials)])
+    return after_task1, history1
+
+
 def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
     """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields.  Also returns the SGD's
-    task-1 state (ε_g¹ and q⋆ = mean tanh²h after task 1, mean and s.d. over trials), the reference the SGD actually
-    starts task 2 from."""
-    dtype = torch.float32
+    task-1 state (ε_g¹ and q⋆ after task 1, mean and s.d. over trials): the reference SGD starts task 2 from."""
     points = sgd_points(cfg)
     todo = [point for point in points if store.get(f"sgd {point}") is None]
-    if store.get("sgd task1") is None and not todo:
-        todo = [None]  # only the task-1 state is missing (a store written before it was recorded)
     after_task1 = history1 = None
-    for point in tqdm(todo, desc="SGD points"):
-        gamma, r0, alpha2 = point or points[0]
-        fields, tasks = sample_trials(cfg.trials, cfg.n, (cfg.alpha1, alpha2), r0, seed=cfg.seed, device=device,
-                                      dtype=dtype)
-        observe = task_observer(tasks)
-        if after_task1 is None:  # task 1 (teacher 1, data 1, initial fields) does not depend on (r₀, α₂)
-            spec1 = OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay)
-            after_task1, history1 = train_task(fields, tasks[0], spec1, cfg.steps1, observe=observe,
-                                               record_every=cfg.steps1)
-            if store.get("sgd task1") is None:
-                store.put("sgd task1", [{"seed": cfg.seed + trial, "eps_g1": history1.final("eps_g1")[trial],
-                                         "q_star": history1.final("q_star")[trial]} for trial in range(cfg.trials)])
-        if point is None:
-            continue
+    for gamma, r0, alpha2 in tqdm(todo, desc="SGD points"):
+        fields, tasks, observe = sample_point(cfg, (gamma, r0, alpha2), device)
+        if after_task1 is None:
+            after_task1, history1 = train_first_task(cfg, store, fields, tasks[0], observe)
         spec2 = OptimizerSpec("adam", sgd_learning_rate(cfg, gamma, r0, alpha2), weight_decay=cfg.weight_decay)
         _, history = switch_task(after_task1, history1, tasks[1], spec2, cfg.steps2, observe=observe, gamma=gamma,
                                  record_every=cfg.steps2)
@@ -154,6 +158,9 @@ def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
             {"alpha2": alpha2, "r0": r0, "gamma": gamma, "source": "sgd", "seed": cfg.seed + trial,
              "eps_g1": history.final("eps_g1")[trial], "eps_g2": history.final("eps_g2")[trial],
              "p1": history.final("p1")[trial], "p2": history.final("p2")[trial]} for trial in range(cfg.trials)])
+    if store.get("sgd task1") is None:  # a store written before the task-1 state was recorded
+        fields, tasks, observe = sample_point(cfg, points[0], device)
+        train_first_task(cfg, store, fields, tasks[0], observe)
     task1 = store.get("sgd task1")
     state = {key: {"mean": float(np.mean([row[key] for row in task1])),
                    "sd": float(np.std([row[key] for row in task1], ddof=1)) if len(task1) > 1 else 0.0}
