@@ -26,10 +26,12 @@ the verdicts), compare_methods.md (the README table), figures compare_methods.{p
 compare_methods_curves.{png,pdf}, compare_methods_matrices.{png,pdf}.
 Runtime (2-core CPU, 1 thread per run, float32): ≈ 8 s per epoch of 32 000 images and method; pmnist with all 7
 methods × 3 seeds ≈ 70 min, mnist_fashion ≈ 55 min
-(2.1 h and 1.6 h measured on cores shared with 3–4 other jobs). Finished method × seed runs are kept (--resume).
+(2.1 h and 1.6 h measured on cores shared with 3–4 other jobs); the longer protocols ≈ 2.2 h per seed with 4–5 jobs
+sharing the 2 cores. Finished method × seed runs are kept (--resume); protocols keep separate stores, so they can run
+in separate processes on the same --out_dir, followed by one --resume run of all of them for the combined table.
 
     python deep_networks/compare_methods.py --data_root ../shared/datasets --protocols pmnist mnist_fashion
-    python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 --seeds 1 \
+    python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 \
         --out_dir figures/compare_methods_long
 """
 from __future__ import annotations

@@ -8,8 +8,8 @@ T_c (computed here from the recorded trajectory): with ε(t) = arccos(p(t))/π, 
 first t ∈ [1000, 10 000) whose preceding window ε(t−999…t) has standard deviation < 5·10⁻⁴ (T_c = 9999 if never).
 
 Runtime of a full run: ~10¹⁴ multiply-adds (51 α × 20 samples × 10⁴ steps over P×N ≤ 6000×3000 inputs): measured
-0.3 s per step at α = 2 on a 2-core CPU, i.e. about 30 h — use a GPU (--device cuda) or reduce --n/--samples/--alphas;
---quick takes a few seconds.
+0.3 s per step at α = 2 on a 2-core CPU, i.e. about 30 h — use a GPU (--device cuda) or reduce --n/--samples/--alphas
+(the committed run: --n 1000 --samples 5 --alphas 1.0 1.1 … 2.0, 19 min on a shared CPU); --quick takes a few seconds.
 Command:  python single_layer/fig2c_convergence_time.py --device cuda
 """
 from __future__ import annotations

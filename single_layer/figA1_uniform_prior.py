@@ -16,8 +16,8 @@
     ≤ 7500 epochs, stop at sgn h = w², the paper's batch and lr per α₂.
 All SGD: N = 1000, 20 trials (mean ± std), ε_g^t = arccos(p_t)/π with p_t = mean(sgn(h)·w^t) (§3.6).
 
-Runtime (shared 2-core CPU, 1 thread): theory ≈ 2 min (all panels); SGD with 4 trials ≈ 1 h (a 4 min, b–c ≈ 10 min
-per r₀, d 17 min), with the paper's 20 trials a few hours.
+Runtime (2-core CPU shared with 3–4 other jobs, 1 thread): theory ≈ 2 min (all panels); SGD with 4 trials ≈ 2 h
+(a 15 min, b–c 85 min, d 24 min), with the paper's 20 trials about 5× that.
 Interrupted runs resume from the finished points (one PointStore entry per theory sweep and SGD point); after a
 --theory_only run or a --panels subset the points are kept (git-ignored .points.jsonl), so a later run reuses them
 (e.g. the theory of a --theory_only run), and removed once a run of all panels with SGD has written its outputs.
