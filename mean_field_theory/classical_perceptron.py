@@ -72,7 +72,7 @@ def poor_branch_exists(solution) -> bool:
 def transition_and_spinodal(cfg: Config):
     """α where the poor branch's entropy vanishes (perfect generalization has entropy 0) and where the
     poor branch ends (bisection on its existence, continuing from the last solution found)."""
-    start = continuation(np.linspace(0.5, 1.2, 8), lambda a, init: binary_teacher_student(a, init, cfg.tol),
+    start = continuation(np.linspace(0.5, 1.2, 8), lambda a, init, budget: binary_teacher_student(a, init, cfg.tol),
                          (0.1, 0.1, 1.0))[-1]
     last = start
     entropy = lambda alpha: binary_teacher_student(alpha, (last.q, last.r, 1.0), cfg.tol).free_entropy
@@ -98,7 +98,7 @@ def capacity(cfg: Config) -> float:
 
 def spherical_limits(cfg: Config):
     """Richardson extrapolation of α·ε_g = c + d/α (Gibbs: arccos r; Bayes: arccos(r/√q))."""
-    solutions = continuation(cfg.large_alphas, lambda a, init: solve_rs(a, SphericalMeasure(),
+    solutions = continuation(cfg.large_alphas, lambda a, init, budget: solve_rs(a, SphericalMeasure(),
                              VersionSpaceChannel(), init, tol=cfg.tol), (0.999, 0.999, 1.0))
     if not all(solution.converged for solution in solutions):
         raise SolverError("spherical teacher-student saddle point did not converge at large alpha")
@@ -143,14 +143,14 @@ def compute(cfg: Config):
         rows.append({"quantity": quantity, "value": value, "literature": LITERATURE[quantity][0],
                      "reference": LITERATURE[quantity][1]})
     q_alphas = sorted(cfg.q_alphas)
-    poor = continuation(q_alphas, lambda a, init: binary_teacher_student(a, init, cfg.tol), (0.1, 0.1, 1.0))
+    poor = continuation(q_alphas, lambda a, init, budget: binary_teacher_student(a, init, cfg.tol), (0.1, 0.1, 1.0))
     for alpha, solution in zip(q_alphas, poor):
         rows.append({"quantity": f"binary_teacher_student_q_at_{alpha:g}", "value": solution.q,
                      "literature": nishimori_overlap(alpha), "reference": NISHIMORI_REFERENCE})
     curves = []
-    binary = continuation(sorted(cfg.curve_alphas), lambda a, init: binary_teacher_student(a, init, cfg.tol),
+    binary = continuation(sorted(cfg.curve_alphas), lambda a, init, budget: binary_teacher_student(a, init, cfg.tol),
                           (0.1, 0.1, 1.0))
-    spherical = continuation(sorted(cfg.curve_alphas), lambda a, init: solve_rs(a, SphericalMeasure(),
+    spherical = continuation(sorted(cfg.curve_alphas), lambda a, init, budget: solve_rs(a, SphericalMeasure(),
                              VersionSpaceChannel(), init, tol=cfg.tol), (0.1, 0.1, 1.0))
     for solution in binary:
         if poor_branch_exists(solution):

@@ -31,6 +31,7 @@ class Config(BaseConfig):
     beta: float = 20.0  # inverse temperature of the Gibbs measure over variational means (β)
     kappa: float = 0.0  # weight of the entropy S(m) of the uniform prior (κ₁; 0 in the main text)
     tol: float = 1e-10  # solver tolerance on max |T(x) − x|
+    max_evaluations: int = 5000  # cap on evaluations of the saddle-point map per solve (reached: converged=False)
 
     def validate(self):
         super().validate()
@@ -38,6 +39,7 @@ class Config(BaseConfig):
         require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
         require(self.kappa >= 0, f"--kappa must be >= 0, got {self.kappa}")
         require(0 < self.tol < 1e-3, f"--tol must be in (0, 1e-3), got {self.tol}")
+        require(self.max_evaluations >= 1, f"--max_evaluations must be >= 1, got {self.max_evaluations}")
 
 
 QUICK = {"alphas": (0.5, 1.55, 2.0)}
@@ -78,7 +80,7 @@ def plot(rows: list[dict], cfg: Config):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        rows = sweep_task1(cfg.alphas, beta=cfg.beta, kappa=cfg.kappa, tol=cfg.tol)
+        rows = sweep_task1(cfg.alphas, beta=cfg.beta, kappa=cfg.kappa, tol=cfg.tol, max_evaluations=cfg.max_evaluations)
         summary = summarize(rows)
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))

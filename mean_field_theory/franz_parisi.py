@@ -24,13 +24,13 @@ import math
 import torch
 
 from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution, SiteAverages,
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution, SiteAverages,
                                          VariationalChannel, iteration_is_stable, single_thread, solve_rs,
                                          sweep_branches)
 from mean_field_theory.task1 import HIGH_INIT
 
-N_X_TASK2 = 121  # nodes of the x-average inside the reference average
-PANELS = 12  # Gauss–Legendre panels per half-line of the m and m₁ grids (FlatMeasure)
+N_X_TASK2 = 81  # nodes of the x-average inside the reference average
+PANELS, NODES_PER_PANEL = 14, 10  # of the m and m₁ grids (FlatMeasure; refinement changes results < 1e-10)
 RHO_CUTOFF = 1e-17  # reference nodes with smaller probability are dropped
 
 
@@ -46,20 +46,20 @@ class ReferenceMeasure(LocalMeasure):
             raise ValueError(f"r0 must be in [-1, 1], got {r0}")
         if not kappa2 >= 0:
             raise ValueError(f"kappa2 must be >= 0, got {kappa2}")
-        self.inner, self.kappa2 = FlatMeasure(kappa2, panels=PANELS), float(kappa2)
+        self.inner, self.kappa2 = FlatMeasure(kappa2, PANELS, NODES_PER_PANEL), float(kappa2)
         self.b_weights = torch.tensor([(1 + r0) / 2, (1 - r0) / 2], dtype=torch.float64)
         self.b_signs = torch.tensor([1.0, -1.0], dtype=torch.float64)
-        reference = FlatMeasure(kappa1, panels=PANELS)
+        reference = FlatMeasure(kappa1, PANELS, NODES_PER_PANEL)
         a1 = task1.q_star_hat - task1.q_hat / 2
         sqrt_q1 = math.sqrt(task1.q_hat)
-        z, log_wz = gaussian_sinh_nodes(-task1.r_hat / sqrt_q1, 0.5 * min(1.0, 1.0 / sqrt_q1), N_Z)
+        z, log_wz = gaussian_sinh_nodes((-task1.r_hat / sqrt_q1,), (0.5 * min(1.0, 1.0 / sqrt_q1),), N_Z)
         exponent = reference.log_base + a1 * reference.m**2 + (sqrt_q1 * z + task1.r_hat).unsqueeze(-1) * reference.m
         rho = torch.exp(log_wz).unsqueeze(-1).mul(torch.softmax(exponent, dim=-1)).sum(0)  # ρ(u₁) on the u₁ nodes
         keep = rho > RHO_CUTOFF * rho.max()
         self.rho = rho[keep] / rho[keep].sum()
-        u1 = torch.atanh(reference.m[keep])
+        u1 = reference.u[keep]
         self.field_shift = self.kappa2 * u1
-        log_cosh = torch.abs(u1) + torch.log1p(torch.exp(-2.0 * torch.abs(u1))) - math.log(2.0)
+        log_cosh = torch.logaddexp(u1, -u1) - math.log(2.0)
         self.kl_constant = float(self.rho @ (-self.kappa2 * (log_cosh + math.log(2.0))))  # κ₂ E ½ln((1−m₁²)/4)
         self.reference_sign = float(self.rho @ torch.sign(reference.m[keep]))  # task-1 p₁ of the reference
 
@@ -70,7 +70,7 @@ class ReferenceMeasure(LocalMeasure):
             center, scale = -shift / sqrt_q_hat, torch.full_like(shift, 0.5 * min(1.0, 1.0 / sqrt_q_hat))
         else:
             center, scale = torch.zeros_like(shift), torch.full_like(shift, 0.5)
-        x, log_wx = gaussian_sinh_nodes(center, scale, N_X_TASK2)
+        x, log_wx = gaussian_sinh_nodes((center,), (scale,), N_X_TASK2)
         log_z, mean, second, sign = self.inner.site(a, sqrt_q_hat * x + shift.unsqueeze(-1))
         wx = torch.exp(log_wx)
         e_x = [(wx * values).sum(-1) for values in (log_z, mean, mean**2, second, sign)]  # (B, u₁)
@@ -129,10 +129,11 @@ class Task2Problem:
             limit = self.measure.averages(0.0, 0.0, 0.0)
         return limit.mean_sq, limit.mean, limit.second
 
-    def solve(self, alpha2: float, init=None) -> Task2Solution:
+    def solve(self, alpha2: float, init=None, max_evaluations: int = MAX_EVALUATIONS) -> Task2Solution:
         if not alpha2 > 0:
             raise ValueError(f"alpha2 must be > 0, got {alpha2}")
-        solution = solve_rs(alpha2, self.measure, self.channel, init or self.near_reference, tol=self.tol)
+        solution = solve_rs(alpha2, self.measure, self.channel, init or self.near_reference, tol=self.tol,
+                            max_evaluations=max_evaluations)
         with single_thread():
             extras = self.measure.averages(solution.q_hat, solution.r_hat,
                                            solution.q_star_hat - solution.q_hat / 2).extras
@@ -148,8 +149,7 @@ class Task2Problem:
             with single_thread():
                 return iteration_is_stable(RSProblem(solution.alpha, self.measure, self.channel), solution)
 
-        return sweep_branches(alpha2s, lambda alpha2, init: self.solve(alpha2, init), self.near_reference, HIGH_INIT,
-                              is_stable)
+        return sweep_branches(alpha2s, self.solve, self.near_reference, HIGH_INIT, is_stable)
 
 
 def solve_task2(alpha2: float, reference: RSSolution, r0: float, gamma: float = 1.0, beta2: float = 20.0,

@@ -31,37 +31,97 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from mean_field_theory.quadrature import DTYPE, gauss_legendre, gaussian_sinh_nodes
+from mean_field_theory.quadrature import (DTYPE, LOG_SQRT_2PI, gauss_legendre, gaussian_sinh_nodes, n_nodes,
+                                         resolution, sinh_cluster_nodes)
 
 N_Z = 161  # nodes of the outer Gaussian integrals (sinh-mapped trapezoid)
 N_X = 121  # nodes of the inner Gaussian integral of the variational channel
 DAMPED_BLOCK = 50  # damped steps of the solver's fallback between two Newton attempts
+MAX_EVALUATIONS = 5000  # default cap on evaluations of the saddle-point map per solve (hard points use ~1300)
+CONTINUATION_BUDGET = 100  # evaluations allowed from a continued start (converged ones take ~10)
 EXP_FLOOR = -700.0  # smallest exponent passed to exp in the site integrals (see FlatMeasure.site)
 
 
 # ----------------------------------------------------------------------------- channels (energy term)
 class VariationalChannel:
-    """This paper's data term: ℓ(h; Q) = β ln Φ_N(h / √(1 − Q)) (THEORY.md §4.1)."""
+    """This paper's data term: ℓ(h; Q) = β ln Φ_N(h / √(1 − Q)) (docs/theory.md eq. 9)."""
 
     fixed_Q = None
+    INNER_TAIL = 12.0  # half-width of the inner domain in units of the bounds below
 
     def __init__(self, beta: float):
         if not beta > 0:
             raise ValueError(f"beta must be > 0, got {beta}")
         self.beta = float(beta)
+        # edge of the Φ^β wall: where β ln Φ_N(t) = −1
+        self.wall_t = float(torch.special.ndtri(torch.tensor(math.exp(-1.0 / self.beta), dtype=DTYPE)))
 
     def log_partition(self, omega: torch.Tensor, q: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(Q−q) x)/√(1−Q)), computed in log space (never forms Φ^β)."""
+        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(Q−q) x)/√(1−Q)), computed in log space (never forms Φ^β).
+
+        The domain follows the integrand e^{f(x)}, f = −x²/2 + β ln Φ_N(t), t = (ω + √(Q−q) x)/√(1−Q), for each
+        ω.  f is strictly concave and its curvature −f'' = 1 + β (Q−q)/(1−Q)·V(t), with V = −(ln Φ_N)'' falling
+        from 1 to 0 as t grows, decreases with x.  Hence, with x⋆ the maximum and σ = (−f''(x⋆))^{−1/2}:
+        left of x⋆, f ≤ f⋆ − (x−x⋆)²/(2σ²); right of it, f ≤ f⋆ − (x−x⋆)²/2 and f ≥ f⋆ − (x−x⋆)²/(2σ²).  On
+        [x⋆ − 12σ, x⋆ + 12] the neglected mass is therefore below erfc(12/√2)(1 + 1/σ) ≈ 4·10⁻³³/σ of the
+        integral (σ ≥ (1 + β(Q−q)/(1−Q))^{−1/2}).  For very negative ω, x⋆ lies far outside any fixed window.
+        Nodes cluster at x⋆ (width σ) and at the wall where β ln Φ_N(t) = −1 (width 1/|d(β ln Φ_N)/dx| there):
+        when x⋆ sits on the plateau Φ_N ≈ 1 the integrand is a unit Gaussian cut by that steep wall."""
         sqrt_v, sqrt_e = torch.sqrt(Q - q), torch.sqrt(1.0 - Q)
-        with torch.no_grad():  # layer where the argument crosses 0, width of the steepest part of β ln Φ
-            center = -omega / sqrt_v
-            scale = (sqrt_e / (sqrt_v * math.sqrt(self.beta))).clamp(0.02, 1.0).expand_as(omega)
-        x, log_w = gaussian_sinh_nodes(center, scale, N_X)
+        with torch.no_grad():
+            peak, width = self.inner_peak(omega, float(sqrt_v), float(sqrt_e))
+            ratio = max(float(sqrt_v), 1e-150) / float(sqrt_e)
+            wall = (float(sqrt_e) * self.wall_t - omega) / max(float(sqrt_v), 1e-150)
+            wall_width = 1.0 / (self.beta * ratio * float(_mills_ratio(torch.tensor(self.wall_t, dtype=DTYPE))))
+            tail = self.INNER_TAIL * resolution().domain
+            x, log_w = sinh_cluster_nodes(peak - tail * width, peak + tail,
+                                          ((peak, width), (wall, torch.full_like(wall, wall_width))), n_nodes(N_X))
         argument = (omega.unsqueeze(-1) + sqrt_v * x) / sqrt_e
-        return torch.logsumexp(log_w + self.beta * torch.special.log_ndtr(argument), dim=-1)
+        exponent = log_w - 0.5 * x**2 - LOG_SQRT_2PI + self.beta * torch.special.log_ndtr(argument)
+        return torch.logsumexp(exponent, dim=-1)
+
+    def inner_peak(self, omega: torch.Tensor, sqrt_v: float, sqrt_e: float, max_steps: int = 100):
+        """Maximum x⋆ of f(x) = −x²/2 + β ln Φ_N((ω + √v x)/√e) and the width σ = (−f''(x⋆))^{−1/2}, batched over ω.
+
+        Newton's method on f', which is decreasing and convex (the Mills ratio φ/Φ is convex): from any start the
+        first step lands left of the root and the iterates then increase monotonically to it."""
+        ratio = sqrt_v / sqrt_e
+        x = torch.zeros_like(omega)
+        for _ in range(max_steps):
+            t = (omega + sqrt_v * x) / sqrt_e
+            mills = _mills_ratio(t)
+            curvature = 1.0 + self.beta * ratio**2 * mills * _t_plus_mills_ratio(t)
+            step = (self.beta * ratio * mills - x) / curvature
+            x = x + step
+            if not torch.any(torch.abs(step) > 1e-12 * (1.0 + torch.abs(x))):  # (NaN ω pass: the solver rejects them)
+                t = (omega + sqrt_v * x) / sqrt_e
+                mills = _mills_ratio(t)
+                return x, torch.rsqrt(1.0 + self.beta * ratio**2 * mills * _t_plus_mills_ratio(t))
+        raise RuntimeError(f"inner_peak: Newton did not converge (beta={self.beta}, sqrt_v={sqrt_v}, sqrt_e={sqrt_e})")
 
     def layer_width(self, q: float, Q: float) -> float:
-        return math.sqrt(max(1.0 - q, 1e-300))
+        """Width in ω of the bend of ψ(ω) from ≈ 0 (Φ_N^β ≈ 1 over the bulk of x) to −βω²/(2(1−Q) + 2β(Q−q)):
+        the steepness of the Φ^β wall at x = 0, smeared by √(Q−q) x (for β = 1 exactly √(1−q), since
+        ∫Dx Φ_N((ω + √v x)/√e) = Φ_N(ω/√(1−q))).  The bend sits at ω ≈ √(1−Q)·t_w, within t_w·β·φ(t_w)/Φ_N(t_w)
+        ≈ 2 ln β widths of ω = 0."""
+        steepness = self.beta * float(_mills_ratio(torch.tensor(self.wall_t, dtype=DTYPE)))
+        return math.sqrt((1.0 - Q) / steepness**2 + (Q - q))
+
+
+def _mills_ratio(t: torch.Tensor) -> torch.Tensor:
+    """φ(t)/Φ_N(t) = d ln Φ_N/dt = √(2/π)/erfcx(−t/√2): accurate for all t (≈ −t for t → −∞, → 0 for t → ∞)."""
+    return math.sqrt(2.0 / math.pi) / torch.special.erfcx(-t / math.sqrt(2.0))
+
+
+def _t_plus_mills_ratio(t: torch.Tensor, depth: int = 40) -> torch.Tensor:
+    """t + φ(t)/Φ_N(t) without the cancellation of two large numbers at t → −∞: there, with s = −t, Laplace's
+    continued fraction Φ_N(−s)/φ(s) = 1/(s + 1/(s + 2/(s + 3/(s + …)))) gives t + φ/Φ_N = 1/(s + 2/(s + 3/(s + …)))
+    (40 levels: converged to float64 for s ≥ 5)."""
+    s = torch.clamp(-t, min=5.0)
+    tail = torch.zeros_like(s)
+    for level in range(depth, 1, -1):
+        tail = level / (s + tail)
+    return torch.where(t < -5.0, 1.0 / (s + tail), t + _mills_ratio(t))
 
 
 class VersionSpaceChannel:
@@ -73,19 +133,22 @@ class VersionSpaceChannel:
         return torch.special.log_ndtr(omega / torch.sqrt(Q - q))
 
     def layer_width(self, q: float, Q: float) -> float:
-        return math.sqrt(max(Q - q, 1e-300))
+        """ψ bends at ω = 0 over a width √(Q − q)."""
+        return math.sqrt(Q - q)
 
 
 def energy_term(channel, q, r, Q) -> torch.Tensor:
     """G_E(q, r, Q) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, Q.
 
-    r = 0 gives the storage problem (random labels): G_E = ∫Dz ψ(√q z)."""
+    r = 0 gives the storage problem (random labels): G_E = ∫Dz ψ(√q z).  The z-rule clusters its nodes at z = 0
+    on the narrower of the teacher sigmoid (width √(q−r²)/|r|) and the bend of ψ (`channel.layer_width`/√q),
+    which both sit at or within a few widths of z = 0 (a separate cluster for the bend measured worse)."""
     spread = torch.sqrt(q - r**2)
     with torch.no_grad():
-        width = min(1.0, channel.layer_width(float(q), float(Q)) / math.sqrt(float(q)))
+        width = channel.layer_width(float(q), float(Q)) / math.sqrt(float(q))
         if float(r) != 0.0:
             width = min(width, float(spread) / abs(float(r)))
-    z, log_w = gaussian_sinh_nodes(0.0, width / 2.0, N_Z)
+    z, log_w = gaussian_sinh_nodes((0.0,), (max(width, 1e-12) / 2.0,), N_Z)
     teacher = torch.special.log_ndtr(r * z / spread)
     return 2.0 * torch.sum(torch.exp(log_w + teacher) * channel.log_partition(torch.sqrt(q) * z, q, Q))
 
@@ -123,23 +186,31 @@ class LocalMeasure:
         sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
         center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
         scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
-        z, log_w = gaussian_sinh_nodes(center, scale, N_Z)
+        z, log_w = gaussian_sinh_nodes((center,), (scale,), N_Z)
         weights = torch.exp(log_w)
         log_z, mean, second, sign = self.site(a, sqrt_q_hat * z + r_hat)
         return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
 
 
 class FlatMeasure(LocalMeasure):
-    """This paper: m ∈ [−1, 1] with flat measure times exp(κ S(m)) (κ = 0 main text, κ = β uniform prior)."""
+    """This paper: m ∈ [−1, 1] with flat measure times exp(κ S(m)) (κ = 0 main text, κ = β uniform prior).
 
-    def __init__(self, kappa: float = 0.0, panels: int = 24, nodes_per_panel: int = 8, u_limit: float = 16.0,
-                 first_panel_scale: float = 0.25):
+    Domain: u = artanh(m) ∈ [−U, U], U = 32.  Near m = ±1 the weight per du is sech²u·e^{am²+bm+κS(m)} ≤
+    4e^{−2|u|}e^{a±b}, while Z ≥ e^{a±b}/(2c) with c = |b| + 2|a| (the slope of the exponent at the edge), so the
+    neglected mass is below 4c·e^{−2U} ≈ 6·10⁻²⁸ c of Z; `site` returns NaN for fields with c > C_LIMIT = 10¹⁰,
+    where this bound would exceed 10⁻¹⁷ (the solver treats NaN as a rejected step)."""
+
+    U_LIMIT = 32.0
+    C_LIMIT = 1e10
+
+    def __init__(self, kappa: float = 0.0, panels: int = 27, nodes_per_panel: int = 12, first_panel_scale: float = 0.25):
         if not kappa >= 0:
             raise ValueError(f"kappa must be >= 0, got {kappa}")
         self.kappa = float(kappa)
-        # composite Gauss–Legendre in u = artanh(m) on [−L, 0] and [0, L] (no node at m = 0, so ⟨sgn m⟩ is
+        # composite Gauss–Legendre in u = artanh(m) on [−U, 0] and [0, U] (no node at m = 0, so ⟨sgn m⟩ is
         # exact); panel edges s·sinh(kΔ): narrow near m = 0, where an interior peak of width 1/√|2a| is
         # narrowest in u, wide at large |u| where the boundary layers near m = ±1 are O(1) wide.
+        u_limit, panels = self.U_LIMIT * resolution().domain, round(panels * resolution().nodes)
         step = math.asinh(u_limit / first_panel_scale) / panels
         edges = first_panel_scale * np.sinh(step * np.arange(panels + 1))
         u_nodes, u_weights = [], []
@@ -147,9 +218,9 @@ class FlatMeasure(LocalMeasure):
             nodes, weights = gauss_legendre(low, high, nodes_per_panel)
             u_nodes += [nodes, -nodes]
             u_weights += [weights, weights]
-        u = torch.cat(u_nodes)
+        self.u = u = torch.cat(u_nodes)  # m = tanh(u) rounds to ±1 for |u| > 19: use u where u is meant
         self.m = torch.tanh(u)
-        log_cosh = torch.abs(u) + torch.log1p(torch.exp(-2.0 * torch.abs(u))) - math.log(2.0)
+        log_cosh = torch.logaddexp(u, -u) - math.log(2.0)
         entropy = math.log(2.0) + log_cosh - u * self.m  # S(m) of the Ising distribution with mean m
         self.log_base = torch.log(torch.cat(u_weights)) - 2.0 * log_cosh + self.kappa * entropy
         self.moment_basis = torch.stack([torch.ones_like(self.m), self.m, self.m**2, torch.sign(self.m)], dim=-1)
@@ -170,6 +241,8 @@ class FlatMeasure(LocalMeasure):
             sums = weights.sub_(peak).clamp_(min=EXP_FLOOR).exp_() @ self.moment_basis
             log_z[start:start + chunk] = peak.squeeze(-1) + torch.log(sums[:, 0])
             moments[start:start + chunk] = sums[:, 1:] / sums[:, :1]
+        outside = torch.abs(flat) + 2.0 * abs(a) > self.C_LIMIT  # the u-domain would cut mass off: no value
+        log_z[outside], moments[outside] = math.nan, math.nan
         moments = moments.reshape(*b.shape, 3)
         return log_z.reshape(b.shape), moments[..., 0], moments[..., 1], moments[..., 2]
 
@@ -181,7 +254,7 @@ class IsingMeasure(LocalMeasure):
     a_bounds = None
 
     def site(self, a: float, b: torch.Tensor):
-        log_z = torch.abs(b) + torch.log1p(torch.exp(-2.0 * torch.abs(b))) + a
+        log_z = torch.logaddexp(b, -b) + a  # ln 2cosh b + a
         mean = torch.tanh(b)
         return log_z, mean, torch.ones_like(b), mean
 
@@ -249,9 +322,12 @@ class RSProblem:
     teacher=False is the storage problem (random labels): r = r̂ = 0.  fixed_Q clamps the self-overlap
     (Q̂ then becomes the Lagrange multiplier of E⟨m²⟩ = Q; Fig. 2d's "fixed q⋆" theory)."""
 
-    def __init__(self, alpha: float, measure, channel, teacher: bool = True, fixed_Q: float | None = None):
+    def __init__(self, alpha: float, measure, channel, teacher: bool = True, fixed_Q: float | None = None,
+                 max_evaluations: int = MAX_EVALUATIONS):
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
+        if not max_evaluations >= 1:
+            raise ValueError(f"max_evaluations must be >= 1, got {max_evaluations}")
         self.alpha, self.measure, self.channel, self.teacher = float(alpha), measure, channel, teacher
         for forced in (measure.fixed_Q, channel.fixed_Q):
             if forced is not None:
@@ -261,7 +337,8 @@ class RSProblem:
         if fixed_Q is not None and not 0 < fixed_Q <= 1:
             raise ValueError(f"fixed self-overlap must be in (0, 1], got {fixed_Q}")
         self.fixed_Q = fixed_Q
-        self.evaluations = 0
+        self.evaluations, self.max_evaluations = 0, int(max_evaluations)
+        self.last = None  # the last evaluated point and its image (what a solve cut short returns)
 
     # unconstrained coordinates y ↔ order parameters with r² < q < Q < 1 (r = 0 without teacher)
     def to_params(self, y: np.ndarray):
@@ -291,13 +368,20 @@ class RSProblem:
         return g_e, q_hat, r_hat, Q_hat
 
     def step(self, q: float, r: float, Q: float):
-        """One application of the saddle-point map: returns (new (q, r, Q), conjugates, averages, G_E)."""
+        """One application of the saddle-point map: returns (new (q, r, Q), conjugates, averages, G_E).
+        Raises EvaluationBudgetSpent once `max_evaluations` maps have been evaluated."""
+        if self.last is not None and self.last[0] == (q, r, Q):  # the solver asks again for the point it just had
+            return self.last[1]
+        if self.evaluations >= self.max_evaluations:
+            raise EvaluationBudgetSpent
         self.evaluations += 1
         g_e, q_hat, r_hat, Q_hat = self.conjugates(q, r, Q)
         averages = site_averages(self.measure, q_hat, r_hat, Q_hat)
         new_Q = self.fixed_Q if self.fixed_Q is not None else averages.second
         new_r = averages.mean if self.teacher else 0.0
-        return (averages.mean_sq, new_r, new_Q), (q_hat, r_hat, Q_hat), averages, g_e
+        image = (averages.mean_sq, new_r, new_Q), (q_hat, r_hat, Q_hat), averages, g_e
+        self.last = (float(q), float(r), float(Q)), image
+        return image
 
     def residual(self, y: np.ndarray) -> np.ndarray:
         params = self.to_params(y)
@@ -305,8 +389,18 @@ class RSProblem:
         return np.array([new[0] - params[0]] + ([new[1] - params[1]] if self.teacher else [])
                         + ([new[2] - params[2]] if self.fixed_Q is None else []))
 
+    def image_in_coords(self, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """T(x(y)) in the solver coordinates (projected inside r² < q < Q < 1), and max |T(x) − x|.  Steps and
+        Jacobians are well scaled in y; convergence (`tol`) is judged on the order parameters themselves."""
+        params = self.to_params(y)
+        new = self.step(*params)[0]
+        return self.to_coords(*_project(np.array(new), self)), max(abs(a - b) for a, b in zip(new, params))
+
     def solution(self, q: float, r: float, Q: float) -> RSSolution:
-        new, (q_hat, r_hat, Q_hat), averages, g_e = self.step(q, r, Q)
+        return self.as_solution((q, r, Q), self.step(q, r, Q))
+
+    def as_solution(self, params, image) -> RSSolution:
+        (new, (q_hat, r_hat, Q_hat), averages, g_e), (q, r, Q) = image, (float(value) for value in params)
         residual = max(abs(a - b) for a, b in zip(new, (q, r, Q)))
         free_entropy = -Q_hat * Q + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
         p1 = min(max(averages.sign, -1.0), 1.0)
@@ -314,16 +408,25 @@ class RSProblem:
                           False, self.evaluations, residual)
 
 
+class EvaluationBudgetSpent(Exception):
+    """The solver used its `max_evaluations` evaluations of the saddle-point map."""
+
+
 def solve_rs(alpha: float, measure, channel, init: tuple[float, float, float], teacher: bool = True,
              fixed_Q: float | None = None, tol: float = 1e-10, damping: float = 0.3,
-             max_damped_steps: int = 300) -> RSSolution:
+             max_damped_steps: int = 300, max_evaluations: int = MAX_EVALUATIONS) -> RSSolution:
     """Solve the RS saddle point from `init` = (q, r, Q).
 
     Newton's method in unconstrained coordinates (finite-difference Jacobian, Broyden updates, backtracking);
     if it stalls, damped fixed-point iteration x ← x + η(T(x) − x) from `init` and Newton again.
-    `converged` means max |T(x) − x| < tol at the returned point."""
+    `converged` means max |T(x) − x| < tol at the returned point.  After `max_evaluations` evaluations of the
+    map the solve stops and returns the last evaluated point with converged=False."""
+    problem = RSProblem(alpha, measure, channel, teacher, fixed_Q, max_evaluations)
     with single_thread():
-        return _solve(RSProblem(alpha, measure, channel, teacher, fixed_Q), init, tol, damping, max_damped_steps)
+        try:
+            return _solve(problem, init, tol, damping, max_damped_steps)
+        except EvaluationBudgetSpent:
+            return problem.as_solution(*problem.last)
 
 
 @contextlib.contextmanager
@@ -414,22 +517,40 @@ def _project(x: np.ndarray, problem: RSProblem, margin: float = 1e-9) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- sweeps over α, both branches
-def continuation(alphas, solve, default_init) -> list[RSSolution]:
+def continuation(alphas, solve, default_init, joins=None, same_tol: float = 1e-7) -> list[RSSolution]:
     """Solve along `alphas` in the given order, starting each point from a linear extrapolation of the two
-    previous solutions (the same branch); a point that fails is retried from `default_init`."""
+    previous solutions (the same branch).  `solve(alpha, init, max_evaluations)`.
+
+    The first point starts from `default_init`.  A continued start converges in ~10 evaluations; if it has not
+    after CONTINUATION_BUDGET, the branch has ended (a fold) and the point is solved again with the full budget
+    from `joins`' solution at this α (when given and converged), else from `default_init`.
+    `joins`: the solutions of the opposite sweep at the same `alphas` (continued from the other end, so smooth
+    along this sweep's remaining α until its own jump, which lies behind us).  Once the two sweeps have differed
+    and then agree at two consecutive points, this sweep has fallen onto the other's branch, and the rest is
+    taken from it."""
     solutions: list[RSSolution] = []
-    for alpha in alphas:
+    differed = False
+    for index, alpha in enumerate(alphas):
+        if joins is not None and index >= 1:
+            differed = differed or not _same(solutions[index - 1], joins[index - 1], same_tol)
+            if differed and index >= 2 and all(_same(solutions[k], joins[k], same_tol) for k in (index - 2, index - 1)):
+                return solutions + list(joins[index:])
         previous = [s for s in solutions[-2:] if s.converged]
-        guess = (previous[-1].q, previous[-1].r, previous[-1].q_star) if previous else default_init
+        guess = (previous[-1].q, previous[-1].r, previous[-1].q_star) if previous else None
         if len(previous) == 2 and previous[1].alpha != previous[0].alpha:
             slope = (alpha - previous[1].alpha) / (previous[1].alpha - previous[0].alpha)
             extrapolated = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
                                  for k in ("q", "r", "q_star"))
             if all(new >= 0.5 * old for new, old in zip(_gaps(*extrapolated), _gaps(*guess))):
                 guess = extrapolated  # keep the linear extrapolation only if it stays well inside the domain
-        solution = solve(alpha, guess)
-        if not solution.converged and guess != default_init:
-            solution = solve(alpha, default_init)
+        if guess is None:  # the first point of the sweep
+            solution = solve(alpha, default_init, MAX_EVALUATIONS)
+        else:
+            solution = solve(alpha, guess, CONTINUATION_BUDGET)
+            if not solution.converged:
+                other = joins[index] if joins is not None and joins[index].converged else None
+                restart = (other.q, other.r, other.q_star) if other is not None else default_init
+                solution = solve(alpha, restart, MAX_EVALUATIONS)
         solutions.append(solution)
     return solutions
 
@@ -442,8 +563,7 @@ def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> boo
     D⁻¹(∂T/∂x)D with D = ∂x/∂y, so the eigenvalues are the same) where y ± step is always a valid point, even
     when q⋆ − q is 1e-7."""
     y = problem.to_coords(*_feasible((solution.q, solution.r, solution.q_star), problem))
-    mapped = lambda coords: problem.to_coords(*_project(np.array(problem.step(*problem.to_params(coords))[0]),
-                                                        problem))
+    mapped = lambda coords: problem.image_in_coords(coords)[0]
     columns = []
     for index in range(len(y)):
         shift = np.zeros(len(y))
@@ -453,6 +573,12 @@ def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> boo
     if not np.all(np.isfinite(jacobian)):
         return True  # undecidable: keep the solution rather than drop it
     return bool(np.max(np.linalg.eigvals(jacobian).real) < 1.0)
+
+
+def _same(first, second, tol: float) -> bool:
+    """The same converged solution (order parameters within `tol`)."""
+    return (first.converged and second.converged
+            and max(abs(first.q - second.q), abs(first.r - second.r), abs(first.q_star - second.q_star)) < tol)
 
 
 def _gaps(q: float, r: float, Q: float) -> tuple[float, float, float]:
@@ -468,10 +594,10 @@ def sweep_branches(alphas, solve, low_init, high_init, is_stable=None, same_tol:
     solution Newton can land on after a large step in α)."""
     ordered = sorted({float(alpha) for alpha in alphas})
     upward = continuation(ordered, solve, low_init)
-    downward = continuation(ordered[::-1], solve, high_init)[::-1]
+    downward = continuation(ordered[::-1], solve, high_init, joins=upward[::-1], same_tol=same_tol)[::-1]
     rows = []
     for low, high in zip(upward, downward):
-        same = max(abs(low.q - high.q), abs(low.r - high.r), abs(low.q_star - high.q_star)) < same_tol
+        same = _same(low, high, same_tol)
         if not same and is_stable is not None and low.converged and high.converged:
             stable = [solution for solution in (low, high) if is_stable(solution)]
             if len(stable) == 1:

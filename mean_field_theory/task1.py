@@ -7,7 +7,7 @@ machinery of `rs_solver` with `FlatMeasure(κ₁)` and `VariationalChannel(β)`.
 """
 from __future__ import annotations
 
-from mean_field_theory.rs_solver import (FlatMeasure, RSProblem, RSSolution, VariationalChannel,
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, FlatMeasure, RSProblem, RSSolution, VariationalChannel,
                                          iteration_is_stable, single_thread, solve_rs, sweep_branches)
 
 LOW_INIT = (0.01, 0.01, 0.34)  # near the α → 0 limit q = r = 0, q⋆ = 1/3 (poor-generalization start)
@@ -15,17 +15,19 @@ HIGH_INIT = (0.97, 0.98, 0.975)  # near perfect generalization (good-branch star
 
 
 def solve_task1(alpha: float, beta: float = 20.0, kappa: float = 0.0, init=LOW_INIT, tol: float = 1e-10,
-                q_star: float | None = None) -> RSSolution:
+                q_star: float | None = None, max_evaluations: int = MAX_EVALUATIONS) -> RSSolution:
     """One task-1 saddle point; `q_star` clamps the self-overlap (Fig. 2d), κ = kappa weights S(m)."""
-    return solve_rs(alpha, FlatMeasure(kappa), VariationalChannel(beta), init, fixed_Q=q_star, tol=tol)
+    return solve_rs(alpha, FlatMeasure(kappa), VariationalChannel(beta), init, fixed_Q=q_star, tol=tol,
+                    max_evaluations=max_evaluations)
 
 
-def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-10) -> list[dict]:
+def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-10,
+                max_evaluations: int = MAX_EVALUATIONS) -> list[dict]:
     """Both branches of the task-1 theory along α (rows of Fig. 2a; see rs_solver.sweep_branches)."""
     measure, channel = FlatMeasure(kappa), VariationalChannel(beta)
 
-    def solve(alpha, init):
-        return solve_rs(alpha, measure, channel, init, tol=tol)
+    def solve(alpha, init, budget):
+        return solve_rs(alpha, measure, channel, init, tol=tol, max_evaluations=min(budget, max_evaluations))
 
     def is_stable(solution):
         with single_thread():
