@@ -316,8 +316,9 @@ def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)figures"], cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=10).stdout.strip()  # results being written do not make the code dirty
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit or "unknown") + ("-dirty" if dirty else "")
@@ -425,7 +426,25 @@ def benchmark_main(cfg, stem: str, measure: Callable[[Any], tuple[list[dict], di
     print_written([out_dir / f"{stem}.csv", out_dir / f"{stem}.json", *paths])
 
 
-RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick")  # do not change the numbers of a run
+RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick", "refresh_theory")  # do not change the numbers
+
+
+def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], dict]:
+    """--refresh_theory (the theory changed, the simulations did not): the SGD rows of the csv already in out_dir
+    and the json of the run that made them.  Refused (exit 2) when that run's values of `fields`, the settings
+    its SGD points depend on, differ from this configuration's."""
+    previous = read_json(cfg.output_dir / f"{stem}.json")
+    current = config_dict(cfg)
+    changed = [key for key in fields if previous["config"].get(key) != current[key]]
+    if changed:
+        raise ConfigError(f"--refresh_theory: the SGD rows in {cfg.output_dir / stem}.csv were made with other "
+                          f"{', '.join(changed)}; pass the same values or rerun the simulations")
+    return [row for row in read_csv(cfg.output_dir / f"{stem}.csv") if row["source"] == "sgd"], previous
+
+
+def provenance_of(previous: dict) -> dict:
+    """What a json says about rows it took over from an earlier run."""
+    return {"git_commit": previous.get("git_commit"), "wall_time_s": previous.get("wall_time_s")}
 
 
 def sweep_store(cfg, stem: str) -> PointStore:

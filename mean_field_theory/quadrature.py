@@ -83,8 +83,9 @@ def gaussian_sinh_nodes(centers, scales, n: int):
     center.shape + (n,)).  One more cluster covers the Gaussian bulk (width 1 at 0), where the mass is, so a layer
     far from it cannot pull the nodes away.  No gradient flows through the grid (the rule, not the integrand)."""
     n, limit = n_nodes(n), GAUSS_TAIL * _resolution.domain
-    if all(isinstance(value, (int, float)) for value in (*centers, *scales)):  # a single rule: cached (the solvers
-        layers = tuple(_snap(float(c), float(s)) for c, s in zip(centers, scales))  # ask for similar ones often)
+    if all(isinstance(value, (int, float)) and math.isfinite(value) for value in (*centers, *scales)) \
+            and min(scales) > 0:  # a single rule: cached (the solvers ask for similar ones often)
+        layers = tuple(_snap(float(c), float(s)) for c, s in zip(centers, scales))
         return _cached_gaussian_rule(layers, n, limit)
     tensors = torch.broadcast_tensors(*(as_tensor(value) for value in (*centers, *scales)))
     return _gaussian_rule(tuple(zip(tensors[:len(centers)], tensors[len(centers):])), n, limit)

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mean_field_theory.task1 import solve_task1, sweep_task1
+from mean_field_theory.task1 import sweep_task1
+from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
                         save_figure, sweep_store, torch_setup, write_csv, write_json)
@@ -49,9 +50,8 @@ class Config(BaseConfig):
     n_test: int = 10000  # test patterns of the early stop (test accuracy 1)
     fit_alpha_min: float = 1.5  # fit range of ε_g ∝ α^−k on the good theory branch: lower end
     fit_alpha_max: float = 2.0  # fit range: upper end
-    agreement_alpha_max: float = 1.2  # theory and SGD are compared at SGD α ≤ this (single RS solution)
-    check_betas: tuple[float, ...] = (100.0, 500.0)  # colder theories, to show SGD is the β → ∞ limit at small α
-    check_alpha_max: float = 0.5  # the colder theories are solved at SGD α ≤ this
+    agreement_alpha_max: float = 1.2  # the agreement summary is split at this α (below it: one RS solution)
+    check_betas: tuple[float, ...] = (5.0, 10.0, 12.5, 15.0, 50.0, 100.0)  # the theory at other β, at the SGD α
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
     threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
 
@@ -74,7 +74,7 @@ class Config(BaseConfig):
         require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
-QUICK = {"theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "batch_sizes": (16, 16),
+QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "batch_sizes": (16, 16),
          "learning_rates": (0.008, 0.002), "weight_decays": (0.1, 0.03), "epochs": 30, "n_test": 500}
 
 
@@ -84,12 +84,17 @@ def theory_rows(cfg: Config) -> list[dict]:
     return [{"source": "theory", "seed": "", **row} for row in sweep_task1(alphas, beta=cfg.beta)]
 
 
-def temperature_check(cfg: Config) -> list[dict]:
-    """p₁ and ε_g of colder theories (β → ∞ is the minimiser SGD looks for) at the small SGD α, where the
-    β = 20 theory describes a hot, entropy-dominated measure over m (data weight βα against the flat measure)."""
-    return [{"alpha": alpha, "beta": beta, "p1": solution.p1, "eps_g": solution.eps_g, "converged": solution.converged}
-            for alpha in cfg.sgd_alphas if alpha <= cfg.check_alpha_max
-            for beta in (cfg.beta, *cfg.check_betas) for solution in [solve_task1(alpha, beta=beta)]]
+def temperature_check(cfg: Config, sgd: list[dict]) -> dict:
+    """The same theory at other β (β → ∞ concentrates the measure on the minimisers SGD looks for) at the SGD α:
+    per β, the thermodynamic ε_g, q⋆ and r at each SGD α and how many SGD points it matches."""
+    result = {}
+    for beta in cfg.check_betas:
+        rows = [row for row in sweep_task1(cfg.sgd_alphas, beta=beta) if row["thermodynamic"]]
+        points = [compare(row["eps_g"], [s["eps_g"] for s in sgd if s["alpha"] == row["alpha"]],
+                          eps_g_resolution(cfg.n), alpha=row["alpha"], q_star=row["q_star"], r=row["r"],
+                          branch=row["branch"]) for row in rows]
+        result[f"{beta:g}"] = {"summary": tally(points), "points": points}
+    return result
 
 
 def sgd_rows(cfg: Config, index: int, device) -> list[dict]:
@@ -102,7 +107,8 @@ def sgd_rows(cfg: Config, index: int, device) -> list[dict]:
     _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task]), record_every=cfg.epochs,
                             early_stop="test_accuracy")
     return [{"alpha": alpha, "source": "sgd", "seed": cfg.seed + trial, "p1": history.final("p1")[trial],
-             "eps_g": history.final("eps_g1")[trial], "epochs_trained": int(history.stop_epoch[trial])}
+             "eps_g": history.final("eps_g1")[trial], "r": history.final("r1")[trial],
+             "q_star": history.final("q_star")[trial], "epochs_trained": int(history.stop_epoch[trial])}
             for trial in range(cfg.trials)]
 
 
@@ -124,19 +130,22 @@ def power_law_fit(cfg: Config, theory: list[dict]) -> dict:
 
 
 def agreement(cfg: Config, theory: list[dict], sgd: list[dict]) -> dict:
-    """At every SGD α ≤ agreement_alpha_max: is the thermodynamic theory ε_g within 1 std (and 2 s.e.) of SGD?"""
-    per_alpha = []
-    for alpha in sorted({row["alpha"] for row in sgd if row["alpha"] <= cfg.agreement_alpha_max}):
-        values = np.array([row["eps_g"] for row in sgd if row["alpha"] == alpha])
-        predicted = next(row["eps_g"] for row in theory if row["thermodynamic"] and abs(row["alpha"] - alpha) < 1e-9)
-        spread = values.std(ddof=1) if len(values) > 1 else 0.0
-        per_alpha.append({"alpha": alpha, "theory_eps_g": predicted, "sgd_mean": values.mean(), "sgd_std": spread,
-                          "within_1_std": bool(abs(predicted - values.mean()) <= spread),
-                          "within_2_sem": bool(abs(predicted - values.mean()) <= 2 * spread / np.sqrt(len(values)))})
-    within_std, within_sem = (sum(point[key] for point in per_alpha) for key in ("within_1_std", "within_2_sem"))
-    return {"criterion": "|theory ε_g − SGD mean| ≤ SGD std (ddof=1, the error bar); also reported: ≤ 2 s.e.",
-            "per_alpha": per_alpha, "summary": f"theory within 1 SGD std at {within_std}/{len(per_alpha)} and within "
-            f"2 s.e. at {within_sem}/{len(per_alpha)} SGD α ≤ {cfg.agreement_alpha_max}"}
+    """At every SGD α: ε_g of the thermodynamic theory, and of each branch where two coexist, against the SGD
+    trials (single_layer.comparison)."""
+    points = {"thermodynamic": [], "poor": [], "good": []}
+    for alpha in sorted({row["alpha"] for row in sgd}):
+        samples = [row["eps_g"] for row in sgd if row["alpha"] == alpha]
+        at_alpha = [row for row in theory if abs(row["alpha"] - alpha) < 1e-9]
+        for row in at_alpha:
+            for name in [name for name in ("poor", "good") if row["branch"] in (name, "unique")] + \
+                    (["thermodynamic"] if row["thermodynamic"] else []):
+                points[name].append(compare(row["eps_g"], samples, eps_g_resolution(cfg.n), alpha=alpha,
+                                            branch=row["branch"]))
+    low = [p for p in points["thermodynamic"] if p["alpha"] <= cfg.agreement_alpha_max]
+    high = [p for p in points["thermodynamic"] if p["alpha"] > cfg.agreement_alpha_max]
+    return {"criterion": comparison_criterion(), "points": points,
+            "summary": f"thermodynamic theory vs SGD: α ≤ {cfg.agreement_alpha_max}: {tally(low)}; "
+                       f"α > {cfg.agreement_alpha_max}: {tally(high)}"}
 
 
 def plot(rows: list[dict], fit: dict):
@@ -179,7 +188,7 @@ def main(cfg: Config) -> None:
         write_csv(out_dir / f"{STEM}.csv", theory + sgd)
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
-            agreement=comparison, temperature_check=temperature_check(cfg), summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
+            agreement=comparison, temperature_check=temperature_check(cfg, sgd), summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
             + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
         store.close()
         print(comparison["summary"])

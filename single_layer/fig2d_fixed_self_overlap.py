@@ -22,11 +22,13 @@ from tqdm import tqdm
 from mean_field_theory.task1 import solve_task1
 from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
                                      self_overlap, train_task)
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run, run_metadata,
-                        save_figure, torch_setup, write_csv, write_json)
+from vcl_common import (BaseConfig, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of, read_csv,
+                        require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
 
 STEM = "fig2d_fixed_self_overlap"
 COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged"]
+SGD_FIELDS = ("alpha", "n", "trials", "n_test", "epochs", "lr", "momentum", "batch_size", "record_every",
+              "schedule_start", "schedule_epochs", "q_star_cap", "seed")  # what the SGD rows depend on
 
 
 # ---- hyperparameters
@@ -48,6 +50,7 @@ class Config(BaseConfig):
     q_star_cap: float = 0.999  # "SGD slow": the target never exceeds this (the original's schedule passes 1)
     q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
     theory_only: bool = False  # skip the SGD simulations
+    refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU; 2 on an idle 2-core machine)
 
     def validate(self):
@@ -127,12 +130,16 @@ def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
         device = torch_setup(cfg)
+        kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
         rows = run_theory(cfg)
-        if not cfg.theory_only:
+        if kept is not None:
+            rows += kept[0]
+        elif not cfg.theory_only:
             rows += run_sgd(cfg, device)
         unconverged = [r["q_star"] for r in rows if r["converged"] is False]
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, unconverged_q_stars=unconverged))
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, unconverged_q_stars=unconverged,
+                                                          **({"sgd_rows_from": provenance_of(kept[1])} if kept else {})))
         if unconverged:
             raise SolverError(f"fixed-q* theory did not converge at q* = {unconverged} (rows kept in {STEM}.csv)")
     rows = read_csv(out_dir / f"{STEM}.csv")

@@ -25,9 +25,10 @@ from tqdm import tqdm
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import task1_reference
+from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
-from vcl_common import (BaseConfig, PointStore, SolverError, plot_style, print_written, read_csv, require, run,
-                        run_metadata, save_figure, torch_setup, write_csv, write_json)
+from vcl_common import (BaseConfig, PointStore, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of,
+                        read_csv, require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
@@ -55,6 +56,7 @@ class Config(BaseConfig):
     gammas: tuple[float, ...] = (1.0, 0.1)  # KL weights of task 2 (γ)
     alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
     theory_only: bool = False  # skip the SGD simulations
+    refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     sgd_alpha2s: tuple[float, ...] = ()  # run SGD only at these α₂ of each γ's SGD grid (empty: the whole grid)
     n: int = 1000  # input dimension of the SGD runs (N)
     trials: int = 20  # independent SGD trials (seed + k)
@@ -168,22 +170,19 @@ def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
     return [row for point in points for row in store.get(f"sgd {point}")], state
 
 
-def agreement(rows: list[dict]) -> dict:
-    """Per (γ, r₀, α₂) with SGD: is the thermodynamic theory value within the SGD error bar (± 1 s.d.)?"""
+def agreement(rows: list[dict], n: int) -> dict:
+    """Per (γ, r₀, α₂) with SGD: the thermodynamic theory against the SGD trials (single_layer.comparison)."""
     theory = {(r["gamma"], r["r0"], r["alpha2"]): r for r in rows if r["source"] == "theory" and r["thermodynamic"]}
-    summary = {"eps_g1": [], "eps_g2": []}
+    points = {"eps_g1": [], "eps_g2": []}
     for key in sorted({(r["gamma"], r["r0"], r["alpha2"]) for r in rows if r["source"] == "sgd"}):
-        if key not in theory:
-            continue
-        for name in summary:
-            values = np.array([r[name] for r in rows if r["source"] == "sgd" and (r["gamma"], r["r0"], r["alpha2"]) == key])
-            summary[name].append({"gamma": key[0], "r0": key[1], "alpha2": key[2], "theory": theory[key][name],
-                                  "sgd_mean": values.mean(), "sgd_std": values.std(ddof=1) if len(values) > 1 else 0.0,
-                                  "within_1_std": abs(theory[key][name] - values.mean()) <= values.std(ddof=1)
-                                  if len(values) > 1 else None})
-    fractions = {name: np.mean([p["within_1_std"] for p in points]) if points else None
-                 for name, points in summary.items()}
-    return {"criterion": "|theory - SGD mean| <= SGD std over trials", "fraction_within": fractions, "points": summary}
+        if key in theory:
+            for name in points:
+                samples = [r[name] for r in rows if r["source"] == "sgd" and (r["gamma"], r["r0"], r["alpha2"]) == key]
+                points[name].append(compare(theory[key][name], samples, eps_g_resolution(n), gamma=key[0], r0=key[1],
+                                            alpha2=key[2]))
+    summary = {f"{name} gamma={gamma:g}": tally([p for p in found if p["gamma"] == gamma])
+               for name, found in points.items() for gamma in sorted({p["gamma"] for p in found}, reverse=True)}
+    return {"criterion": comparison_criterion(), "summary": summary, "points": points}
 
 
 def plot(rows: list[dict], cfg: Config):
@@ -224,15 +223,19 @@ def main(cfg: Config):
         # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
         stores = [PointStore(out_dir, f"{STEM}_{part}", {key: getattr(cfg, key) for key in fields})
                   for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
+        kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
         reference = reference_solution(cfg)
-        rows, task1_state = run_theory(cfg, stores[0], reference), None
-        if not cfg.theory_only:
+        rows, task1_state, extra = run_theory(cfg, stores[0], reference), None, {}
+        if kept is not None:
+            rows += kept[0]
+            task1_state, extra = kept[1].get("sgd_after_task1"), {"sgd_rows_from": provenance_of(kept[1])}
+        elif not cfg.theory_only:
             sgd_rows, task1_state = run_sgd(cfg, stores[1], device)
             rows += sgd_rows
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows),
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows, cfg.n),
                                                           task1_reference=reference.as_row(),
-                                                          sgd_after_task1=task1_state,
+                                                          sgd_after_task1=task1_state, **extra,
                                                           unconverged=[r for r in rows if r.get("converged") is False]))
     rows = read_csv(out_dir / f"{STEM}.csv")
     paths = save_figure(plot(rows, cfg), out_dir, STEM)

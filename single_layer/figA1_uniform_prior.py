@@ -38,9 +38,10 @@ from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1, task1_reference
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
-from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, PointStore, SolverError, config_dict, plot_style,
-                        print_written, read_csv, read_json, require, run, run_metadata, save_figure, torch_setup,
-                        write_csv, write_json)
+from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
+from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, PointStore, SolverError, config_dict, kept_sgd_rows, plot_style,
+                        print_written, provenance_of, read_csv, read_json, require, run, run_metadata, save_figure,
+                        torch_setup, write_csv, write_json)
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
@@ -101,6 +102,7 @@ class Config(BaseConfig):
     n: int = 1000  # input dimension of the SGD runs (N)
     trials: int = 20  # independent SGD trials (seed + k)
     theory_only: bool = False  # skip the SGD simulations
+    refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     tol: float = 1e-10  # saddle-point tolerance (max |T(x) − x|)
     threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU)
 
@@ -260,33 +262,24 @@ def sgd_after_task1(store: PointStore) -> dict:
     return summary
 
 
-def compare(theory: float, values: np.ndarray, floor: float = 1e-3, **where) -> dict:
-    """`floor`: all trials at ε_g = 0 (std 0) agree with a theory ε_g of 1e-6 (SGD resolves ε_g ≳ 0.02 at N = 1000)."""
-    spread = values.std(ddof=1) if len(values) > 1 else 0.0
-    return {**where, "theory": theory, "sgd_mean": values.mean(), "sgd_std": spread,
-            "within_1_std": bool(abs(theory - values.mean()) <= max(spread, floor)) if len(values) > 1 else None}
-
-
-def agreement(rows: list[dict]) -> dict:
-    """Thermodynamic theory vs SGD mean ± std (ddof=1, the error bar) at every SGD point of panels a–c."""
+def agreement(rows: list[dict], n: int) -> dict:
+    """Thermodynamic theory against the SGD trials at every SGD point of panels a–c (single_layer.comparison)."""
     sgd = [r for r in rows if r["source"] == "sgd"]
-    theory = {(r["panel"], r["alpha"], r.get("alpha2", ""), r.get("r0", "")): r for r in rows
-              if r["source"] == "theory" and r["thermodynamic"]}
+    where = lambda r: (r["panel"], r["alpha"], r.get("alpha2", ""), r.get("r0", ""))
+    theory = {where(r): r for r in rows if r["source"] == "theory" and r["thermodynamic"]}
     points = {"a_eps_g": [], "b_eps_g2": [], "c_eps_g1": []}
-    for key in sorted({(r["panel"], r["alpha"], r.get("alpha2", ""), r.get("r0", "")) for r in sgd}, key=str):
+    for key in sorted({where(r) for r in sgd}, key=str):
         if key not in theory:
             continue
-        values = lambda name: np.array([r[name] for r in sgd if (r["panel"], r["alpha"], r.get("alpha2", ""),
-                                                                 r.get("r0", "")) == key], dtype=float)
+        samples = lambda name: [r[name] for r in sgd if where(r) == key]
         if key[0] == "a":
-            points["a_eps_g"].append(compare(theory[key]["eps_g1"], values("eps_g1"), alpha=key[1]))
+            points["a_eps_g"].append(compare(theory[key]["eps_g1"], samples("eps_g1"), eps_g_resolution(n), alpha=key[1]))
         else:
             for name, quantity in (("b_eps_g2", "eps_g2"), ("c_eps_g1", "eps_g1")):
-                points[name].append(compare(theory[key][quantity], values(quantity), alpha2=key[2], r0=key[3]))
-    counts = {name: f"{sum(bool(p['within_1_std']) for p in found)}/{len(found)}" for name, found in points.items()}
-    return {"criterion": "|theory − SGD mean| ≤ max(SGD std (ddof=1), 1e-3) at each SGD point", "within_1_std": counts,
-            "summary": "theory within 1 SGD std: " + ", ".join(f"{name} {count}" for name, count in counts.items()),
-            "points": points}
+                points[name].append(compare(theory[key][quantity], samples(quantity), eps_g_resolution(n),
+                                            alpha2=key[2], r0=key[3]))
+    summary = {name: tally(found) for name, found in points.items()}
+    return {"criterion": comparison_criterion(), "summary": summary, "points": points}
 
 
 def theory_checks(rows: list[dict], limits: dict) -> dict:
@@ -371,14 +364,20 @@ def plot(rows: list[dict]):
     return fig
 
 
+def store_fields(cfg: Config) -> list[str]:
+    """The settings the SGD points depend on."""
+    return [key for key in config_dict(cfg) if key not in BOOKKEEPING and (key not in THEORY_FIELDS
+                                                                           or key in SHARED_FIELDS)]
+
+
 def main(cfg: Config) -> None:
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
         device = torch_setup(cfg)
         settings = {key: value for key, value in config_dict(cfg).items() if key not in BOOKKEEPING}
         theory_store = PointStore(out_dir, f"{STEM}_theory", {key: settings[key] for key in THEORY_FIELDS})
-        store = PointStore(out_dir, STEM, {key: value for key, value in settings.items()
-                                           if key not in THEORY_FIELDS or key in SHARED_FIELDS})
+        store = PointStore(out_dir, STEM, {key: settings[key] for key in store_fields(cfg)})
+        kept = kept_sgd_rows(cfg, STEM, [key for key in store_fields(cfg)]) if cfg.refresh_theory else None
         rows, limits, reference_info = [], {}, None
         if wants(cfg, "a"):
             print("theory (a): task 1 with uniform prior ...")
@@ -389,23 +388,28 @@ def main(cfg: Config) -> None:
             print(f"task-1 reference at alpha1={cfg.alpha1}: {branch} branch, eps_g = {reference.eps_g:.4f}")
             theory_rows, limits = theory_bc(cfg, theory_store, reference)
             rows += theory_rows
-        if not cfg.theory_only:
+        extra = {"sgd_after_task1": sgd_after_task1(store)}
+        if kept is not None:
+            rows += kept[0]
+            extra = {"sgd_after_task1": kept[1].get("sgd_after_task1"), "sgd_rows_from": provenance_of(kept[1])}
+        elif not cfg.theory_only:
             if wants(cfg, "a"):
                 rows += sgd_a(cfg, store, device)
             for panel in ("bc", "d"):
                 if wants(cfg, panel):
                     rows += sgd_two_tasks(cfg, store, device, panel)
-        comparison = agreement(rows)
+            extra = {"sgd_after_task1": sgd_after_task1(store)}
+        comparison = agreement(rows, cfg.n)
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)],
-            kappa2=cfg.beta2 * cfg.gamma, task1_reference=reference_info, sgd_after_task1=sgd_after_task1(store),
+            kappa2=cfg.beta2 * cfg.gamma, task1_reference=reference_info, **extra,
             theory_checks=theory_checks(rows, limits), agreement=comparison, summary=comparison["summary"],
             unconverged=[r for r in rows if r.get("converged") is False]))
         if set(cfg.panels) == set("abcd") and not cfg.theory_only:  # else keep the points for a later run
             theory_store.close()
             store.close()
-        print(comparison["summary"])
+        print("; ".join(f"{name}: {text}" for name, text in comparison["summary"].items()))
     read_json(out_dir / f"{STEM}.json")  # a replot needs the full outputs of a finished run
     figure = plot(read_csv(out_dir / f"{STEM}.csv"))
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])

@@ -254,11 +254,17 @@ def perfect_test_accuracy(fields: torch.Tensor, task: Task, max_flips: int = 32)
     return perfect
 
 
+def mean_overlap(fields: torch.Tensor, teacher: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """r = (1/N) Σ_i tanh(β_h h_i) w_i: teacher overlap of the variational means (the theory's r), per trial (T,)."""
+    return (torch.tanh(beta_h * fields) * teacher).mean(-1)
+
+
 def task_observer(tasks: Sequence[Task], beta_h: float = 1.0) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
-    """Observables recorded during training: p_t and ε_g^t for every task t (1-based) and q⋆."""
+    """Observables recorded during training: p_t, ε_g^t and r_t for every task t (1-based) and q⋆."""
     def observe(fields: torch.Tensor) -> dict[str, torch.Tensor]:
         values = {"q_star": self_overlap(fields, beta_h)}
         for index, task in enumerate(tasks, start=1):
+            values[f"r{index}"] = mean_overlap(fields, task.teacher, beta_h)
             values[f"p{index}"] = overlap(fields, task.teacher)
             values[f"eps_g{index}"] = generalization_error(values[f"p{index}"])
         return values
