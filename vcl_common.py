@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import importlib.metadata
 import inspect
 import io
@@ -149,6 +150,7 @@ def run(main: Callable[[Any], Any], config_cls: type, quick: dict | None = None,
         argv: Sequence[str] | None = None) -> None:
     """Entry point of every script: parse the flags, run main(cfg), turn known errors into clear messages."""
     cfg = parse_config(config_cls, quick, argv, description=sys.modules[main.__module__].__doc__)
+    git_commit()  # the code this run starts with
     try:
         main(cfg)
     except ConfigError as error:
@@ -312,7 +314,10 @@ def save_figure(fig, out_dir: Path, stem: str, formats: Iterable[str] = ("png", 
     return paths
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str:
+    """The commit of the code this process runs, read once at the first call (`run` calls it at start: edits made
+    while a long run is going do not change what its json records); '-dirty' when code (not figures/) differs."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 timeout=10).stdout.strip()
