@@ -1,74 +1,149 @@
-"""Regenerate every figure of the paper into figures/ (full runs, in the order of the README table).
+"""Regenerate the paper's figures and check them against the committed results.
 
-A figure whose json already exists in figures/ is not recomputed (finished results are kept); --force reruns
-it, --only runs the scripts whose path contains one of the given words, --list shows the plan.  Fig. 2c
-(≈ 30 h on a 2-core CPU) only runs when named with --only.  The deep-network
-experiments need MNIST / Fashion-MNIST: torchvision downloads them into data/, or point VCL_DATA_ROOT (or
---data_root) at an existing copy.
+    python make_figures.py                 # fast tier (≈ 6 min): theory figures, classical checks, a short SGD
+                                           # run and one deep run into figures/fast/, each csv compared with the
+                                           # committed one in figures/
+    python make_figures.py --full          # every command of the README's figure table, into figures/ (hours)
+    python make_figures.py --list          # the plan with measured runtimes
+    python make_figures.py --only fig2a fig3 [--full]   # a selection (names as in --list)
 
-    python make_figures.py                      # everything that is missing
-    python make_figures.py --only fig2a fig2b   # selected figures
+The deep-network runs need MNIST / Fashion-MNIST: torchvision downloads them into data/, or pass --data_root DIR
+(or set VCL_DATA_ROOT=DIR) to an existing copy.  Exit code: 0 if every job ran, 1 if one failed, 2 on bad flags.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from vcl_common import DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT
+from vcl_common import DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT, OneLineErrors, read_csv
 
-GPU_ONLY = "~30 h on a 2-core CPU: run with --only fig2c (on a GPU; the committed reduced run is in the README)"
-# (script, output stem, extra arguments, typical runtime on a 2-core CPU)
-FIGURES = [
-    ("mean_field_theory/fig2a_order_parameters.py", "fig2a_order_parameters", [], "20 s"),
-    ("mean_field_theory/classical_perceptron.py", "classical_perceptron", [], "15 s"),
-    ("single_layer/fig1a_learning_curves.py", "fig1a_learning_curves", [], "1 min"),
-    ("single_layer/fig2b_theory_vs_sgd.py", "fig2b_theory_vs_sgd", [], "14 min"),
-    ("single_layer/fig1bc_task_switch.py", "fig1bc_task_switch", [], "13 min"),
-    ("single_layer/fig2d_fixed_self_overlap.py", "fig2d_fixed_self_overlap", [], "45 min"),
-    ("single_layer/fig3_second_task.py", "fig3_second_task", [], "theory 4 min, SGD ~10 h"),
-    ("single_layer/figA1_uniform_prior.py", "figA1_uniform_prior", [], "theory 2 min, SGD hours"),
-    ("single_layer/fig2c_convergence_time.py", "fig2c_convergence_time", [], GPU_ONLY),
-    ("deep_networks/permuted_mnist.py", "permuted_mnist", ["--methods", "vcl", "vcl_no_kl", "vcl_fixed_beta",
-                                                           "vcl_anchored"], "3 min per method"),
-    ("deep_networks/weight_uncertainty.py", "weight_uncertainty", [], "seconds"),
-    ("deep_networks/sequential_mnist_fashion.py", "sequential_mnist_fashion", ["--methods", "vcl", "vcl_no_kl"],
-     "10 min per method"),
-    ("deep_networks/compare_methods.py", "compare_methods", [], "~2.5 h (7 methods x 3 seeds x 2 protocols)"),
+FAST_DIR = FIGURES_DIR / "fast"
+
+
+@dataclasses.dataclass
+class Job:
+    name: str  # matched by --only
+    figure: str  # what it computes
+    command: list[str]  # the committed run (script and flags)
+    runtime: str  # measured runtime of the committed run
+    stem: str  # its outputs: figures/<stem>.*
+    fast: list[str] | None = None  # flags of the fast-tier run (None: not in the fast tier)
+    keys: tuple[str, ...] = ()  # columns that identify a csv row when comparing with the committed csv
+    fast_runtime: str = ""
+
+
+FIG3_SGD = ["--n", "500", "--trials", "6", "--sgd_alpha2s", "0.01", "0.1", "0.5", "1", "2", "3", "4", "5", "6", "7"]
+JOBS = [
+    Job("fig2a", "Fig. 2a: task-1 order parameters vs α (theory, both branches)",
+        ["mean_field_theory/fig2a_order_parameters.py"], "20 s", "fig2a_order_parameters", [], ("alpha", "branch"),
+        "20 s"),
+    Job("classical", "solver validation: classical perceptron results",
+        ["mean_field_theory/classical_perceptron.py"], "6 s", "classical_perceptron", [], ("quantity",), "6 s"),
+    Job("phase", "task-1 phase diagram (α, β): spinodals, transition, critical β",
+        ["mean_field_theory/phase_diagram.py"], "3 min", "phase_diagram",
+        ["--betas", "12.5", "20", "50", "--no-critical"], ("beta",), "40 s"),
+    Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"], "1 min",
+        "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s"),
+    Job("fig2b", "Fig. 2b: ε_g vs α, theory vs SGD", ["single_layer/fig2b_theory_vs_sgd.py"], "15 min",
+        "fig2b_theory_vs_sgd"),
+    Job("fig2b_diagnostics", "Fig. 2b diagnostics: SGD order parameters vs branches, β_eff, good-branch starts",
+        ["single_layer/fig2b_diagnostics.py"], "12 min", "fig2b_diagnostics"),
+    Job("fig1bc", "Fig. 1b–c: learning curves across the task switch", ["single_layer/fig1bc_task_switch.py"],
+        "13 min", "fig1bc_task_switch"),
+    Job("fig2d", "Fig. 2d: ε_g vs q⋆ at α = 2", ["single_layer/fig2d_fixed_self_overlap.py"], "47 min (theory 7 s)",
+        "fig2d_fixed_self_overlap", ["--theory_only"], ("q_star", "source", "seed", "epoch"), "7 s"),
+    Job("fig3", "Fig. 3a–d: second task, Franz–Parisi theory vs SGD",
+        ["single_layer/fig3_second_task.py", *FIG3_SGD], "theory 8 min; SGD 87 min", "fig3_second_task",
+        ["--theory_only", "--gammas", "1", "--r0s", "0"], ("alpha2", "r0", "gamma", "source", "branch"), "1 min"),
+    Job("fig3_matched", "Fig. 3 diagnostic: task-1 reference matched to the SGD's task-1 state",
+        ["single_layer/fig3_matched_reference.py"], "3 min", "fig3_matched_reference"),
+    Job("figA1", "Fig. A1a–d: uniform prior, task 1 and task 2", ["single_layer/figA1_uniform_prior.py", "--trials",
+                                                                  "4"], "theory 2 min; SGD ≈ 2 h",
+        "figA1_uniform_prior"),
+    Job("fig2c", "Fig. 2c: SGD convergence time vs α (reduced run)",
+        ["single_layer/fig2c_convergence_time.py", "--n", "1000", "--samples", "5", "--alphas", "1.0", "1.1", "1.2",
+         "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.0"], "19 min", "fig2c_convergence_time"),
+    Job("pmnist", "permuted MNIST, 4 field-rule variants", ["deep_networks/permuted_mnist.py", "--methods", "vcl",
+                                                            "vcl_no_kl", "vcl_fixed_beta", "vcl_anchored"],
+        "2.6 min per method", "permuted_mnist", ["--methods", "vcl"],
+        ("method", "seed", "epoch", "task_eval", "eval_mode"), "3 min"),
+    Job("weight_uncertainty", "weight uncertainty during permuted MNIST", ["deep_networks/weight_uncertainty.py"],
+        "seconds", "weight_uncertainty"),
+    Job("mnist_fashion", "MNIST → Fashion-MNIST", ["deep_networks/sequential_mnist_fashion.py", "--methods", "vcl",
+                                                   "vcl_no_kl"], "10–15 min per method", "sequential_mnist_fashion"),
+    Job("compare_methods", "field rule vs metaplastic BNN, BNN, EWC (matched protocols, 3 seeds)",
+        ["deep_networks/compare_methods.py"], "≈ 3.7 h", "compare_methods"),
 ]
 
 
+def run_job(job: Job, flags: list[str], env: dict) -> tuple[int, float]:
+    started = time.time()
+    result = subprocess.run([sys.executable, job.command[0], *flags], cwd=REPO_ROOT, env=env)
+    return result.returncode, time.time() - started
+
+
+def compare_with_committed(job: Job, regenerated: Path) -> str:
+    """How close the regenerated csv is to the committed one, row by row (rows matched by `job.keys`)."""
+    committed = FIGURES_DIR / f"{job.stem}.csv"
+    if not committed.exists():
+        return "no committed csv to compare with"
+    key = lambda row: tuple(str(row.get(column)) for column in job.keys)
+    reference = {key(row): row for row in read_csv(committed)}
+    rows = read_csv(regenerated)
+    matched = [(row, reference[key(row)]) for row in rows if key(row) in reference]
+    worst, column = 0.0, None
+    for row, old in matched:
+        for name, value in row.items():
+            if name in job.keys or not isinstance(value, float) or not isinstance(old.get(name), (int, float)):
+                continue
+            gap = abs(value - old[name]) if math.isfinite(value) and math.isfinite(old[name]) else 0.0
+            if gap > worst:
+                worst, column = gap, name
+    return (f"{len(matched)}/{len(rows)} rows matched the committed csv; largest |difference| {worst:.2e}"
+            + (f" (column {column})" if column else ""))
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", default=[], help="run only scripts whose path contains one of these")
-    parser.add_argument("--force", action="store_true", help="recompute figures whose json already exists")
+    parser = OneLineErrors(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="run the committed commands into figures/ (hours)")
+    parser.add_argument("--only", nargs="+", default=[], help="run only these jobs (names of --list)")
     parser.add_argument("--list", action="store_true", help="print the plan and exit")
     parser.add_argument("--data_root", default=None, help=f"dataset folder (else ${DATA_ENV_VAR}, else data/)")
     args = parser.parse_args()
-    env = dict(os.environ)
-    if args.data_root:
-        env[DATA_ENV_VAR] = args.data_root
+    unknown = sorted(set(args.only) - {job.name for job in JOBS})
+    if unknown:
+        parser.error(f"--only: unknown job {', '.join(unknown)}; the jobs are {', '.join(job.name for job in JOBS)}")
+    if args.data_root and not Path(args.data_root).is_dir():
+        parser.error(f"--data_root {args.data_root} is not an existing folder")
+    env = dict(os.environ, **({DATA_ENV_VAR: args.data_root} if args.data_root else {}))
+    jobs = [job for job in JOBS if (not args.only or job.name in args.only)]
     failures = []
-    for script, stem, extra, runtime in FIGURES:
-        if args.only and not any(word in script for word in args.only):
+    for job in jobs:
+        if not args.full and job.fast is None:
+            if args.only:
+                print(f"{job.name:20s} has no fast variant: run it with --full ({job.runtime})")
             continue
-        if runtime == GPU_ONLY and not args.only:
-            print(f"{script:48s} skipped ({runtime})", flush=True)
+        fast_dir = (FAST_DIR / job.name).relative_to(REPO_ROOT)
+        flags = job.command[1:] if args.full else [*job.fast, "--out_dir", str(fast_dir)]
+        runtime = job.runtime if args.full else job.fast_runtime
+        print(f"{job.name:20s} {job.figure}\n{'':20s} python {job.command[0]} {' '.join(flags)}   [{runtime}]",
+              flush=True)
+        if args.list:
             continue
-        done = (FIGURES_DIR / f"{stem}.json").exists()
-        status = "done, skipped" if done and not args.force else f"{'to run' if args.list else 'running'} (typical {runtime})"
-        print(f"{script:48s} {status}", flush=True)
-        if args.list or (done and not args.force):
-            continue
-        started = time.time()
-        result = subprocess.run([sys.executable, script, *extra], cwd=REPO_ROOT, env=env)
-        print(f"  -> exit {result.returncode} after {time.time() - started:.0f} s", flush=True)
-        if result.returncode != 0:
-            failures.append(script)
+        code, seconds = run_job(job, flags, env)
+        print(f"{'':20s} exit {code} after {seconds:.0f} s", flush=True)
+        if code != 0:
+            failures.append(job.name)
+        elif not args.full:
+            print(f"{'':20s} {compare_with_committed(job, REPO_ROOT / fast_dir / f'{job.stem}.csv')}", flush=True)
     if failures:
-        print("failed:", *failures, sep="\n  ")
+        print("failed:", *failures)
     return 1 if failures else 0
 
 

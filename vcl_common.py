@@ -62,12 +62,25 @@ class BaseConfig:
         """Raise ConfigError on invalid values. Subclasses extend it (call super().validate())."""
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:k], got {self.device!r}")
+        if self.device.startswith("cuda"):
+            resolve_device(self.device)  # refuses when no CUDA device is present
+        require_writable_dir(self.output_dir, "--out_dir")
 
     @property
     def output_dir(self) -> Path:
         if self.out_dir:
             return Path(self.out_dir)
         return QUICK_DIR if self.quick else FIGURES_DIR
+
+
+def require_writable_dir(path: Path, flag: str) -> None:
+    """`path` is (or can be created as) a writable folder: checked before anything is computed; nothing created."""
+    path = Path(path)
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {existing} is not writable")
 
 
 def require(condition: bool, message: str) -> None:
@@ -106,8 +119,15 @@ def _scalar_parser(kind: type, name: str) -> Callable[[str], Any]:
     return parse
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Usage errors print one line (the usage block only with --help) and exit with code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False, argument_default=argparse.SUPPRESS)
     hints = typing.get_type_hints(config_cls)
@@ -194,11 +214,14 @@ def torch_generator(seed: int, device=None):
 
 
 def data_root(explicit: str | None = None) -> Path:
-    """Dataset folder: --data_root if given, else $VCL_DATA_ROOT, else <repo>/data."""
-    if explicit:
-        return Path(explicit).expanduser()
-    if os.environ.get(DATA_ENV_VAR):
-        return Path(os.environ[DATA_ENV_VAR]).expanduser()
+    """Dataset folder: --data_root if given, else $VCL_DATA_ROOT, else <repo>/data (where torchvision may download).
+    A folder named by the user must exist: nothing is created in it."""
+    for source, value in (("--data_root", explicit), (f"${DATA_ENV_VAR}", os.environ.get(DATA_ENV_VAR))):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise ConfigError(f"{source} {path} is not an existing folder")
+            return path
     return REPO_ROOT / "data"
 
 
@@ -352,6 +375,18 @@ def print_written(paths: Iterable[Path]) -> None:
         print(f"  {path}")
 
 
+def _store_entry(line: str) -> dict | None:
+    """A stored point {"key": str, "rows": [dict, ...]}, or None for anything else."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if (isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("rows"), list)
+            and all(isinstance(row, dict) for row in entry["rows"])):
+        return entry
+    return None
+
+
 class PointStore:
     """Resumable store of finished sweep points: one json line per point, appended and fsync'ed.
 
@@ -364,14 +399,19 @@ class PointStore:
         self.fingerprint = json.dumps(_plain(fingerprint), sort_keys=True)
         self.points: dict[str, list[dict]] = {}
         if self.path.exists():
-            lines = self.path.read_text().splitlines()
+            text = self.path.read_text(errors="replace")
+            lines = text.splitlines()
             if lines and lines[0] == self.fingerprint:
-                for line in lines[1:]:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:  # a line cut short by an interruption
+                for number, line in enumerate(lines[1:], start=2):
+                    entry = _store_entry(line)
+                    if entry is None:
+                        print(f"warning: {self.path} line {number} is not a stored point (cut short by an "
+                              f"interruption?); that point will be recomputed", file=sys.stderr)
                         continue
                     self.points[entry["key"]] = entry["rows"]
+                if not text.endswith("\n"):  # the last line was cut mid-write: end it before appending
+                    with open(self.path, "a") as handle:
+                        handle.write("\n")
         if not self.points:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(self.fingerprint + "\n")

@@ -1,11 +1,11 @@
-"""Speed of the field-space training step against the machine's GEMM limit (deep-network issue, spec §10).
+"""Speed of the field-space training step against the machine's GEMM limit (a measured ratio).
 
 In one run: (1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward,
 KL gradient, fused Adam; batch 64, float32), (2) the plain float32 matrix products of the same shapes that one step
 must do — forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient
 products of layers 2–3 — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
 (500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy pass), i.e. one permuted-MNIST epoch.
-FLOP count (spec §10.1): 2B(4P + 2(P₂ + P₃)) per step = 411 MFLOP at B = 64; evaluation 4P per image.
+FLOP count: 2B(4P + 2(P₂ + P₃)) per step = 411 MFLOP at B = 64; evaluation 4P per image.
 Reported: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs).
 Bars: time per step of the GEMMs alone vs the training step; seconds per epoch split into training and evaluation.
 Runtime ≈ 1 min. Uses a GPU automatically when present. On a CPU shared with other jobs use --threads 1
@@ -70,7 +70,7 @@ def timed(function, device, repeats: int) -> float:
 
 
 def step_flops(sizes, batch: int) -> float:
-    """Spec §10.1: forward 2 GEMMs per layer, weight gradients 2 per layer, input gradients 2 for layers ≥ 2."""
+    """FLOPs: forward 2 GEMMs per layer, weight gradients 2 per layer, input gradients 2 for layers ≥ 2."""
     products = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     return 2.0 * batch * (4 * sum(products) + 2 * sum(products[1:]))
 

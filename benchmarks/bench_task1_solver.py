@@ -1,9 +1,9 @@
 """Benchmark: deterministic quadrature (this repository) vs the original Monte-Carlo evaluation of the same
-task-1 saddle-point equations (THEORY.md §5.1, §5.4).
+task-1 saddle-point equations (docs/original_code.md).
 
 Measured side by side in one run, on the CPU:
 1. one evaluation of the saddle-point map (∂G_E/∂(q, r, q⋆) and the single-site averages) by our quadrature,
-   and its error against a 4× refined grid;
+   and its change when every rule gets 4× the nodes on a 1.5× larger domain;
 2. one evaluation of the same quantities by Monte Carlo at the original sample sizes (energy: 10⁴ z × 2·10⁴ x,
    single site: 10⁴ z × 10⁴ uniform m; the original averages 20 such evaluations per iteration), its
    statistical error (spread over repeats), and the error Monte Carlo would reach in the time of one
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from mean_field_theory import monte_carlo, rs_solver
-from mean_field_theory.fig2a_order_parameters import ALPHA_GRID
+from mean_field_theory.quadrature import refined as refined_rules
 from mean_field_theory.task1 import sweep_task1
 from vcl_common import BaseConfig, benchmark_main, relative_error_bars, require, run
 
@@ -33,12 +33,12 @@ STEM = "bench_task1_solver"
 class Config(BaseConfig):
     alpha: float = 2.0  # α of the benchmark point (hardest: narrow layers)
     beta: float = 20.0  # inverse temperature β
-    order_params: tuple[float, ...] = (0.98767, 0.99301, 0.98801)  # (q, r, q⋆) of THEORY.md §5.5 item 2
+    order_params: tuple[float, ...] = (0.98767, 0.99301, 0.98801)  # (q, r, q⋆) near the good branch at α = 2, β = 20
     mc_z: int = 10000  # original Monte-Carlo sample size in z
     mc_x: int = 20000  # original Monte-Carlo sample size in x (energy term)
     mc_m: int = 10000  # original Monte-Carlo sample size in m (single site)
     mc_repeats: int = 4  # independent Monte-Carlo evaluations to measure the spread
-    sweep_alphas: tuple[float, ...] = ALPHA_GRID  # α grid of the timed full sweep
+    sweep_alphas: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 201))  # timed sweep: Fig. 2a's grid
 
     def validate(self):
         super().validate()
@@ -55,26 +55,26 @@ def quadrature_evaluation(cfg: Config):
     channel, measure = rs_solver.VariationalChannel(cfg.beta), rs_solver.FlatMeasure(0.0)
     q, r, q_star = cfg.order_params
     with rs_solver.single_thread():
-        _, d_q, d_r, d_Q = rs_solver.energy_gradient(channel, q, r, q_star)
-        hats = (-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_Q)
+        _, d_q, d_r, d_q_star = rs_solver.energy_gradient(channel, q, r, q_star)
+        hats = (-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_q_star)
         site = rs_solver.site_averages(measure, *hats)
     return np.array([*hats, site.mean_sq, site.mean, site.second])
 
 
 def monte_carlo_evaluation(cfg: Config, hats, generator: torch.Generator, chunk: int = 250):
-    """The original estimators (THEORY.md §5.1): ln of the sample mean of H^β over x, derivative formulas
-    of §4.3, uniform m samples with weights exp(𝓗₁ − max) normalised per z."""
-    d_q, d_r, d_Q = monte_carlo.energy_gradient(*cfg.order_params, cfg.beta, cfg.mc_z, cfg.mc_x, generator, chunk)
-    q_hat, r_hat, Q_hat = hats  # the single-site part is evaluated at the exact conjugates
+    """The original estimators (docs/original_code.md): ln of the sample mean of H^β over x, derivative formulas
+    of docs/theory.md eq. 14, uniform m samples with weights exp(𝓗₁ − max) normalised per z."""
+    d_q, d_r, d_q_star = monte_carlo.energy_gradient(*cfg.order_params, cfg.beta, cfg.mc_z, cfg.mc_x, generator, chunk)
+    q_hat, r_hat, q_star_hat = hats  # the single-site part is evaluated at the exact conjugates
     m = 2 * torch.rand(1, cfg.mc_m, generator=generator, dtype=torch.float64) - 1
     site = torch.zeros(3, dtype=torch.float64)
     for start in range(0, cfg.mc_z, chunk):
         z = torch.randn(min(chunk, cfg.mc_z - start), 1, generator=generator, dtype=torch.float64)
-        exponent = (Q_hat - q_hat / 2) * m**2 + (math.sqrt(q_hat) * z + r_hat) * m
+        exponent = (q_star_hat - q_hat / 2) * m**2 + (math.sqrt(q_hat) * z + r_hat) * m
         weights = torch.softmax(exponent, dim=1)
         mean = (weights * m).sum(1)
         site += torch.stack([(mean**2).sum(), mean.sum(), (weights * m**2).sum(1).sum()])
-    return np.array([-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_Q, *(site / cfg.mc_z).tolist()])
+    return np.array([-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_q_star, *(site / cfg.mc_z).tolist()])
 
 
 def measure(cfg: Config) -> tuple[list[dict], dict]:
@@ -82,10 +82,8 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
     started = time.perf_counter()
     exact = quadrature_evaluation(cfg)
     t_quad = time.perf_counter() - started
-    saved = rs_solver.N_Z, rs_solver.N_X
-    rs_solver.N_Z, rs_solver.N_X = 4 * saved[0], 4 * saved[1]
-    refined = quadrature_evaluation(cfg)
-    rs_solver.N_Z, rs_solver.N_X = saved
+    with refined_rules(nodes=4.0, domain=1.5):  # every rule: 4× the nodes on a 1.5× larger domain
+        refined = quadrature_evaluation(cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     estimates, started = [], time.perf_counter()
     for _ in range(cfg.mc_repeats):
@@ -94,7 +92,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
     estimates = np.array(estimates)
     names = ["q_hat", "r_hat", "q_star_hat", "q", "r", "q_star"]
     spread = estimates.std(0, ddof=1)
-    rows = [{"quantity": name, "quadrature": exact[i], "quadrature_error_vs_4x_grid": abs(exact[i] - refined[i]),
+    rows = [{"quantity": name, "quadrature": exact[i], "quadrature_error_vs_refined": abs(exact[i] - refined[i]),
              "mc_mean": estimates[:, i].mean(), "mc_std_one_evaluation": spread[i],
              "mc_bias": estimates[:, i].mean() - exact[i],
              "mc_std_at_quadrature_time": spread[i] * math.sqrt(t_mc / t_quad)} for i, name in enumerate(names)]
@@ -112,7 +110,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
 
 
 def plot(rows):
-    return relative_error_bars(rows, {"quadrature_error_vs_4x_grid": "quadrature (vs 4× grid)",
+    return relative_error_bars(rows, {"quadrature_error_vs_refined": "quadrature (vs 4× nodes, 1.5× domain)",
                                       "mc_std_one_evaluation": "MC, original sizes",
                                       "mc_std_at_quadrature_time": "MC, same time as quadrature"})
 

@@ -1,12 +1,12 @@
-"""Baselines for the continual-learning comparison (spec DEEP_NETWORKS.md §9): the metaplastic binarized network
+"""Baselines for the continual-learning comparison (docs/theory.md §9): the metaplastic binarized network
 of Laborieux et al. (Nat. Commun. 12, 2549, 2021), the plain BNN (m = 0), and EWC.
 
-Binarized network (§9.1): hidden real weights W_h, binary weights W_b = sign(W_h) used in the forward pass with a
+Binarized network (Laborieux et al. 2021): hidden real weights W_h, binary weights W_b = sign(W_h) used in the forward pass with a
 straight-through estimator (the gradient at W_b is applied to W_h unchanged); no biases; BatchNorm (affine, batch
 statistics at training *and* test time, eps 1e-5) after every linear layer; hidden activations sign(z) with the
 STE gradient 1_{|z| ≤ 1}; the 784 pixels are not binarized; mean cross-entropy; W_h ~ U(−0.05, 0.05).
 
-Metaplastic Adam (§9.2): Adam(β1 0.9, β2 0.999, ε 1e-8) with L2 decay g ← g + decay·W_h, step
+Metaplastic Adam (Laborieux et al. 2021): Adam(β1 0.9, β2 0.999, ε 1e-8) with L2 decay g ← g + decay·W_h, step
 lr·√(1−β2^t)/(1−β1^t)·m̃/(√v + ε), where for weight matrices the first moment of an update that shrinks |W_h|
 (sign(W_h)·m > 0) is attenuated, m̃ = (1 − tanh²(m_meta·|W_h|))·m. BatchNorm parameters get plain Adam. The
 optimizer is re-created at the start of every task.
@@ -24,30 +24,26 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from single_layer.perceptron import sign
 from vcl_common import SolverError
 
 BN_EPS = 1e-5
 BN_MODES = ("shared_bn", "task_bn")  # evaluate previous tasks with the current BN parameters | those saved per task
 
 
-def binarize(values: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) = +1, so that every binary weight and activation is ±1."""
-    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
-
-
 def binary_weights(hidden: torch.Tensor) -> torch.Tensor:
     """W_b = sign(W_h) in the forward pass, identity in the backward pass (the gradient at W_b goes to W_h)."""
-    return hidden + (binarize(hidden) - hidden).detach()
+    return hidden + (sign(hidden) - hidden).detach()
 
 
 def sign_activation(z: torch.Tensor) -> torch.Tensor:
     """sign(z) forward; gradient 1 where |z| ≤ 1 and 0 elsewhere (the hardtanh straight-through estimator)."""
     passed = z * (z.abs() <= 1)
-    return passed + (binarize(z) - passed).detach()
+    return passed + (sign(z) - passed).detach()
 
 
 class BinaryMLP:
-    """The binarized MLP of §9.1 as plain tensors: `weights[l]` is W_h of layer l stored (n_in, n_out),
+    """The binarized MLP as plain tensors: `weights[l]` is W_h of layer l stored (n_in, n_out),
     `norms[l]` = (scale, shift) of its BatchNorm."""
 
     def __init__(self, sizes: Sequence[int], generator: torch.Generator, dtype=torch.float32, device="cpu",
@@ -92,7 +88,7 @@ class BinaryMLP:
 
 
 class MetaplasticAdam(torch.optim.Optimizer):
-    """Adam with metaplastic attenuation of |W_h|-shrinking updates (§9.2); meta = 0 is the plain BNN's Adam."""
+    """Adam with metaplastic attenuation of |W_h|-shrinking updates; meta = 0 is the plain BNN's Adam."""
 
     def __init__(self, params, lr: float = 0.005, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  meta: float = 0.0):

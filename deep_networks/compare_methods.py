@@ -30,7 +30,7 @@ methods × 3 seeds ≈ 70 min, mnist_fashion ≈ 55 min
 sharing the 2 cores. Finished method × seed runs are kept (--resume); protocols keep separate stores, so they can run
 in separate processes on the same --out_dir, followed by one --resume run of all of them for the combined table.
 
-    python deep_networks/compare_methods.py --data_root ../shared/datasets --protocols pmnist mnist_fashion
+    python deep_networks/compare_methods.py --data_root DIR --protocols pmnist mnist_fashion
     python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 \
         --out_dir figures/compare_methods_long
 """

@@ -1,4 +1,4 @@
-"""Continual-learning protocol shared by the deep-network scripts (spec DEEP_NETWORKS.md §4–§7).
+"""Continual-learning protocol shared by the deep-network scripts (docs/theory.md §9, docs/original_code.md).
 
 * data: MNIST / Fashion-MNIST through torchvision (whole set loaded once as tensors, pixels uint8/255, the first
   n_train images in file order), pixel-permuted tasks, and a synthetic stand-in for --quick runs;
@@ -50,7 +50,7 @@ METHODS = {"vcl": FieldMethod("previous_step"), "vcl_no_kl": FieldMethod("none")
 DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
 LOG_SIGMA_BINS = np.linspace(-40.0, 0.0, 81)  # histogram edges of log10 σ (and log10 |K|) in the snapshots
 FIELD_BINS = np.linspace(-5.0, 5.0, 101)  # histogram edges of θ
-CONSOLIDATED = 0.01  # σ below this counts as a consolidated synapse (spec §8 E1 check 6)
+CONSOLIDATED = 0.01  # σ below this counts as a consolidated synapse (the weight-uncertainty check of results.md)
 
 
 @dataclasses.dataclass
@@ -108,7 +108,9 @@ class ContinualConfig(BaseConfig):
 
 
 @dataclasses.dataclass
-class Task:
+class ImageTask:
+    """One classification task of the deep networks: a (permuted) image set, training and test split."""
+
     name: str
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -117,29 +119,35 @@ class Task:
 
 
 # ----------------------------------------------------------------------------- data
-def load_dataset(name: str, root: Path, n_train: int, dtype, device) -> Task:
+def load_dataset(name: str, root: Path, n_train: int, dtype, device) -> ImageTask:
     """MNIST or Fashion-MNIST as flat tensors in [0, 1]: the first n_train training images and the full test set."""
     from torchvision import datasets
 
     parts = {}
     for train in (True, False):
+        raw = root / DATASETS[name] / "raw"
         try:
             dataset = getattr(datasets, DATASETS[name])(str(root), train=train, download=False)
-        except RuntimeError:
+        except RuntimeError as error:
+            present = sorted(path.name for path in raw.glob("*-ubyte")) if raw.is_dir() else []
+            if len(present) == 4:  # the files are there but do not read: do not download over them
+                raise ConfigError(f"{raw} holds the four {DATASETS[name]} files but they do not read ({error}); "
+                                  f"a file is truncated or corrupt: delete the folder's files to download them "
+                                  f"again, or point --data_root at a good copy") from None
             try:
                 dataset = getattr(datasets, DATASETS[name])(str(root), train=train, download=True)
             except Exception as error:  # no network, read-only folder, ...
                 raise ConfigError(
                     f"{DATASETS[name]} not found under {root} and the download failed ({type(error).__name__}). "
                     f"Pass --data_root DIR or set VCL_DATA_ROOT=DIR to a folder containing MNIST/raw and "
-                    f"FashionMNIST/raw (torchvision layout, e.g. ../shared/datasets).") from None
+                    f"FashionMNIST/raw (torchvision's layout).") from None
         images = dataset.data.reshape(len(dataset.data), -1)
         parts[train] = (images.to(device=device, dtype=dtype) / 255.0, dataset.targets.to(device))
     (x_train, y_train), (x_test, y_test) = parts[True], parts[False]
-    return Task(name, x_train[:n_train], y_train[:n_train], x_test, y_test)
+    return ImageTask(name, x_train[:n_train], y_train[:n_train], x_test, y_test)
 
 
-def synthetic_dataset(n_train: int, n_test: int, generator: torch.Generator, dtype, device) -> Task:
+def synthetic_dataset(n_train: int, n_test: int, generator: torch.Generator, dtype, device) -> ImageTask:
     """MNIST-shaped stand-in for smoke runs: 10 sparse class prototypes in [0, 1]^784 plus pixel noise."""
     prototypes = (torch.rand(10, 784, generator=generator) < 0.2) * torch.rand(10, 784, generator=generator)
 
@@ -148,20 +156,20 @@ def synthetic_dataset(n_train: int, n_test: int, generator: torch.Generator, dty
         noise = 0.3 * torch.randn(count, 784, generator=generator)
         return (prototypes[labels] + noise).clamp_(0, 1).to(device=device, dtype=dtype), labels.to(device)
 
-    return Task("synthetic", *draw(n_train), *draw(n_test))
+    return ImageTask("synthetic", *draw(n_train), *draw(n_test))
 
 
-def permuted_tasks(base: Task, n_tasks: int, generator: torch.Generator) -> list[Task]:
+def permuted_tasks(base: ImageTask, n_tasks: int, generator: torch.Generator) -> list[ImageTask]:
     """One random pixel permutation per task — the first task too — shared by its training and test images."""
     tasks = []
     for index in range(n_tasks):
         permutation = torch.randperm(base.x_train.shape[1], generator=generator).to(base.x_train.device)
-        tasks.append(Task(f"permuted_{index + 1}", base.x_train[:, permutation], base.y_train,
+        tasks.append(ImageTask(f"permuted_{index + 1}", base.x_train[:, permutation], base.y_train,
                           base.x_test[:, permutation], base.y_test))
     return tasks
 
 
-def resolve_data(cfg: ContinualConfig, names: tuple[str, ...], dtype, device) -> dict[str, Task]:
+def resolve_data(cfg: ContinualConfig, names: tuple[str, ...], dtype, device) -> dict[str, ImageTask]:
     if cfg.synthetic or cfg.quick:
         generator = torch_generator(cfg.seed + 10_000)
         return {name: synthetic_dataset(cfg.n_train, max(cfg.eval_images, 500), generator, dtype, device)
@@ -172,7 +180,7 @@ def resolve_data(cfg: ContinualConfig, names: tuple[str, ...], dtype, device) ->
 
 # ----------------------------------------------------------------------------- training
 def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
-    """Per-layer σ and K statistics (spec §7: taken at the start of an epoch, σ with the new β)."""
+    """Per-layer σ and K statistics (taken at the start of an epoch, σ with the new β, as the original records them)."""
     stats = {key: [] for key in ("sigma_hist", "sigma_zero", "kl_hist", "field_hist", "sigma_mean",
                                  "consolidated", "field_abs_mean", "kl_abs_mean")}
     for field, buffer in zip(fields, kl_grad):
@@ -275,7 +283,19 @@ def primary_mode(method: str) -> str:
     return "noisy" if isinstance(METHODS[method], FieldMethod) else "shared_bn"
 
 
-def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: int, device, dtype,
+def load_checkpoint(path: Path, device) -> dict:
+    """A checkpoint written by this script; an unreadable one stops --resume with one line naming the file."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # truncated, empty, not a checkpoint: torch raises many kinds
+        raise ConfigError(f"--resume: checkpoint {path} is unreadable ({type(error).__name__}); delete it to restart "
+                          f"that run from its first epoch, or run without --resume") from None
+    if not isinstance(state, dict) or "fingerprint" not in state:
+        raise ConfigError(f"--resume: {path} is not a checkpoint of this script; delete it or run without --resume")
+    return state
+
+
+def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, seed: int, device, dtype,
                    checkpoint: Path) -> tuple[list[dict], dict[str, np.ndarray] | None]:
     """Learn the tasks in order with one method; return the accuracy rows and the stacked snapshots (None for the
     binarized baselines)."""
@@ -284,8 +304,7 @@ def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: i
     generators = {name: torch_generator(seed + offset, device) for name, offset in
                   (("shuffle", 1000), ("noise", 2000), ("evaluation", 3000))}
     rows, snapshots, done = [], [], 0
-    state = torch.load(checkpoint, map_location=device, weights_only=False) \
-        if cfg.resume and checkpoint.exists() else None
+    state = load_checkpoint(checkpoint, device) if cfg.resume and checkpoint.exists() else None
     if state is not None and state.get("fingerprint") != fingerprint(cfg):
         print(f"{checkpoint} was written with other settings: starting {method} seed {seed} afresh")
         state = None
@@ -332,7 +351,7 @@ def train_sequence(cfg: ContinualConfig, tasks: list[Task], method: str, seed: i
     return rows, {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
 
 
-def run_methods(cfg: ContinualConfig, tasks: list[Task], stem: str, out_dir: Path, device, dtype,
+def run_methods(cfg: ContinualConfig, tasks: list[ImageTask], stem: str, out_dir: Path, device, dtype,
                 snapshots: bool = True) -> list[dict]:
     """Every method × seed on the same tasks; snapshots of the field methods as npz (if `snapshots`). Finished runs are kept in a PointStore
     (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more

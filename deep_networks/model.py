@@ -1,18 +1,18 @@
-"""Gaussian-field binary MLP in field space and its variational learning rule (spec DEEP_NETWORKS.md §1–§4).
+"""Gaussian-field binary MLP in field space and its variational learning rule (docs/theory.md §9).
 
 Every binary weight w_ij = ±1 has a real field θ_ij and q(w_ij) ∝ exp(βθ_ij w_ij), so
 
-    m = tanh(βθ),    σ = 1 − m² = sech²(βθ)                                (§1.2; σ is a variance)
+    m = tanh(βθ),    σ = 1 − m² = sech²(βθ)                                (σ is a variance)
 
-The preactivation of unit i for input a (fan-in N) is replaced by its central-limit Gaussian (§1.3)
+The preactivation of unit i for input a (fan-in N) is replaced by its central-limit Gaussian (docs/theory.md eq. 26)
 
     z_i = N^{-1/2} Σ_j m_ij a_j + sqrt(N^{-1} Σ_j σ_ij a_j² + 1e-30) · ε_i,   ε_i ~ N(0, 1) fresh per call,
 
 in every layer including the output; hidden units are ReLU, the output is a softmax over 10 classes.
-Training (§2, §4): one Adam(lr, betas=(0.9, 0.99), eps=1e-8) step per mini-batch on the summed cross-entropy,
+Training: one Adam(lr, betas=(0.9, 0.99), eps=1e-8) step per mini-batch on the summed cross-entropy,
 the gradient obtained by autograd through m and σ, plus the KL gradient
 
-    K = λ β² σ(θ_t) (θ_t − θ_ref),       ∂KL(q_θ ‖ q_θref)/∂θ at θ = θ_t,            (§2.2, §2.3)
+    K = λ β² σ(θ_t) (θ_t − θ_ref),       ∂KL(q_θ ‖ q_θref)/∂θ at θ = θ_t,            (docs/theory.md eq. 27)
 
 added to θ.grad before the step. The released code uses θ_ref = the fields one optimizer step earlier and λ = 1
 (`kl="previous_step"`, the faithful default); `kl="task_start"` anchors to the fields at the end of the previous
@@ -26,12 +26,13 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from single_layer.perceptron import ising_kl
 from vcl_common import SolverError
 
-LAYER_SIZES = (784, 512, 512, 10)  # the paper's architecture (§1.1), no biases
+LAYER_SIZES = (784, 512, 512, 10)  # the paper's architecture, no biases
 EVAL_MODES = ("noisy", "mean", "binary")  # Gaussian pass with fresh ε (faithful) | ε = 0 | sampled w = ±1
 KL_MODES = ("previous_step", "task_start", "none")
-VARIANCE_FLOOR = 1e-30  # inside the square root of the preactivation variance (§1.3)
+VARIANCE_FLOOR = 1e-30  # inside the square root of the preactivation variance (docs/theory.md eq. 26)
 
 
 @torch.no_grad()
@@ -86,16 +87,12 @@ def field_moments(field: torch.Tensor, beta: float, values=None) -> tuple[torch.
 
 
 def kl_divergence(field: torch.Tensor, reference: torch.Tensor, beta: float) -> torch.Tensor:
-    """KL(q_θ ‖ q_θ') summed over synapses, same β in both (§2.2), with a stable log cosh."""
-    def log_cosh(x):
-        return x.abs() + torch.log1p(torch.exp(-2 * x.abs())) - math.log(2.0)
-
-    scaled, scaled_ref = beta * field, beta * reference
-    return ((scaled - scaled_ref) * torch.tanh(scaled) - log_cosh(scaled) + log_cosh(scaled_ref)).sum()
+    """KL(q_θ ‖ q_θ') summed over synapses, same β in both (docs/theory.md eq. 5)."""
+    return ising_kl(field, reference, beta).sum()
 
 
 def init_fields(sizes: Sequence[int], generator: torch.Generator, dtype=torch.float32, device="cpu"):
-    """θ ~ N(0, 1) i.i.d. (§4), one leaf tensor per layer stored as (n_in, n_out), i.e. θ_ij transposed, so that
+    """θ ~ N(0, 1) i.i.d., one leaf tensor per layer stored as (n_in, n_out), i.e. θ_ij transposed, so that
     z = a @ m needs no transpose and autograd returns contiguous gradients."""
     fields = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -107,7 +104,7 @@ def init_fields(sizes: Sequence[int], generator: torch.Generator, dtype=torch.fl
 def forward(fields: Sequence[torch.Tensor], x: torch.Tensor, beta: float, mode: str = "noisy",
             generator: torch.Generator | None = None, noise: Sequence[torch.Tensor] | None = None,
             moments: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
-    """Logits of the Gaussian-field network (§1.3) for a batch x of shape (B, 784).
+    """Logits of the Gaussian-field network (docs/theory.md eq. 26) for a batch x of shape (B, 784).
 
     mode "noisy": fresh ε ~ N(0,1) per unit and sample (or the given `noise` list, for tests);
     "mean": ε = 0; "binary": one network w = ±1 drawn from q_θ (P(w = +1) = (1 + m)/2), z = N^{-1/2} w a.
@@ -146,7 +143,7 @@ def accuracy(fields, x: torch.Tensor, labels: torch.Tensor, beta: float, mode: s
 
 
 class FieldLearner:
-    """One optimizer for the whole run (never reset) + the KL-gradient buffer K of the released rule (§2.3, §4).
+    """One optimizer for the whole run (never reset) + the KL-gradient buffer K of the released rule (docs/original_code.md A1).
 
     step(): summed cross-entropy → autograd → θ.grad += K → Adam step → K = λβ²σ(θ_new)(θ_new − θ_ref)."""
 
@@ -217,7 +214,7 @@ class FieldLearner:
 
 def beta_schedule(global_epoch: int, total_epochs: int, slope: float, beta_max: float = 10.0,
                   offset: float = 0.1) -> float:
-    """β = β_max tanh(offset + slope · g / total_epochs) for epoch g = 1, 2, … (§4).
+    """β = β_max tanh(offset + slope · g / total_epochs) for epoch g = 1, 2, … (docs/theory.md §9).
 
     Permuted MNIST: slope 2, total 25 (1.781 … 9.705); MNIST → Fashion: slope 1, total 80 (1.120 … 8.005)."""
     return beta_max * math.tanh(offset + slope * global_epoch / total_epochs)

@@ -1,4 +1,4 @@
-"""Permuted MNIST with the field-space binary network (paper's deep-network experiment E1; spec §8).
+"""Permuted MNIST with the field-space binary network (the paper's deep-network experiment).
 
 A 784-512-512-10 network of binary weights w = ±1, learned in field space (m = tanh βθ, σ = 1 − m²) with the
 Gaussian-field forward pass z = N^{-1/2} m·a + sqrt(N^{-1} σ·a² + 1e-30) ε, learns 5 tasks in sequence, each a
@@ -14,11 +14,11 @@ vcl_anchored (K = λβ²σ(θ)(θ − θ*), θ* = fields at the end of the previ
 Figure: one panel per method, test accuracy (y) of tasks 1…5 vs epoch 1…25 (x), task boundaries dashed;
 A last panel compares the methods: accuracy of each task at the end of its own training (peak) and after the last
 task (final). Outputs: permuted_mnist.{png,pdf,csv,json} and permuted_mnist_snapshots_<method>_seed<k>.npz (σ, K,
-θ histograms at the start of every epoch, read by weight_uncertainty.py). The json holds the issue's checks.
+θ histograms at the start of every epoch, read by weight_uncertainty.py). The json holds the checks of the paper's claims.
 Runtime (2-core CPU, float32): ≈ 2 min per method and seed on idle cores (benchmarks/bench_deep_training.py),
 ≈ 10 min with 1 thread on cores shared with other jobs; float64 about twice as long.
 
-    python deep_networks/permuted_mnist.py --data_root ../shared/datasets
+    python deep_networks/permuted_mnist.py --data_root DIR
     python deep_networks/permuted_mnist.py --methods vcl vcl_no_kl vcl_fixed_beta vcl_anchored --seeds 3
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ QUICK = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 640, "hidden": (32, 32),
 
 
 def checks(summary: dict) -> dict:
-    """Targets of the issue (each task ≥ 0.88 after its own training, final mean ≥ 0.85) and the KL-ablation claim
+    """Targets from the original reference runs (each task ≥ 0.88 after its own training, final mean ≥ 0.85) and the KL-ablation claim
     of the reference runs (removing K raises every task's peak and does not lower the final mean)."""
     result = {method: {"own_task_ge_0.88": min(values["own_task_after_training"]) >= 0.88,
                        "final_mean_ge_0.85": values["final_mean"] >= 0.85} for method, values in summary.items()}

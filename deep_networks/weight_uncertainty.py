@@ -1,4 +1,4 @@
-"""Weight uncertainty of the field-space binary network during permuted MNIST (experiment E3; spec §7, §8).
+"""Weight uncertainty of the field-space binary network during permuted MNIST (the paper's weight-uncertainty plots).
 
 Reads the snapshots written by permuted_mnist.py (permuted_mnist_snapshots_<method>_seed<k>.npz: histograms
 and per-layer statistics taken at the start of every epoch, σ with that epoch's β, and after the last epoch).
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vcl_common import BaseConfig, FIGURES_DIR, ConfigError, plot_style, print_written, read_csv, read_json, run, \
+from deep_networks.continual import ContinualConfig, permuted_tasks, resolve_data, run_methods, setup_torch
+from vcl_common import BaseConfig, FIGURES_DIR, torch_generator, ConfigError, plot_style, print_written, read_csv, read_json, run, \
     run_metadata, save_figure, write_csv, write_json
 
 STEM = "weight_uncertainty"
@@ -45,12 +46,15 @@ def snapshot_path(folder: Path, method: str, seed: int) -> Path:
 
 
 def make_quick_snapshots(cfg: Config, folder: Path) -> None:
-    """--quick without snapshots: a tiny synthetic permuted run writes them (and its own outputs) to folder."""
-    from deep_networks import permuted_mnist
-
-    quick = dataclasses.replace(permuted_mnist.Config(), **permuted_mnist.QUICK)
-    permuted_mnist.main(dataclasses.replace(quick, quick=True, out_dir=str(folder), seed=cfg.seed,
-                                            methods=cfg.methods, device=cfg.device))
+    """--quick without snapshots: a tiny synthetic permuted sequence, trained by the shared protocol
+    (continual.run_methods), writes them to folder."""
+    run_cfg = dataclasses.replace(ContinualConfig(), quick=True, synthetic=True, epochs_per_task=cfg.epochs_per_task,
+                                  n_train=640, hidden=(32, 32), eval_images=200, methods=cfg.methods,
+                                  seed=cfg.seed, device=cfg.device, out_dir=str(folder))
+    device, dtype = setup_torch(run_cfg)
+    base = resolve_data(run_cfg, ("mnist",), dtype, device)["mnist"]
+    run_methods(run_cfg, permuted_tasks(base, 2, torch_generator(cfg.seed + 500)), "permuted_mnist", folder, device,
+                dtype)
 
 
 def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:
@@ -60,7 +64,11 @@ def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:
         path = snapshot_path(folder, method, cfg.seed)
         if not path.exists():
             continue
-        data = np.load(path)
+        try:
+            data = dict(np.load(path))
+        except Exception as error:  # truncated or not an npz file
+            raise ConfigError(f"{path} is unreadable ({type(error).__name__}): rerun deep_networks/permuted_mnist.py "
+                              f"to write it again") from None
         for epoch in range(data["sigma_mean"].shape[0]):
             for layer in range(data["sigma_mean"].shape[1]):
                 base = {"method": method, "seed": cfg.seed, "epochs_trained": epoch, "layer": layer + 1}

@@ -6,7 +6,7 @@ when 1 − q⋆ is 10⁻⁷, where the order parameters themselves barely move).
 curve X(s) = (y(s), α(s)) parametrised by arclength.  Continuation in α alone stops where a branch ends, and
 cannot tell that end from a solver failure; continuation in s walks through it: the curve turns back (α(s) has
 a maximum or a minimum), continues along the unstable middle solution and turns again onto the other branch
-(docs/theory.md §8).  A fold (spinodal) is where the α-component of the unit tangent, τ_α = dα/ds, changes sign;
+(docs/theory.md §4).  A fold (spinodal) is where the α-component of the unit tangent, τ_α = dα/ds, changes sign;
 it is located by bisection on the step length to ≪ 10⁻⁶ in α, and it is a property of the solution curve, not
 of the solver's basin of attraction.
 
@@ -31,7 +31,7 @@ TURN_LIMIT = math.cos(0.3)  # largest accepted angle between successive tangents
 @dataclasses.dataclass
 class CurvePoint:
     alpha: float
-    y: np.ndarray  # solver coordinates of (q, r, Q)
+    y: np.ndarray  # solver coordinates of (q, r, q⋆)
     tangent: np.ndarray  # unit tangent (dy/ds, dα/ds)
     solution: RSSolution
 
@@ -99,7 +99,7 @@ class Family:
 
     def solve(self, alpha: float, init, max_evaluations: int = MAX_EVALUATIONS) -> RSSolution:
         problem = self.problem_at(alpha)
-        return solve_rs(alpha, problem.measure, problem.channel, init, problem.teacher, problem.fixed_Q,
+        return solve_rs(alpha, problem.measure, problem.channel, init, problem.teacher, problem.fixed_q_star,
                         max_evaluations=max_evaluations)
 
     def approach(self, start: RSSolution, step: float, alpha_limit: float) -> list[RSSolution]:

@@ -2,7 +2,7 @@
 
 Axes: x = α ∈ [0.01, 2] (P/N), y = q (overlap of two typical solutions), r (student–teacher overlap of the
 means), q⋆ (self-overlap; 1 − q⋆ is the mean weight variance).  β = 20, no prior (κ₁ = 0).
-Equations: THEORY.md §4.3, solved by `mean_field_theory.task1.sweep_task1` (deterministic float64 quadrature,
+Equations: docs/theory.md eqs. 11–16, solved by `mean_field_theory.task1.sweep_task1` (deterministic float64 quadrature,
 Newton to |T(x) − x| < 1e-10).  Where two RS solutions coexist (α ≈ 1.50–1.62 at β = 20) both are written;
 the one with the larger free entropy is the thermodynamic branch (solid), the other is dashed.
 

@@ -1,18 +1,18 @@
-"""Task 2 with the task-1 posterior as prior: the Franz–Parisi potential (THEORY.md §4.5).
+"""Task 2 with the task-1 posterior as prior: the Franz–Parisi potential (docs/theory.md §5, eqs. 19–22).
 
 A typical task-1 solution m¹ (quenched, drawn from the task-1 Gibbs measure) is the reference; the task-2
 student m is weighted by its own data term at inverse temperature β₂ and by exp(−κ₂ KL(m‖m¹)), κ₂ = β₂γ.
 Its replica-symmetric free entropy has the task-1 form with the same energy term G_E and a single-site
 average over the reference:
 
-    G_S2 = Σ_B P(B) ∫Dz ∫dm₁ P₁(m₁|z) ∫Dx ln ∫dm exp[(Q̂₂ − q̂₂/2) m² + (√q̂₂ x + B r̂₂) m − κ₂ KL(m‖m₁)],
+    G_S2 = Σ_B P(B) ∫Dz ∫dm₁ P₁(m₁|z) ∫Dx ln ∫dm exp[(q̂⋆₂ − q̂₂/2) m² + (√q̂₂ x + B r̂₂) m − κ₂ KL(m‖m₁)],
 
 B = w¹w² = ±1 with P(B) = (1 ± r₀)/2 (gauge w¹ = +1) and P₁ the task-1 single-site measure at the converged
 task-1 conjugates of ONE branch.  Two observations make this cheap and deterministic:
 * −κ₂ KL(m‖m₁) = κ₂ S(m) + κ₂ atanh(m₁)·m + κ₂[½ ln((1 − m₁²)/4)]: the reference only shifts the field by
   κ₂ u₁ (u₁ = atanh m₁), so the inner problem is `FlatMeasure(κ₂)` at field √q̂₂ x + B r̂₂ + κ₂ u₁;
 * the x-average does not depend on z, so the z-integral reduces once and for all to the marginal density
-  ρ(u₁) = ∫Dz P₁(u₁|z) of the reference (THEORY.md §5.5 item 4, "separability").
+  ρ(u₁) = ∫Dz P₁(u₁|z) of the reference (docs/theory.md eq. 21).
 Order parameters: q₂ = ⟪⟨m⟩²⟫, r₂ = ⟪B⟨m⟩⟫, q₂⋆ = ⟪⟨m²⟩⟫; observables p₂ = ⟪B sgn m⟫, p₁⁽²⁾ = ⟪sgn m⟫,
 ε_g^t = arccos(p_t)/π, and T = ⟪⟨m⟩⟫ (teacher-1 overlap of the task-2 means; its conjugate is 0).
 """
@@ -24,7 +24,8 @@ import math
 import torch
 
 from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution, SiteAverages,
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution,
+                                         SiteAverages,
                                          VariationalChannel, iteration_is_stable, single_thread, solve_rs,
                                          sweep_branches)
 from mean_field_theory.task1 import HIGH_INIT
@@ -83,7 +84,7 @@ class ReferenceMeasure(LocalMeasure):
 
 @dataclasses.dataclass
 class Task2Solution:
-    """Franz–Parisi saddle point; (q, r, q_star) are the task-2 order parameters q₂, r₂, q₂⋆ (r: teacher 2)."""
+    """Franz–Parisi saddle point; (q, r, q⋆) are the task-2 order parameters q₂, r₂, q₂⋆ (r: teacher 2)."""
 
     alpha: float  # α₂
     q: float

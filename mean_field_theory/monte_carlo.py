@@ -1,4 +1,4 @@
-"""The original Monte-Carlo estimators of the saddle-point equations (THEORY.md §5.1, §5.3), re-implemented for the
+"""The original Monte-Carlo estimators of the saddle-point equations (docs/original_code.md), re-implemented for the
 benchmarks that compare them with this repository's quadrature (float64, chunked to bound memory)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 def energy_gradient(q: float, r: float, q_star: float, beta: float, n_z: int, n_x: int, generator: torch.Generator,
                     chunk: int = 250) -> tuple[float, float, float]:
     """∂G_E/∂(q, r, q⋆) as the original code estimates it: ln of the sample mean of H^β over n_x Gaussian x per z
-    sample, and the derivative formulas of THEORY.md §4.3 averaged over n_z Gaussian z."""
+    sample, and the derivative formulas of docs/theory.md eq. 14 averaged over n_z Gaussian z."""
     s, e = math.sqrt(q - r * r), math.sqrt(1 - q_star)
     x = torch.randn(1, n_x, generator=generator, dtype=torch.float64)
     totals = torch.zeros(3, dtype=torch.float64)
@@ -42,7 +42,7 @@ def ising_entropy(m: torch.Tensor) -> torch.Tensor:
 def task2_site_averages(task1_hats: tuple[float, float, float], kappa1: float, hats: tuple[float, float, float],
                         kappa2: float, r0: float, n_z: int, n_m1: int, n_x: int, n_m: int,
                         generator: torch.Generator, chunk: int = 10) -> tuple[float, float, float]:
-    """(q₂, r₂, q₂⋆) single-site averages of task 2 (THEORY.md §4.5) as the original code samples them (§5.3):
+    """(q₂, r₂, q₂⋆) single-site averages of task 2 (docs/theory.md eq. 21) as the original code samples them:
     z (n_z) and uniform m₁ (n_m1) for the task-1 reference P₁(m₁|z), Gaussian x (n_x) and uniform m (n_m) for the
     student, both B = ±1 with P(B) = (1 ± r₀)/2, the KL written out; weights normalised per row after subtracting
     the maximum (which the original omits). `hats` = (q̂₂, r̂₂, q̂₂⋆)."""

@@ -6,9 +6,10 @@ Every integral of the theory is one of three kinds, and each rule puts its nodes
   single-site ln Z, or bounded moments).  The Gaussian weight holds the mass, so the domain is |z| ≤ `tail`
   with tail = 12: the neglected part is ≤ (A + B·tail²)·2φ(12)/12 ≈ 3·10⁻³³·(A + 144 B), far below float64 for
   any B the solvers meet.  Inside, f has narrow layers (the teacher sigmoid of width √(q−r²)/r, the sign change
-  of the single-site field of width 1/√q̂; docs/theory.md §7), so the nodes follow a sinh map, z = c + s·sinh(t) near a layer c of width s, with a uniform trapezoid rule
-  in t (`gaussian_sinh_nodes`): dense (spacing s·dt) at the layer, geometrically sparser in the tails.  The trapezoid rule converges exponentially for analytic integrands that vanish at both
-  ends.  The rule has two clusters, the Gaussian bulk (width 1 at z = 0) and the layer: a layer far from the
+  of the single-site field of width 1/√q̂; docs/theory.md §7), so the nodes follow a sinh map, z = c + s·sinh(t)
+  near a layer c of width s, with a uniform trapezoid rule in t (`gaussian_sinh_nodes`): dense (spacing s·dt) at
+  the layer, geometrically sparser in the tails.  The trapezoid rule converges exponentially for analytic
+  integrands that vanish at both ends.  The rule has two clusters, the Gaussian bulk (width 1 at z = 0) and the layer: a layer far from the
   bulk (at z ≈ −12 when r̂/√q̂ is large) must not pull every node away from where the mass is.
 * **Integrands that the Gaussian does not hold**, ∫Dx Φ^β(·) at very negative fields: Φ^β beats e^{−x²/2} and
   the mass sits far from x = 0.  `sinh_cluster_nodes` takes a domain and the layers chosen by the caller

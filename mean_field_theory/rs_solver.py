@@ -1,25 +1,25 @@
 """Replica-symmetric saddle point of a teacher–student perceptron with a pluggable prior and channel.
 
-Free entropy per synapse (THEORY.md §4.3; the conventions reproduce the paper's update rules):
+Free entropy per synapse (docs/theory.md eqs. 11–16; the conventions reproduce the paper's update rules):
 
-    Φ = extr { −Q̂ Q + ½ q̂ q − r̂ r + G_S(q̂, r̂, Q̂) + α G_E(q, r, Q) }
+    Φ = extr { −q̂⋆ q⋆ + ½ q̂ q − r̂ r + G_S(q̂, r̂, q̂⋆) + α G_E(q, r, q⋆) }
 
-    G_S = ∫Dz ln ∫ dμ(m) exp[(Q̂ − q̂/2) m² + (√q̂ z + r̂) m]                 (single-site "measure")
-    G_E = 2 ∫Dz Φ_N(r z / √(q − r²)) ψ(√q z),  ψ(ω) = ln ∫Dx exp ℓ(ω + √(Q − q) x; Q)   (energy "channel")
+    G_S = ∫Dz ln ∫ dμ(m) exp[(q̂⋆ − q̂/2) m² + (√q̂ z + r̂) m]                 (single-site "measure")
+    G_E = 2 ∫Dz Φ_N(r z / √(q − r²)) ψ(√q z),  ψ(ω) = ln ∫Dx exp ℓ(ω + √(q⋆ − q) x; q⋆)   (energy "channel")
 
-with Q = q⋆ the self-overlap, Φ_N the normal CDF and ℓ the log-likelihood of the channel.  Saddle point:
-q̂ = −2α ∂_q G_E, r̂ = α ∂_r G_E, Q̂ = α ∂_Q G_E and q = E_z⟨m⟩², r = E_z⟨m⟩, Q = E_z⟨m²⟩.
+with q⋆ the self-overlap, Φ_N the normal CDF and ℓ the log-likelihood of the channel.  Saddle point:
+q̂ = −2α ∂_q G_E, r̂ = α ∂_r G_E, q̂⋆ = α ∂_{q⋆} G_E and q = E_z⟨m⟩², r = E_z⟨m⟩, q⋆ = E_z⟨m²⟩.
 
 Measures: `FlatMeasure(kappa)` (this paper: flat m ∈ [−1, 1] plus κ·S(m), the uniform prior of the appendix),
-`IsingMeasure` (w = ±1, Q ≡ 1), `SphericalMeasure` (w ∈ ℝ with Σw² = N, Q̂ a Lagrange multiplier).
-Channels: `VariationalChannel(beta)` (this paper: ℓ = β ln Φ_N(h/√(1−Q)), the Gaussian-approximation data term
-at inverse temperature β) and `VersionSpaceChannel` (Gibbs learning, ℓ = ln Θ(h), Q ≡ 1).
+`IsingMeasure` (w = ±1, q⋆ ≡ 1), `SphericalMeasure` (w ∈ ℝ with Σw² = N, q̂⋆ a Lagrange multiplier).
+Channels: `VariationalChannel(beta)` (this paper: ℓ = β ln Φ_N(h/√(1−q⋆)), the Gaussian-approximation data term
+at inverse temperature β) and `VersionSpaceChannel` (Gibbs learning, ℓ = ln Θ(h), q⋆ ≡ 1).
 The same code path therefore gives the paper's theory and the classical results (Gardner & Derrida 1988,
 Györgyi 1990, Krauth & Mézard 1989), which the tests use as a check.
 
 Everything is float64 and deterministic: G_E is a differentiable torch function evaluated by quadrature and
 its gradient is taken by autograd (exact derivative of the quadrature); the equations are solved with
-a quasi-Newton method in unconstrained coordinates that keep r² < q < Q < 1.
+a quasi-Newton method in unconstrained coordinates that keep r² < q < q⋆ < 1.
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ EXP_FLOOR = -700.0  # smallest exponent passed to exp in the site integrals (see
 
 # ----------------------------------------------------------------------------- channels (energy term)
 class VariationalChannel:
-    """This paper's data term: ℓ(h; Q) = β ln Φ_N(h / √(1 − Q)) (docs/theory.md eq. 9)."""
+    """This paper's data term: ℓ(h; q⋆) = β ln Φ_N(h / √(1 − q⋆)) (docs/theory.md eq. 9)."""
 
-    fixed_Q = None
+    fixed_q_star = None
     INNER_TAIL = 12.0  # half-width of the inner domain in units of the bounds below
 
     def __init__(self, beta: float):
@@ -56,18 +56,18 @@ class VariationalChannel:
         # edge of the Φ^β wall: where β ln Φ_N(t) = −1
         self.wall_t = float(torch.special.ndtri(torch.tensor(math.exp(-1.0 / self.beta), dtype=DTYPE)))
 
-    def log_partition(self, omega: torch.Tensor, q: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(Q−q) x)/√(1−Q)), computed in log space (never forms Φ^β).
+    def log_partition(self, omega: torch.Tensor, q: torch.Tensor, q_star: torch.Tensor) -> torch.Tensor:
+        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(q⋆−q) x)/√(1−q⋆)), computed in log space (never forms Φ^β).
 
-        The domain follows the integrand e^{f(x)}, f = −x²/2 + β ln Φ_N(t), t = (ω + √(Q−q) x)/√(1−Q), for each
-        ω.  f is strictly concave and its curvature −f'' = 1 + β (Q−q)/(1−Q)·V(t), with V = −(ln Φ_N)'' falling
+        The domain follows the integrand e^{f(x)}, f = −x²/2 + β ln Φ_N(t), t = (ω + √(q⋆−q) x)/√(1−q⋆), for each
+        ω.  f is strictly concave and its curvature −f'' = 1 + β (q⋆−q)/(1−q⋆)·V(t), with V = −(ln Φ_N)'' falling
         from 1 to 0 as t grows, decreases with x.  Hence, with x⋆ the maximum and σ = (−f''(x⋆))^{−1/2}:
         left of x⋆, f ≤ f⋆ − (x−x⋆)²/(2σ²); right of it, f ≤ f⋆ − (x−x⋆)²/2 and f ≥ f⋆ − (x−x⋆)²/(2σ²).  On
         [x⋆ − 12σ, x⋆ + 12] the neglected mass is therefore below erfc(12/√2)(1 + 1/σ) ≈ 4·10⁻³³/σ of the
-        integral (σ ≥ (1 + β(Q−q)/(1−Q))^{−1/2}).  For very negative ω, x⋆ lies far outside any fixed window.
+        integral (σ ≥ (1 + β(q⋆−q)/(1−q⋆))^{−1/2}).  For very negative ω, x⋆ lies far outside any fixed window.
         Nodes cluster at x⋆ (width σ) and at the wall where β ln Φ_N(t) = −1 (width 1/|d(β ln Φ_N)/dx| there):
         when x⋆ sits on the plateau Φ_N ≈ 1 the integrand is a unit Gaussian cut by that steep wall."""
-        sqrt_v, sqrt_e = torch.sqrt(Q - q), torch.sqrt(1.0 - Q)
+        sqrt_v, sqrt_e = torch.sqrt(q_star - q), torch.sqrt(1.0 - q_star)
         with torch.no_grad():
             peak, width = self.inner_peak(omega, float(sqrt_v), float(sqrt_e))
             ratio = max(float(sqrt_v), 1e-150) / float(sqrt_e)
@@ -99,13 +99,13 @@ class VariationalChannel:
                 return x, torch.rsqrt(1.0 + self.beta * ratio**2 * mills * _t_plus_mills_ratio(t))
         raise RuntimeError(f"inner_peak: Newton did not converge (beta={self.beta}, sqrt_v={sqrt_v}, sqrt_e={sqrt_e})")
 
-    def layer_width(self, q: float, Q: float) -> float:
-        """Width in ω of the bend of ψ(ω) from ≈ 0 (Φ_N^β ≈ 1 over the bulk of x) to −βω²/(2(1−Q) + 2β(Q−q)):
-        the steepness of the Φ^β wall at x = 0, smeared by √(Q−q) x (for β = 1 exactly √(1−q), since
-        ∫Dx Φ_N((ω + √v x)/√e) = Φ_N(ω/√(1−q))).  The bend sits at ω ≈ √(1−Q)·t_w, within t_w·β·φ(t_w)/Φ_N(t_w)
+    def layer_width(self, q: float, q_star: float) -> float:
+        """Width in ω of the bend of ψ(ω) from ≈ 0 (Φ_N^β ≈ 1 over the bulk of x) to −βω²/(2(1−q⋆) + 2β(q⋆−q)):
+        the steepness of the Φ^β wall at x = 0, smeared by √(q⋆−q) x (for β = 1 exactly √(1−q), since
+        ∫Dx Φ_N((ω + √v x)/√e) = Φ_N(ω/√(1−q))).  The bend sits at ω ≈ √(1−q⋆)·t_w, within t_w·β·φ(t_w)/Φ_N(t_w)
         ≈ 2 ln β widths of ω = 0."""
         steepness = self.beta * float(_mills_ratio(torch.tensor(self.wall_t, dtype=DTYPE)))
-        return math.sqrt((1.0 - Q) / steepness**2 + (Q - q))
+        return math.sqrt((1.0 - q_star) / steepness**2 + (q_star - q))
 
 
 def _mills_ratio(t: torch.Tensor) -> torch.Tensor:
@@ -125,37 +125,37 @@ def _t_plus_mills_ratio(t: torch.Tensor, depth: int = 40) -> torch.Tensor:
 
 
 class VersionSpaceChannel:
-    """Gibbs learning of a noiseless perceptron: ℓ = ln Θ(h), so ψ(ω) = ln Φ_N(ω / √(1 − q)), Q ≡ 1."""
+    """Gibbs learning of a noiseless perceptron: ℓ = ln Θ(h), so ψ(ω) = ln Φ_N(ω / √(1 − q)), q⋆ ≡ 1."""
 
-    fixed_Q = 1.0
+    fixed_q_star = 1.0
 
-    def log_partition(self, omega, q, Q):
-        return torch.special.log_ndtr(omega / torch.sqrt(Q - q))
+    def log_partition(self, omega, q, q_star):
+        return torch.special.log_ndtr(omega / torch.sqrt(q_star - q))
 
-    def layer_width(self, q: float, Q: float) -> float:
-        """ψ bends at ω = 0 over a width √(Q − q)."""
-        return math.sqrt(Q - q)
+    def layer_width(self, q: float, q_star: float) -> float:
+        """ψ bends at ω = 0 over a width √(q⋆ − q)."""
+        return math.sqrt(q_star - q)
 
 
-def energy_term(channel, q, r, Q) -> torch.Tensor:
-    """G_E(q, r, Q) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, Q.
+def energy_term(channel, q, r, q_star) -> torch.Tensor:
+    """G_E(q, r, q⋆) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, q⋆.
 
     r = 0 gives the storage problem (random labels): G_E = ∫Dz ψ(√q z).  The z-rule clusters its nodes at z = 0
     on the narrower of the teacher sigmoid (width √(q−r²)/|r|) and the bend of ψ (`channel.layer_width`/√q),
     which both sit at or within a few widths of z = 0 (a separate cluster for the bend measured worse)."""
     spread = torch.sqrt(q - r**2)
     with torch.no_grad():
-        width = channel.layer_width(float(q), float(Q)) / math.sqrt(float(q))
+        width = channel.layer_width(float(q), float(q_star)) / math.sqrt(float(q))
         if float(r) != 0.0:
             width = min(width, float(spread) / abs(float(r)))
     z, log_w = gaussian_sinh_nodes((0.0,), (max(width, 1e-12) / 2.0,), N_Z)
     teacher = torch.special.log_ndtr(r * z / spread)
-    return 2.0 * torch.sum(torch.exp(log_w + teacher) * channel.log_partition(torch.sqrt(q) * z, q, Q))
+    return 2.0 * torch.sum(torch.exp(log_w + teacher) * channel.log_partition(torch.sqrt(q) * z, q, q_star))
 
 
-def energy_gradient(channel, q: float, r: float, Q: float):
-    """(G_E, ∂G_E/∂q, ∂G_E/∂r, ∂G_E/∂Q) by autograd through the quadrature."""
-    params = [torch.tensor(float(value), dtype=DTYPE, requires_grad=True) for value in (q, r, Q)]
+def energy_gradient(channel, q: float, r: float, q_star: float):
+    """(G_E, ∂G_E/∂q, ∂G_E/∂r, ∂G_E/∂q⋆) by autograd through the quadrature."""
+    params = [torch.tensor(float(value), dtype=DTYPE, requires_grad=True) for value in (q, r, q_star)]
     value = energy_term(channel, *params)
     grads = torch.autograd.grad(value, params)
     return float(value.detach()), *(float(grad) for grad in grads)
@@ -169,7 +169,7 @@ class SiteAverages:
     log_z: float  # G_S = E_z ln Z(b)
     mean: float  # r = E_z⟨m⟩
     mean_sq: float  # q = E_z⟨m⟩²
-    second: float  # Q = E_z⟨m²⟩
+    second: float  # q⋆ = E_z⟨m²⟩
     sign: float  # p = E_z⟨sgn m⟩ (teacher overlap of the clipped student)
     extras: dict = dataclasses.field(default_factory=dict)  # measure-specific averages (Franz–Parisi)
 
@@ -179,8 +179,8 @@ class LocalMeasure:
     exp(a m² + b m) dμ(m) for a batch of fields b; `averages` takes E_z over b = √q̂ z + r̂ on a grid refined
     where b changes sign (width 1/√q̂ in z)."""
 
-    fixed_Q: float | None = None
-    a_bounds: tuple | None = (-np.inf, np.inf)  # range of a = Q̂ − q̂/2 (None: Q̂ drops out)
+    fixed_q_star: float | None = None
+    a_bounds: tuple | None = (-np.inf, np.inf)  # range of a = q̂⋆ − q̂/2 (None: q̂⋆ drops out)
 
     def averages(self, q_hat: float, r_hat: float, a: float) -> SiteAverages:
         sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
@@ -203,7 +203,8 @@ class FlatMeasure(LocalMeasure):
     U_LIMIT = 32.0
     C_LIMIT = 1e10
 
-    def __init__(self, kappa: float = 0.0, panels: int = 27, nodes_per_panel: int = 12, first_panel_scale: float = 0.25):
+    def __init__(self, kappa: float = 0.0, panels: int = 27, nodes_per_panel: int = 12,
+                 first_panel_scale: float = 0.25):
         if not kappa >= 0:
             raise ValueError(f"kappa must be >= 0, got {kappa}")
         self.kappa = float(kappa)
@@ -248,9 +249,9 @@ class FlatMeasure(LocalMeasure):
 
 
 class IsingMeasure(LocalMeasure):
-    """Binary weights w = ±1: Q ≡ 1 and Q̂ drops out (set to 0)."""
+    """Binary weights w = ±1: q⋆ ≡ 1 and q̂⋆ drops out (set to 0)."""
 
-    fixed_Q = 1.0
+    fixed_q_star = 1.0
     a_bounds = None
 
     def site(self, a: float, b: torch.Tensor):
@@ -260,9 +261,9 @@ class IsingMeasure(LocalMeasure):
 
 
 class SphericalMeasure(LocalMeasure):
-    """Real weights with the spherical constraint Σ w² = N: Gaussian single site, Q̂ fixes Q = 1 (a < 0)."""
+    """Real weights with the spherical constraint Σ w² = N: Gaussian single site, q̂⋆ fixes q⋆ = 1 (a < 0)."""
 
-    fixed_Q = 1.0
+    fixed_q_star = 1.0
     a_bounds = (-np.inf, 0.0)
 
     def site(self, a: float, b: torch.Tensor):
@@ -273,15 +274,15 @@ class SphericalMeasure(LocalMeasure):
         return log_z, mean, mean**2 + 1.0 / precision, sign
 
 
-def site_averages(measure, q_hat: float, r_hat: float, Q_hat: float) -> SiteAverages:
-    """Gaussian averages of the single-site problem at conjugates (q̂, r̂, Q̂), a = Q̂ − q̂/2."""
-    return measure.averages(q_hat, r_hat, Q_hat - q_hat / 2.0)
+def site_averages(measure, q_hat: float, r_hat: float, q_star_hat: float) -> SiteAverages:
+    """Gaussian averages of the single-site problem at conjugates (q̂, r̂, q̂⋆), a = q̂⋆ − q̂/2."""
+    return measure.averages(q_hat, r_hat, q_star_hat - q_hat / 2.0)
 
 
-def lagrange_multiplier(measure, q_hat: float, r_hat: float, Q_target: float) -> float:
-    """Q̂ such that E_z⟨m²⟩ = Q_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with Q̂."""
+def lagrange_multiplier(measure, q_hat: float, r_hat: float, q_star_target: float) -> float:
+    """q̂⋆ such that E_z⟨m²⟩ = q⋆_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with q̂⋆."""
     def excess(a):
-        return measure.averages(q_hat, r_hat, a).second - Q_target
+        return measure.averages(q_hat, r_hat, a).second - q_star_target
 
     low_bound, high_bound = measure.a_bounds
     if high_bound == 0.0:  # spherical: a ∈ (−∞, 0); bracket in log(−a)
@@ -317,94 +318,94 @@ class RSSolution:
 
 
 class RSProblem:
-    """The saddle-point map x = (q, r, Q) → T(x) of one (α, measure, channel) problem.
+    """The saddle-point map x = (q, r, q⋆) → T(x) of one (α, measure, channel) problem.
 
-    teacher=False is the storage problem (random labels): r = r̂ = 0.  fixed_Q clamps the self-overlap
-    (Q̂ then becomes the Lagrange multiplier of E⟨m²⟩ = Q; Fig. 2d's "fixed q⋆" theory)."""
+    teacher=False is the storage problem (random labels): r = r̂ = 0.  fixed_q⋆ clamps the self-overlap
+    (q̂⋆ then becomes the Lagrange multiplier of E⟨m²⟩ = q⋆; Fig. 2d's "fixed q⋆" theory)."""
 
-    def __init__(self, alpha: float, measure, channel, teacher: bool = True, fixed_Q: float | None = None,
+    def __init__(self, alpha: float, measure, channel, teacher: bool = True, fixed_q_star: float | None = None,
                  max_evaluations: int = MAX_EVALUATIONS):
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
         if not max_evaluations >= 1:
             raise ValueError(f"max_evaluations must be >= 1, got {max_evaluations}")
         self.alpha, self.measure, self.channel, self.teacher = float(alpha), measure, channel, teacher
-        for forced in (measure.fixed_Q, channel.fixed_Q):
+        for forced in (measure.fixed_q_star, channel.fixed_q_star):
             if forced is not None:
-                if fixed_Q is not None and fixed_Q != forced:
-                    raise ValueError(f"this measure/channel requires Q = {forced}")
-                fixed_Q = forced
-        if fixed_Q is not None and not 0 < fixed_Q <= 1:
-            raise ValueError(f"fixed self-overlap must be in (0, 1], got {fixed_Q}")
-        self.fixed_Q = fixed_Q
+                if fixed_q_star is not None and fixed_q_star != forced:
+                    raise ValueError(f"this measure/channel requires q_star = {forced}")
+                fixed_q_star = forced
+        if fixed_q_star is not None and not 0 < fixed_q_star <= 1:
+            raise ValueError(f"fixed self-overlap must be in (0, 1], got {fixed_q_star}")
+        self.fixed_q_star = fixed_q_star
         self.evaluations, self.max_evaluations = 0, int(max_evaluations)
         self.last = None  # the last evaluated point and its image (what a solve cut short returns)
 
-    # unconstrained coordinates y ↔ order parameters with r² < q < Q < 1 (r = 0 without teacher)
+    # unconstrained coordinates y ↔ order parameters with r² < q < q⋆ < 1 (r = 0 without teacher)
     def to_params(self, y: np.ndarray):
-        Q = self.fixed_Q if self.fixed_Q is not None else 1.0 / (1.0 + math.exp(-y[-1]))
-        q = Q / (1.0 + math.exp(-y[0]))
+        q_star = self.fixed_q_star if self.fixed_q_star is not None else 1.0 / (1.0 + math.exp(-y[-1]))
+        q = q_star / (1.0 + math.exp(-y[0]))
         r = math.sqrt(q) * math.tanh(y[1]) if self.teacher else 0.0
-        return q, r, Q
+        return q, r, q_star
 
-    def to_coords(self, q: float, r: float, Q: float) -> np.ndarray:
-        coords = [math.log(q / (Q - q))]
+    def to_coords(self, q: float, r: float, q_star: float) -> np.ndarray:
+        coords = [math.log(q / (q_star - q))]
         if self.teacher:
             coords.append(math.atanh(r / math.sqrt(q)))
-        if self.fixed_Q is None:
-            coords.append(math.log(Q / (1.0 - Q)))
+        if self.fixed_q_star is None:
+            coords.append(math.log(q_star / (1.0 - q_star)))
         return np.array(coords)
 
-    def conjugates(self, q: float, r: float, Q: float):
-        g_e, d_q, d_r, d_Q = energy_gradient(self.channel, q, r, Q)
+    def conjugates(self, q: float, r: float, q_star: float):
+        g_e, d_q, d_r, d_q_star = energy_gradient(self.channel, q, r, q_star)
         q_hat = max(-2.0 * self.alpha * d_q, 0.0)
         r_hat = self.alpha * d_r if self.teacher else 0.0
-        if self.fixed_Q is None:
-            Q_hat = self.alpha * d_Q
-        elif self.measure.a_bounds is None:  # Ising: Q ≡ 1 by the support, Q̂ drops out
-            Q_hat = 0.0
+        if self.fixed_q_star is None:
+            q_star_hat = self.alpha * d_q_star
+        elif self.measure.a_bounds is None:  # Ising: q⋆ ≡ 1 by the support, q̂⋆ drops out
+            q_star_hat = 0.0
         else:
-            Q_hat = lagrange_multiplier(self.measure, q_hat, r_hat, self.fixed_Q)
-        return g_e, q_hat, r_hat, Q_hat
+            q_star_hat = lagrange_multiplier(self.measure, q_hat, r_hat, self.fixed_q_star)
+        return g_e, q_hat, r_hat, q_star_hat
 
-    def step(self, q: float, r: float, Q: float):
-        """One application of the saddle-point map: returns (new (q, r, Q), conjugates, averages, G_E).
+    def step(self, q: float, r: float, q_star: float):
+        """One application of the saddle-point map: returns (new (q, r, q⋆), conjugates, averages, G_E).
         Raises EvaluationBudgetSpent once `max_evaluations` maps have been evaluated."""
-        if self.last is not None and self.last[0] == (q, r, Q):  # the solver asks again for the point it just had
+        if self.last is not None and self.last[0] == (q, r, q_star):  # the solver asks again for the point it just had
             return self.last[1]
         if self.evaluations >= self.max_evaluations:
             raise EvaluationBudgetSpent
         self.evaluations += 1
-        g_e, q_hat, r_hat, Q_hat = self.conjugates(q, r, Q)
-        averages = site_averages(self.measure, q_hat, r_hat, Q_hat)
-        new_Q = self.fixed_Q if self.fixed_Q is not None else averages.second
+        g_e, q_hat, r_hat, q_star_hat = self.conjugates(q, r, q_star)
+        averages = site_averages(self.measure, q_hat, r_hat, q_star_hat)
+        new_Q = self.fixed_q_star if self.fixed_q_star is not None else averages.second
         new_r = averages.mean if self.teacher else 0.0
-        image = (averages.mean_sq, new_r, new_Q), (q_hat, r_hat, Q_hat), averages, g_e
-        self.last = (float(q), float(r), float(Q)), image
+        image = (averages.mean_sq, new_r, new_Q), (q_hat, r_hat, q_star_hat), averages, g_e
+        self.last = (float(q), float(r), float(q_star)), image
         return image
 
     def residual(self, y: np.ndarray) -> np.ndarray:
         params = self.to_params(y)
         new, *_ = self.step(*params)
         return np.array([new[0] - params[0]] + ([new[1] - params[1]] if self.teacher else [])
-                        + ([new[2] - params[2]] if self.fixed_Q is None else []))
+                        + ([new[2] - params[2]] if self.fixed_q_star is None else []))
 
     def image_in_coords(self, y: np.ndarray) -> tuple[np.ndarray, float]:
-        """T(x(y)) in the solver coordinates (projected inside r² < q < Q < 1), and max |T(x) − x|.  Steps and
+        """T(x(y)) in the solver coordinates (projected inside r² < q < q⋆ < 1), and max |T(x) − x|.  Steps and
         Jacobians are well scaled in y; convergence (`tol`) is judged on the order parameters themselves."""
         params = self.to_params(y)
         new = self.step(*params)[0]
         return self.to_coords(*_project(np.array(new), self)), max(abs(a - b) for a, b in zip(new, params))
 
-    def solution(self, q: float, r: float, Q: float) -> RSSolution:
-        return self.as_solution((q, r, Q), self.step(q, r, Q))
+    def solution(self, q: float, r: float, q_star: float) -> RSSolution:
+        return self.as_solution((q, r, q_star), self.step(q, r, q_star))
 
     def as_solution(self, params, image) -> RSSolution:
-        (new, (q_hat, r_hat, Q_hat), averages, g_e), (q, r, Q) = image, (float(value) for value in params)
-        residual = max(abs(a - b) for a, b in zip(new, (q, r, Q)))
-        free_entropy = -Q_hat * Q + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
+        (new, (q_hat, r_hat, q_star_hat), averages, g_e), (q, r, q_star) = image, (float(value) for value in params)
+        residual = max(abs(a - b) for a, b in zip(new, (q, r, q_star)))
+        free_entropy = -q_star_hat * q_star + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
         p1 = min(max(averages.sign, -1.0), 1.0)
-        return RSSolution(self.alpha, q, r, Q, q_hat, r_hat, Q_hat, p1, math.acos(p1) / math.pi, free_entropy,
+        return RSSolution(self.alpha, q, r, q_star, q_hat, r_hat, q_star_hat, p1, math.acos(p1) / math.pi, free_entropy,
                           False, self.evaluations, residual)
 
 
@@ -413,15 +414,15 @@ class EvaluationBudgetSpent(Exception):
 
 
 def solve_rs(alpha: float, measure, channel, init: tuple[float, float, float], teacher: bool = True,
-             fixed_Q: float | None = None, tol: float = 1e-10, damping: float = 0.3,
+             fixed_q_star: float | None = None, tol: float = 1e-10, damping: float = 0.3,
              max_damped_steps: int = 300, max_evaluations: int = MAX_EVALUATIONS) -> RSSolution:
-    """Solve the RS saddle point from `init` = (q, r, Q).
+    """Solve the RS saddle point from `init` = (q, r, q⋆).
 
     Newton's method in unconstrained coordinates (finite-difference Jacobian, Broyden updates, backtracking);
     if it stalls, damped fixed-point iteration x ← x + η(T(x) − x) from `init` and Newton again.
     `converged` means max |T(x) − x| < tol at the returned point.  After `max_evaluations` evaluations of the
     map the solve stops and returns the last evaluated point with converged=False."""
-    problem = RSProblem(alpha, measure, channel, teacher, fixed_Q, max_evaluations)
+    problem = RSProblem(alpha, measure, channel, teacher, fixed_q_star, max_evaluations)
     with single_thread():
         try:
             return _solve(problem, init, tol, damping, max_damped_steps)
@@ -502,18 +503,18 @@ def _newton(residual, y: np.ndarray, tol: float, max_steps: int = 40, fd_step: f
 
 
 def _feasible(init, problem: RSProblem):
-    q, r, Q = (float(value) for value in init)
-    if problem.fixed_Q is not None:
-        Q = problem.fixed_Q
-    return tuple(_project(np.array([q, r if problem.teacher else 0.0, Q]), problem, margin=1e-6))
+    q, r, q_star = (float(value) for value in init)
+    if problem.fixed_q_star is not None:
+        q_star = problem.fixed_q_star
+    return tuple(_project(np.array([q, r if problem.teacher else 0.0, q_star]), problem, margin=1e-6))
 
 
 def _project(x: np.ndarray, problem: RSProblem, margin: float = 1e-9) -> np.ndarray:
-    """Clip (q, r, Q) into r² < q < Q < 1, keeping a relative distance `margin` from each boundary."""
-    Q = problem.fixed_Q if problem.fixed_Q is not None else min(max(x[2], 1e-6), 1.0 - margin)
-    q = min(max(x[0], 1e-12), Q * (1.0 - margin))
+    """Clip (q, r, q⋆) into r² < q < q⋆ < 1, keeping a relative distance `margin` from each boundary."""
+    q_star = problem.fixed_q_star if problem.fixed_q_star is not None else min(max(x[2], 1e-6), 1.0 - margin)
+    q = min(max(x[0], 1e-12), q_star * (1.0 - margin))
     r = 0.0 if not problem.teacher else math.copysign(min(abs(x[1]), math.sqrt(q) * (1.0 - margin)), x[1])
-    return np.array([q, r, Q])
+    return np.array([q, r, q_star])
 
 
 # ----------------------------------------------------------------------------- sweeps over α, both branches
@@ -581,9 +582,9 @@ def _same(first, second, tol: float) -> bool:
             and max(abs(first.q - second.q), abs(first.r - second.r), abs(first.q_star - second.q_star)) < tol)
 
 
-def _gaps(q: float, r: float, Q: float) -> tuple[float, float, float]:
-    """Distances to the boundaries of r² < q < Q ≤ 1."""
-    return q - r * r, Q - q, 1.0 - Q
+def _gaps(q: float, r: float, q_star: float) -> tuple[float, float, float]:
+    """Distances to the boundaries of r² < q < q⋆ ≤ 1."""
+    return q - r * r, q_star - q, 1.0 - q_star
 
 
 def sweep_branches(alphas, solve, low_init, high_init, is_stable=None, same_tol: float = 1e-7) -> list[dict]:

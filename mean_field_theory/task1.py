@@ -1,4 +1,4 @@
-"""Task-1 replica-symmetric theory of the field-space learning objective (THEORY.md §4.1–§4.4).
+"""Task-1 replica-symmetric theory of the field-space learning objective (docs/theory.md §3).
 
 The Gibbs measure over variational means m ∈ [−1, 1]^N at inverse temperature β, with energy the Gaussian-
 approximation data term and (optionally) the uniform-prior KL weighted by κ₁, is solved by the generic RS
@@ -17,7 +17,7 @@ HIGH_INIT = (0.97, 0.98, 0.975)  # near perfect generalization (good-branch star
 def solve_task1(alpha: float, beta: float = 20.0, kappa: float = 0.0, init=LOW_INIT, tol: float = 1e-10,
                 q_star: float | None = None, max_evaluations: int = MAX_EVALUATIONS) -> RSSolution:
     """One task-1 saddle point; `q_star` clamps the self-overlap (Fig. 2d), κ = kappa weights S(m)."""
-    return solve_rs(alpha, FlatMeasure(kappa), VariationalChannel(beta), init, fixed_Q=q_star, tol=tol,
+    return solve_rs(alpha, FlatMeasure(kappa), VariationalChannel(beta), init, fixed_q_star=q_star, tol=tol,
                     max_evaluations=max_evaluations)
 
 
@@ -38,7 +38,7 @@ def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-
 
 def task1_reference(alpha: float, beta: float = 20.0, kappa: float = 0.0, branch: str = "thermodynamic",
                     tol: float = 1e-10) -> tuple[RSSolution, str]:
-    """The task-1 solution of ONE branch at α, used as the task-2 reference (THEORY.md §4.5: never an average
+    """The task-1 solution of ONE branch at α, used as the task-2 reference (docs/theory.md §5: never an average
     across branches).  `branch`: 'thermodynamic' (larger free entropy), 'poor' or 'good' (a 'unique' solution
     counts as either).  Returns the solution (check `.converged`) and the name of its branch."""
     if branch not in ("thermodynamic", "poor", "good"):

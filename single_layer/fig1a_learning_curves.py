@@ -1,10 +1,10 @@
 """Fig. 1a — SGD learning curves of task 1 for the field-space binary perceptron.
 
 x: epoch (0 = initial fields, then 1…500); y: generalization error ε_g = arccos(p)/π of the clipped student sgn(h),
-p = (1/N) Σ_i sgn(h_i) w_i (THEORY.md §3.6); mean over 20 trials with a min–max band, one curve per
+p = (1/N) Σ_i sgn(h_i) w_i (docs/theory.md eq. 8); mean over 20 trials with a min–max band, one curve per
 α ∈ {0.5, 1, 1.5, 2} (grey levels silver → black).
 
-Training (THEORY.md §3.2–§3.5, §6 "Fig. 1a"): objective E(h) = −Σ_μ ln H(−y^μ m·x^μ/√Σσ) without KL term, heavy-ball
+Training (docs/theory.md eqs. 4–7; settings of the original script): objective E(h) = −Σ_μ ln H(−y^μ m·x^μ/√Σσ) without KL term, heavy-ball
 SGD (v ← μv + lr·g, h ← h − v) with lr = 0.03, μ = 0.9, batch size max(ceil(P/20), 10) in fixed order, h ~ N(0, 1),
 N = 1000, 500 epochs; trial k has its own teacher, data and initial fields from seed + k.
 

@@ -2,9 +2,9 @@
 
 x: epoch (task 1 for 3000 epochs, then task 2 for 3000 epochs; a point every 30 epochs); y: generalization error of
 the clipped student on task 1, ε_g¹ = arccos(p₁)/π (panel b), and on task 2, ε_g² = arccos(p₂)/π (panel c),
-p_t = (1/N) Σ_i sgn(h_i) w^t_i (THEORY.md §3.6); mean with min–max band over 20 trials, curves α₂ ∈ {1, 2, 4}.
+p_t = (1/N) Σ_i sgn(h_i) w^t_i (docs/theory.md eq. 8); mean with min–max band over 20 trials, curves α₂ ∈ {1, 2, 4}.
 
-Training (THEORY.md §3.3–§3.5, §6 "Fig. 1b, 1c"): α₁ = 2, r₀ = 0 (teacher 2 = w¹ξ, P(ξ = +1) = (1 + r₀)/2), N = 1000,
+Training (docs/theory.md eqs. 5–7; settings of the original script): α₁ = 2, r₀ = 0 (teacher 2 = w¹ξ, P(ξ = +1) = (1 + r₀)/2), N = 1000,
 heavy-ball SGD lr 1e-3, momentum 0.9, batch 32 in fixed order for both tasks; task 1 minimises the data term
 E₁(h) = −Σ ln H(−y m·x/√Σσ) (no KL); task 2 minimises E₂(h) + γ KL(q_h ‖ q_h′) with h′ = the fields at the end of
 task 1, γ = 1 (weight γ·bs/P₂ per minibatch) and a fresh optimiser.  Task 1 is trained once and shared by every α₂

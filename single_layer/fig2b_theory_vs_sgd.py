@@ -1,9 +1,10 @@
 """Fig. 2b — generalization of task 1: replica-symmetric theory vs SGD of the field-space binary perceptron.
 
-x: data density α; y: teacher overlap p₁ of the clipped student and ε_g = arccos(p₁)/π (THEORY.md §3.6, §4.3).
+x: data density α; y: teacher overlap p₁ of the clipped student and ε_g = arccos(p₁)/π (docs/theory.md eqs. 8, 16).
 Theory (lines; mean_field_theory.task1.sweep_task1, β = 20, κ₁ = 0, α = 0.01…2): p₁ = E_z⟨sgn m⟩_z at the RS saddle
 point; the thermodynamic branch (larger free entropy) is solid, the metastable one dashed.  SGD (markers, mean ± std
-over 20 trials; THEORY.md §6 "Fig. 2b"): N = 1000, objective = data term of §3.2 without KL, Adam with decoupled
+over 20 trials; settings of the original script): N = 1000, objective = data term (docs/theory.md eq. 4) without
+KL, Adam with decoupled
 weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original, ≤ 2000 epochs, a trial stops when
 its test accuracy on 10 000 fresh patterns is 1.  The annotation ε_g ∝ α^−k is a least-squares fit of
 ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
@@ -23,8 +24,8 @@ from tqdm import tqdm
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, sweep_store, torch_setup, write_csv, write_json)
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
+                        run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
 
 STEM = "fig2b_theory_vs_sgd"
 
@@ -74,7 +75,8 @@ class Config(BaseConfig):
         require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
-QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "batch_sizes": (16, 16),
+QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0),
+         "batch_sizes": (16, 16),
          "learning_rates": (0.008, 0.002), "weight_decays": (0.1, 0.03), "epochs": 30, "n_test": 500}
 
 
@@ -154,14 +156,15 @@ def plot(rows: list[dict], fit: dict):
     plot_style()
     fig, axis = plt.subplots()
     theory = [row for row in rows if row["source"] == "theory"]
-    sgd_alphas = sorted({row["alpha"] for row in rows if row["source"] == "sgd"})
+    sgd = [row for row in rows if row["source"] == "sgd" and row["converged"]]
+    sgd_alphas = sorted({row["alpha"] for row in sgd})
     for quantity, colour, marker, label in (("p1", "black", "o", "p_1"), ("eps_g", "dimgrey", "s", r"\epsilon_g")):
         for thermodynamic, style in ((True, "-"), (False, "--")):
             branch = sorted((row for row in theory if row["thermodynamic"] == thermodynamic), key=lambda r: r["alpha"])
             if branch:
                 axis.plot([row["alpha"] for row in branch], [row[quantity] for row in branch], style, color=colour,
                           label=f"${label}$" if thermodynamic else None)
-        values = [[row[quantity] for row in rows if row["source"] == "sgd" and row["alpha"] == a] for a in sgd_alphas]
+        values = [[row[quantity] for row in sgd if row["alpha"] == a] for a in sgd_alphas]
         spreads = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
         axis.errorbar(sgd_alphas, [np.mean(v) for v in values], yerr=spreads, fmt=marker + "--", color=colour,
                       mfc="none", lw=0.8, label=rf"${label}^{{\rm SGD}}$")
@@ -181,17 +184,26 @@ def main(cfg: Config) -> None:
         print("theory: solving the RS saddle point ...")
         theory = theory_rows(cfg)
         store = sweep_store(cfg, STEM)
-        sgd = []
+        sgd, diverged = [], []
         for index, alpha in enumerate(tqdm(cfg.sgd_alphas, desc="fig2b SGD", unit="α")):
-            sgd += store.fetch(f"alpha={alpha!r}", lambda: sgd_rows(cfg, index, device))
-        fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, sgd)
-        write_csv(out_dir / f"{STEM}.csv", theory + sgd)
+            try:
+                sgd += store.fetch(f"alpha={alpha!r}", lambda: sgd_rows(cfg, index, device))
+            except SolverError as error:  # keep going: the other α are independent
+                diverged.append(f"alpha={alpha}: {error}")
+                sgd.append({"alpha": alpha, "source": "sgd", "seed": "", "converged": False})
+        finished = [row for row in sgd if row.get("converged", True)]
+        fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, finished)
+        write_csv(out_dir / f"{STEM}.csv", theory + [{"converged": True, **row} for row in sgd])
         write_json(out_dir / f"{STEM}.json", run_metadata(
             cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
-            agreement=comparison, temperature_check=temperature_check(cfg, sgd), summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
+            agreement=comparison, temperature_check=temperature_check(cfg, finished), diverged=diverged,
+            summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
             + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
-        store.close()
         print(comparison["summary"])
+        if diverged:
+            raise SolverError(f"SGD diverged at {'; '.join(diverged)} (finished α kept in {STEM}.csv, their points "
+                              f"in the store for a rerun)")
+        store.close()
     figure = plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["power_law_fit"])
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
 

@@ -1,7 +1,7 @@
 """Fig. 2c — convergence time T_c of full-batch gradient descent vs data density α (task 1, no KL).
 
 x: α ∈ {1.00, 1.02, …, 2.00}; y: T_c, mean (dashed royal-blue line) ± std band over 20 samples.
-Training (THEORY.md §3.2, §3.5, §6 "Fig. 2c"): N = 3000, P = int(αN), objective E(h) = −Σ_μ ln H(−y m·x/√Σσ)
+Training (docs/theory.md eq. 4; settings of the original script): N = 3000, P = int(αN), objective E(h) = −Σ_μ ln H(−y m·x/√Σσ)
 without KL, plain full-batch gradient descent h ← h − lr ∇E with lr = 0.01 for 10 000 steps, h ~ N(0, 1); the
 teacher overlap p(t) of sgn(h) is recorded after every step.
 T_c (computed here from the recorded trajectory): with ε(t) = arccos(p(t))/π, t = 1…10 000 the step count, T_c is the

@@ -1,12 +1,12 @@
 """Fig. 2d — generalization error versus the self-overlap q⋆ at α = 2: fixed-q⋆ theory and SGD trajectories.
 
 Axes: x = q⋆ = (1/N) Σ tanh²(h_i) (1 − q⋆ = mean weight variance), y = ε_g.  Three curves:
-* "replica": task-1 RS theory with the self-overlap clamped to q⋆ (THEORY.md §4.4; q̂⋆ becomes the Lagrange
+* "replica": task-1 RS theory with the self-overlap clamped to q⋆ (docs/theory.md eq. 17; q̂⋆ becomes the Lagrange
   multiplier of E_z⟨m²⟩ = q⋆), α = 2, β = 5, q⋆ = 0.75 … 0.99; ε_g = arccos(p₁)/π;
 * "SGD": heavy-ball SGD (lr 1e-3, momentum 0.9, batch 32, no KL) for 4000 epochs, N = 1000, 20 trials; every 50
   epochs the mean q⋆ and the empirical test error on 10 000 patterns (points with mean q⋆ ≥ 0.75 shown);
 * "SGD slow": the same, but after every minibatch the fields are projected so that q⋆ follows the schedule
-  q⋆(epoch j) = 0.3 + 0.7 j/3000 (capped at `q_star_cap`), with the projection done correctly (bug B9: rescale m by
+  q⋆(epoch j) = 0.3 + 0.7 j/3000 (capped at `q_star_cap`), with the projection done correctly (docs/original_code.md B9: rescale m by
   √(target/q⋆), iterate because of the clamp; `perceptron.project_self_overlap`).
 
 Runtime: theory ≈ 1 min (1 core); SGD ≈ 10 min on a 2-core CPU.  Command: python single_layer/fig2d_fixed_self_overlap.py

@@ -2,9 +2,9 @@
 
 Panels: (a) ε_g² vs α₂ at γ = 1, (b) ε_g¹ vs α₂ at γ = 1, (c) ε_g¹ vs α₂ at γ = 0.1, (d) ε_g² vs α₂ at γ = 0.1
 (log x), for teacher overlaps r₀ ∈ {−½, 0, ½}; ε_g^t = arccos(p_t)/π of the clipped student.
-Theory (THEORY.md §4.5): task-1 reference at α₁ = 2, β₁ = 20, κ₁ = 0 (one branch, converged), task 2 at β₂ = 20,
+Theory (docs/theory.md §5): task-1 reference at α₁ = 2, β₁ = 20, κ₁ = 0 (one branch, converged), task 2 at β₂ = 20,
 κ₂ = β₂γ, solved by `mean_field_theory.franz_parisi.Task2Problem` (deterministic quadrature, both branches).
-SGD (THEORY.md §6 Fig. 3): N = 1000, full-batch Adam (wd 1e-3): task 1 lr 1e-3 for 5000 steps without KL, task 2
+SGD (settings of the original script): N = 1000, full-batch Adam (wd 1e-3): task 1 lr 1e-3 for 5000 steps without KL, task 2
 with γ KL(q_h ‖ q_h′) (h′ = fields at the end of task 1) for 20 000 steps with the paper's lr per (γ, r₀, α₂);
 task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.
 
@@ -34,7 +34,7 @@ STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
            "thermodynamic", "q2", "r2", "q2_star", "T", "free_entropy"]
 PAPER_ALPHA2S = {1.0: (0.01, 0.1) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
-SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[γ] (THEORY.md §6, Fig. 3)
+SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[γ] (the original script's table)
     (1.0, -0.5): (0.001, 0.005, 0.01, 0.001, 0.001, 0.01, 0.01, 0.001, 0.01, 0.01, 0.001, 0.01, 0.005, 0.001, 0.001),
     (1.0, 0.0): (0.001, 0.001, 0.005, 0.01, 0.001, 0.005, 0.01, 0.005, 0.005, 0.01, 0.001, 0.001, 0.001, 0.001, 0.001),
     (1.0, 0.5): (0.001, 0.005, 0.001, 0.01, 0.001, 0.001, 0.01, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001),

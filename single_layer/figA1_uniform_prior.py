@@ -1,20 +1,20 @@
 """Appendix Fig. A1a–d — continual learning when task 1 is trained with a uniform prior (KL to h′ = 0).
 
 (a) task 1 alone: teacher overlap p₁ and ε_g = arccos(p₁)/π vs α.  Theory: the task-1 RS saddle point of
-    THEORY.md §4.3 with the uniform-prior entropy κ₁S(m) in the single-site measure, β₁ = κ₁ = 100 (§4.4;
+    docs/theory.md eqs. 11–16 with the uniform-prior entropy κ₁S(m) in the single-site measure, β₁ = κ₁ = 100 (eq. 13;
     `mean_field_theory.task1.sweep_task1`, both branches, thermodynamic solid).  SGD: Adam with decoupled weight
-    decay minimising E(h) + KL(q_h ‖ q_0) (§3.2–§3.5), per-α batch / lr / wd of the original, ≤ 2000 epochs,
-    stop at test accuracy 1 on 10 000 patterns; SGD points drawn at their own α (bug B12 of §8 absent).
-(b) ε_g² and (c) ε_g¹ vs α₂ after task 2, r₀ ∈ {−½, 0, ½}, α₁ = 2.  Theory: Franz–Parisi potential (§4.5,
+    decay minimising E(h) + KL(q_h ‖ q_0) (eqs. 4–7), per-α batch / lr / wd of the original, ≤ 2000 epochs,
+    stop at test accuracy 1 on 10 000 patterns; SGD points drawn at their own α (docs/original_code.md B12 absent).
+(b) ε_g² and (c) ε_g¹ vs α₂ after task 2, r₀ ∈ {−½, 0, ½}, α₁ = 2.  Theory: Franz–Parisi potential (docs/theory.md §5,
     `mean_field_theory.franz_parisi.Task2Problem`) around ONE converged branch of the κ₁ = 100 task-1 solution
-    (bug B2 absent), β₂ = 20, κ₂ = β₂γ = 20 for the saddle point AND the observables p₁⁽²⁾ = ⟪sgn m⟫,
-    p₂ = ⟪B sgn m⟫ (bug B11 absent).  SGD: task 1 Adam (lr 5e-3, wd 5e-4, batch 32, KL to uniform, 1000 epochs),
+    (docs/original_code.md B2 absent), β₂ = 20, κ₂ = β₂γ = 20 for the saddle point AND the observables p₁⁽²⁾ = ⟪sgn m⟫,
+    p₂ = ⟪B sgn m⟫ (B11 absent).  SGD: task 1 Adam (lr 5e-3, wd 5e-4, batch 32, KL to uniform, 1000 epochs),
     task 2 Adam (wd 1e-3, γ KL to the task-1 fields, ≤ 3000 epochs, stop when sgn h = w²) with the paper's lr
     and batch per (r₀, α₂); task 1 is trained once per trial and shared by every (r₀, α₂).
-(d) SGD only, α₁ = 1.4 (its own task-1 runs, bug B13 absent), r₀ = 0: ε_g² and ε_g¹ vs α₂.  Task 1 heavy-ball
+(d) SGD only, α₁ = 1.4 (its own task-1 runs, B13 absent), r₀ = 0: ε_g² and ε_g¹ vs α₂.  Task 1 heavy-ball
     SGD (lr 2e-4, μ 0.9, batch 64, no KL, ≤ 4500 epochs, stop at sgn h = w¹); task 2 μ 0.95, γ = 1 KL,
     ≤ 7500 epochs, stop at sgn h = w², the paper's batch and lr per α₂.
-All SGD: N = 1000, 20 trials (mean ± std), ε_g^t = arccos(p_t)/π with p_t = mean(sgn(h)·w^t) (§3.6).
+All SGD: N = 1000, 20 trials (mean ± std), ε_g^t = arccos(p_t)/π with p_t = mean(sgn(h)·w^t) (eq. 8).
 
 Runtime (2-core CPU shared with 3–4 other jobs, 1 thread): theory ≈ 2 min (all panels); SGD with 4 trials ≈ 2 h
 (a 15 min, b–c 85 min, d 24 min), with the paper's 20 trials about 5× that.
@@ -157,7 +157,7 @@ def theory_a(cfg: Config, store: PointStore) -> list[dict]:
 
 
 def reference_solution(cfg: Config, store: PointStore) -> tuple[RSSolution, str]:
-    """ONE converged branch of the κ₁ = β₁ task-1 solution at α₁ (bug B2: not the κ₁ = 0 file), kept in the store."""
+    """ONE converged branch of the κ₁ = β₁ task-1 solution at α₁ (docs/original_code.md B2: not the κ₁ = 0 file), kept in the store."""
     if store.get("reference") is None:
         reference, branch = task1_reference(cfg.alpha1, cfg.beta1, cfg.kappa1, cfg.reference_branch, cfg.tol)
         if not reference.converged:
@@ -283,7 +283,7 @@ def agreement(rows: list[dict], n: int) -> dict:
 
 
 def theory_checks(rows: list[dict], limits: dict) -> dict:
-    """Qualitative checks of THEORY.md §6 (Fig. 3 / A1) on the thermodynamic theory rows."""
+    """Qualitative checks (docs/theory.md §5 limits) on the thermodynamic theory rows."""
     checks = {}
     curve_a = sorted((r["alpha"], r["eps_g1"]) for r in rows if r["panel"] == "a" and r["source"] == "theory"
                      and r["thermodynamic"])

@@ -1,16 +1,16 @@
-"""The field-space binary perceptron of THEORY.md §2–§3: the one definition used by every single-layer script.
+"""The field-space binary perceptron of docs/theory.md §1–§2: the one definition used by every single-layer script.
 
-Data (§2): teacher w¹ uniform on {±1}^N, later teachers w^t = w¹ξ with P(ξ = +1) = (1 + r₀)/2, Rademacher
+Data (eqs. 1–2): teacher w¹ uniform on {±1}^N, later teachers w^t = w¹ξ with P(ξ = +1) = (1 + r₀)/2, Rademacher
 inputs, labels y = sgn(w·x) with sgn(0) = +1.
 
-Model (§3.1–§3.4): every weight has a field h_i, m_i = tanh(β_h h_i), σ_i = 1 − m_i², and the objective of a task is
+Model (eqs. 3–6): every weight has a field h_i, m_i = tanh(β_h h_i), σ_i = 1 − m_i², and the objective of a task is
 
     F(h) = −Σ_μ ln H(−y^μ m·x^μ / √Σσ) + γ KL(q_h ‖ q_h′)      (data term in log space: ln H(−a) = log_ndtr(a))
 
-with the hand-written gradient of §3.4 (an autograd path exists for checking), the optimisers as coded in the
-original (§3.5: heavy-ball SGD, Adam with decoupled weight decay and eps 1e-20, plain gradient descent),
+with the hand-written gradient of eq. 7 (an autograd path exists for checking), the optimisers as coded in the
+original (docs/original_code.md: heavy-ball SGD, Adam with decoupled weight decay and eps 1e-20, plain gradient descent),
 minibatches in fixed order with a smaller last batch and the KL weight γ·bs/P per minibatch, and the early stops
-of §3.5.  The evaluation metric (§3.6) is the overlap p = mean(sgn(h)·w) and ε_g = arccos(p)/π.
+of the original.  The evaluation metric (eq. 8) is the overlap p = mean(sgn(h)·w) and ε_g = arccos(p)/π.
 
 Many independent trials are one batched computation: fields are (n_trials, N), data (n_trials, P, N); trial k
 draws its teacher, data and initial fields from its own generator seeded with seed + k, so its numbers do not
@@ -34,7 +34,7 @@ EARLY_STOPS = (None, "test_accuracy", "teacher")
 OPTIMIZERS = ("momentum", "adam", "gd")
 
 
-# ----------------------------------------------------------------------------- data (§2)
+# ----------------------------------------------------------------------------- data (docs/theory.md eqs. 1–2)
 def sign(values: torch.Tensor) -> torch.Tensor:
     """sgn with the paper's convention sgn(0) = +1, in the dtype of `values`."""
     return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
@@ -103,7 +103,7 @@ def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.
     return fields, tasks
 
 
-# ----------------------------------------------------------------------------- objective (§3.2–§3.4)
+# ----------------------------------------------------------------------------- objective (docs/theory.md eqs. 4–7)
 def _means(fields: torch.Tensor, beta_h: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     mean = torch.tanh(beta_h * fields)
     variance = 1 - mean**2
@@ -119,7 +119,8 @@ def data_term(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, 
 
 def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
                        beta_h: float = 1.0) -> torch.Tensor:
-    """∂E/∂h_i = Σ_μ y β σ_i (x_i S + m_i m·x) / S^{3/2} · H′(t)/H(t), t = −y m·x/√S (§3.4), shape (T, N)."""
+    """∂E/∂h_i = Σ_μ y β σ_i (x_i S + m_i m·x) / S^{3/2} · H′(t)/H(t), t = −y m·x/√S (docs/theory.md eq. 7),
+    shape (T, N)."""
     mean, variance, variance_sum = _means(fields, beta_h)
     # m·x^μ, (T, B); the (1, N) × (N, B) form is about twice as fast as (B, N) × (N, 1) on CPU
     preactivation = torch.bmm(mean.unsqueeze(1), inputs.transpose(1, 2)).squeeze(1)
@@ -132,17 +133,25 @@ def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch
     return beta_h * variance * (input_part + norm_part)
 
 
-def kl_divergence(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
-    """KL(q_h ‖ q_h′) = Σ_i [β(h_i − h′_i) m_i − ln cosh βh_i + ln cosh βh′_i] per trial (T,) (§3.3)."""
-    def log_cosh(values):
-        return values.abs() + torch.nn.functional.softplus(-2 * values.abs()) - math.log(2.0)
+def log_cosh(values: torch.Tensor) -> torch.Tensor:
+    """ln cosh without overflow."""
+    return torch.logaddexp(values, -values) - math.log(2.0)
 
-    mean = torch.tanh(beta_h * fields)
-    return (beta_h * (fields - anchor) * mean - log_cosh(beta_h * fields) + log_cosh(beta_h * anchor)).sum(-1)
+
+def ising_kl(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """KL(q_h ‖ q_h′) of every synapse: β(h − h′) tanh βh − ln cosh βh + ln cosh βh′ (docs/theory.md eq. 5; also
+    the deep network's KL, deep_networks/model.py)."""
+    scaled, scaled_anchor = beta_h * fields, beta_h * anchor
+    return (scaled - scaled_anchor) * torch.tanh(scaled) - log_cosh(scaled) + log_cosh(scaled_anchor)
+
+
+def kl_divergence(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
+    """KL(q_h ‖ q_h′) summed over synapses, per trial (T,)."""
+    return ising_kl(fields, anchor, beta_h).sum(-1)
 
 
 def kl_gradient(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
-    """∂KL/∂h_i = β² σ_i (h_i − h′_i) (§3.3)."""
+    """∂KL/∂h_i = β² σ_i (h_i − h′_i) (docs/theory.md eq. 5)."""
     return beta_h**2 * (1 - torch.tanh(beta_h * fields) ** 2) * (fields - anchor)
 
 
@@ -163,7 +172,7 @@ def objective_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch
     return gradient
 
 
-# ----------------------------------------------------------------------------- optimisers (§3.5)
+# ----------------------------------------------------------------------------- optimisers (as in the original code)
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
     """How one task is trained: optimiser kind, its constants and the minibatch size (None: full batch)."""
@@ -210,7 +219,7 @@ class FieldOptimizer:
         return fields - spec.lr * (first_hat / (second_hat.sqrt() + ADAM_EPS) + spec.weight_decay * fields)
 
 
-# ----------------------------------------------------------------------------- observables (§3.6)
+# ----------------------------------------------------------------------------- observables (docs/theory.md eq. 8)
 def overlap(fields: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """p = (1/N) Σ_i sgn(h_i) w_i of the clipped student, per trial (T,)."""
     return (sign(fields) * teacher).mean(-1)
@@ -274,7 +283,7 @@ def task_observer(tasks: Sequence[Task], beta_h: float = 1.0) -> Callable[[torch
 
 def project_self_overlap(fields: torch.Tensor, target, beta_h: float = 1.0, bound: float = 1 - 1e-8,
                          tol: float = 1e-12, max_iter: int = 100) -> torch.Tensor:
-    """Fields with mean tanh²(β_h h) = target, signs kept (the "SGD slow" projection of Fig. 2d, bug B9 fixed).
+    """Fields with mean tanh²(β_h h) = target, signs kept (the "SGD slow" projection of Fig. 2d, docs/original_code.md B9 fixed).
 
     m is rescaled by s = √(target/q⋆) (the original used target/q⋆, which maps q⋆ to target²/q⋆) and clamped to
     ±bound.  Clamping removes mass, so s is re-solved with the clamped weights held at ±bound,
@@ -323,7 +332,7 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     """Train a batch of trials on one task; returns the final fields (T, N) and the recorded History.
 
     Each epoch sweeps the training set in fixed order (DataLoader(shuffle=False): the last minibatch may be
-    smaller). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (§3.4; γ for full batch).
+    smaller). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (docs/theory.md eq. 6; γ for full batch).
     Records are taken before training (epoch `epoch_offset`) and every `record_every` epochs; a trial that meets
     the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen.
     `constrain(fields, epoch)`, if given, is applied after every optimiser step to the fields of the trials still
@@ -378,7 +387,7 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
 def switch_task(fields: torch.Tensor, history: History, task: Task, spec: OptimizerSpec, epochs: int, *,
                 observe: Callable[[torch.Tensor], dict[str, torch.Tensor]], gamma: float = 1.0, beta_h: float = 1.0,
                 record_every: int = 1, early_stop: str | None = None, progress=None) -> tuple[torch.Tensor, History]:
-    """Task switch (§3.3, §3.5): continue from the end of a previous task (`fields`, its `history`) on `task` with a
+    """Task switch (docs/theory.md eq. 6): continue from the end of a previous task (`fields`, its `history`) on `task` with a
     fresh optimiser and γ KL(q_h ‖ q_h′), h′ = `fields`; returns the final fields and the joined history (epochs
     continue across the switch)."""
     final, after = train_task(fields, task, spec, epochs, observe=observe, anchor=fields, gamma=gamma, beta_h=beta_h,

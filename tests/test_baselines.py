@@ -13,7 +13,7 @@ from deep_networks.baselines import (BinaryLearner, BinaryMLP, FisherPenalty, Me
                                      empirical_fisher, sign_activation)
 from deep_networks.continual import train_sequence
 from deep_networks.metrics import accuracy_matrix, all_metrics
-from test_deep_continual import tiny_config, tiny_tasks
+from conftest import tiny_config, tiny_tasks
 from vcl_common import parse_config, torch_generator
 
 SIZES = (784, 24, 16, 10)

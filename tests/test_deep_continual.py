@@ -9,19 +9,8 @@ import torch
 
 from deep_networks import continual, permuted_mnist
 from deep_networks.continual import load_dataset, permuted_tasks, synthetic_dataset, train_sequence
+from conftest import tiny_config, tiny_tasks
 from vcl_common import ConfigError, data_root, parse_config, torch_generator
-
-TINY = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 256, "hidden": (16, 16), "eval_images": 100,
-        "diagnostic_modes": ("mean",), "quick": True}
-
-
-def tiny_tasks(n_tasks=2, seed=0):
-    base = synthetic_dataset(256, 100, torch_generator(seed), torch.float32, "cpu")
-    return permuted_tasks(base, n_tasks, torch_generator(seed + 1))
-
-
-def tiny_config(**overrides):
-    return dataclasses.replace(permuted_mnist.Config(), **{**TINY, **overrides})
 
 
 def test_permutation_is_shared_by_train_and_test_and_task_one_is_permuted():
@@ -125,7 +114,11 @@ def test_missing_dataset_without_network_is_a_clear_config_error(tmp_path, monke
 def test_data_root_env_var(monkeypatch, tmp_path):
     monkeypatch.setenv("VCL_DATA_ROOT", str(tmp_path))
     assert data_root("") == tmp_path
+    (tmp_path / "x").mkdir()
     assert data_root(str(tmp_path / "x")) == tmp_path / "x"
+    with pytest.raises(ConfigError, match="not an existing folder"):
+        data_root(str(tmp_path / "missing"))
+    assert not (tmp_path / "missing").exists()  # nothing is created in a folder the user named
 
 
 def has_mnist() -> bool:

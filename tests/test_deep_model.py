@@ -16,7 +16,7 @@ SIZES = (50, 30, 20, 10)  # small stand-in for 784-512-512-10 (the formulas do n
 
 
 def closed_form_gradient(fields_t, x, labels, beta, noise):
-    """The original hand-written backprop (spec §3.1–§3.3) in numpy, column layout, float64."""
+    """The original hand-written backprop (output error, hidden errors, field gradients with the variance path) in numpy, column layout, float64."""
     weights = [field.detach().numpy().T for field in fields_t]  # (n_out, n_in) as in the original
     acts, means, variances, spreads, pres = [x.numpy().T], [], [], [], []
     for layer, theta in enumerate(weights):
@@ -31,13 +31,13 @@ def closed_form_gradient(fields_t, x, labels, beta, noise):
     logits = acts[-1]
     probs = np.exp(logits - logits.max(axis=0))
     probs /= probs.sum(axis=0)
-    delta = probs - np.eye(10)[labels.numpy()].T  # §3.1
+    delta = probs - np.eye(10)[labels.numpy()].T  # output error of the original backprop
     grads = [None] * len(weights)
     for layer in reversed(range(len(weights))):
         n_in = weights[layer].shape[1]
         a, m, s, v, eps = acts[layer], means[layer], variances[layer], spreads[layer], noise[layer].numpy().T
-        grads[layer] = beta * s * (delta @ a.T / np.sqrt(n_in) - ((eps * delta / v) @ (a * a).T) * m / n_in)  # §3.3
-        if layer > 0:  # §3.2, drelu(z) = 1 for z > 0
+        grads[layer] = beta * s * (delta @ a.T / np.sqrt(n_in) - ((eps * delta / v) @ (a * a).T) * m / n_in)  # field gradient of the original backprop (with the variance path)
+        if layer > 0:  # hidden errors of the original backprop, drelu(z) = 1 for z > 0
             back = m.T @ delta / np.sqrt(n_in) + (s.T @ (eps * delta / v)) * a / n_in
             delta = back * (pres[layer - 1] > 0)
     return [grad.T for grad in grads]
@@ -91,7 +91,7 @@ def test_kl_closed_form_matches_brute_force_and_its_gradient():
 
 
 def test_gaussian_field_matches_sampled_binary_weights():
-    """CLT (spec §1.3): z = N^{-1/2} Σ w a with w ~ q_θ has the mean and variance of the Gaussian field."""
+    """CLT (docs/theory.md eq. 26): z = N^{-1/2} Σ w a with w ~ q_θ has the mean and variance of the Gaussian field."""
     generator = torch_generator(3)
     n_in, n_out, samples = 784, 2, 10000
     field = torch.randn(n_in, n_out, generator=generator, dtype=torch.float64)

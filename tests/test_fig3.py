@@ -47,7 +47,7 @@ def test_interrupted_run_resumes_and_other_sgd_settings_keep_the_theory(tmp_path
 
 def test_sgd_learning_rates_follow_the_paper_tables():
     cfg = fig3.Config()
-    assert fig3.sgd_learning_rate(cfg, 1.0, -0.5, 0.5) == 0.005  # THEORY.md §6: r₀ = −½ list, 2nd entry
+    assert fig3.sgd_learning_rate(cfg, 1.0, -0.5, 0.5) == 0.005  # the original table: r₀ = −½ list, 2nd entry
     assert fig3.sgd_learning_rate(cfg, 1.0, 0.0, 7.0) == 0.001
     assert fig3.sgd_learning_rate(cfg, 0.1, 0.0, 0.1) == 0.1
     assert fig3.sgd_learning_rate(cfg, 1.0, 0.5, 0.25) == cfg.lr2_default  # not in the table

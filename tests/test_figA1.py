@@ -1,4 +1,4 @@
-"""Fig. A1 specifics not covered elsewhere: SGD points at their configured α (bug B12), panel d's own α₁ = 1.4
+"""Fig. A1 specifics not covered elsewhere: SGD points at their configured α (docs/original_code.md B12), panel d's own α₁ = 1.4
 runs (B13), the r₀-major alignment of the paper's per-(r₀, α₂) tables, and the single-branch task-1 reference."""
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_two_task_tables_are_r0_major_and_panel_d_uses_its_own_alpha1(tmp_path, 
     cfg = tiny_config()
     rows = figA1.sgd_two_tasks(cfg, PointStore(tmp_path, "bc", {}), "cpu", "bc")
     n_alpha2 = len(cfg.alpha2s)
-    # paper tables (THEORY.md §6, Fig. A1 b–c): r₀ = −½, α₂ = 2 -> lr 0.01, batch 16; r₀ = ½, α₂ = 0.5 -> 0.005, 64
+    # paper tables (the original script, Fig. A1 b–c): r₀ = −½, α₂ = 2 -> lr 0.01, batch 16; r₀ = ½, α₂ = 0.5 -> 0.005, 64
     assert used[cfg.alpha2s.index(2.0)][1:3] == (0.01, 16)
     assert used[2 * n_alpha2 + cfg.alpha2s.index(0.5)][1:3] == (0.005, 64)
     assert used[n_alpha2 + cfg.alpha2s.index(1.5)][1:3] == (0.01, 32)

@@ -78,7 +78,7 @@ def test_small_alpha2_limit(reference):
 
 def test_large_alpha2_limit_and_orderings(reference):
     """α₂ → ∞ at fixed κ₂: task 2 learned (ε_g² → 0) and task 1 forgotten down to arccos(r₀)/π;
-    at α₂ = 1: ε_g¹ and ε_g² ordered r₀ = 0.5 < 0 < −0.5 (THEORY.md §6, Fig. 3 checks)."""
+    at α₂ = 1: ε_g¹ and ε_g² ordered r₀ = 0.5 < 0 < −0.5 (docs/theory.md §5)."""
     large = Task2Problem(reference, r0=0.5, gamma=1.0).solve(7.0, init=HIGH_INIT)
     assert large.converged and large.eps_g2 < 0.01
     assert large.eps_g1 == pytest.approx(1 / 3, abs=0.01)

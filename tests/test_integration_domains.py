@@ -21,10 +21,10 @@ from mean_field_theory.task1 import HIGH_INIT, solve_task1, sweep_task1
 OMEGAS = (-200.0, -60.0, -30.0, -10.0, -5.0, -3.0, -1.0, -0.3, 0.0, 0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 
-def psi_by_adaptive_quadrature(omega: float, q: float, Q: float, beta: float) -> float:
-    """ψ(ω) = ln ∫Dx Φ^β((ω + √(Q−q) x)/√(1−Q)) with scipy.integrate.quad on (−∞, ∞): the integrand is divided by
+def psi_by_adaptive_quadrature(omega: float, q: float, q_star: float, beta: float) -> float:
+    """ψ(ω) = ln ∫Dx Φ^β((ω + √(q⋆−q) x)/√(1−q⋆)) with scipy.integrate.quad on (−∞, ∞): the integrand is divided by
     its maximum (found by scipy's scalar minimiser), and the line is split there and at the Φ^β wall."""
-    sqrt_v, sqrt_e = math.sqrt(Q - q), math.sqrt(1.0 - Q)
+    sqrt_v, sqrt_e = math.sqrt(q_star - q), math.sqrt(1.0 - q_star)
     exponent = lambda x: -0.5 * x * x + beta * log_ndtr((omega + sqrt_v * x) / sqrt_e)
     peak = scipy.optimize.minimize_scalar(lambda x: -exponent(x), bracket=(-1.0, 1.0), tol=1e-12).x
     top = exponent(peak)
@@ -38,16 +38,16 @@ def psi_by_adaptive_quadrature(omega: float, q: float, Q: float, beta: float) ->
     return top - 0.5 * math.log(2 * math.pi) + math.log(total)
 
 
-@pytest.mark.parametrize("q, Q", [(0.849, 0.9118), (0.2, 0.5), (0.5, 0.99), (0.978, 0.9784), (0.01, 0.34),
+@pytest.mark.parametrize("q, q_star", [(0.849, 0.9118), (0.2, 0.5), (0.5, 0.99), (0.978, 0.9784), (0.01, 0.34),
                                   (0.3, 0.999), (0.1, 0.9999)])
 @pytest.mark.parametrize("beta", [1.0, 20.0, 100.0])
-def test_psi_matches_adaptive_quadrature_on_the_infinite_line(q, Q, beta):
+def test_psi_matches_adaptive_quadrature_on_the_infinite_line(q, q_star, beta):
     """From very negative ω (the mass sits at x ≈ 10–1000, far outside any fixed window) to positive ω."""
     ours = VariationalChannel(beta).log_partition(torch.tensor(OMEGAS, dtype=torch.float64),
                                                    torch.tensor(q, dtype=torch.float64),
-                                                   torch.tensor(Q, dtype=torch.float64))
+                                                   torch.tensor(q_star, dtype=torch.float64))
     for omega, value in zip(OMEGAS, ours.tolist()):
-        reference = psi_by_adaptive_quadrature(omega, q, Q, beta)
+        reference = psi_by_adaptive_quadrature(omega, q, q_star, beta)
         assert abs(value - reference) <= 1e-10 * max(1.0, abs(reference)), (omega, value, reference)
 
 

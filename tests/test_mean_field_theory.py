@@ -1,4 +1,4 @@
-"""Task-1 replica theory checked against independent computations (THEORY.md §4.3, §5.5–§5.6)."""
+"""Task-1 replica theory checked against independent computations (docs/theory.md §3, §7)."""
 from __future__ import annotations
 
 import math
@@ -25,12 +25,12 @@ RNG = np.random.default_rng(12345)
 
 
 # ----------------------------------------------------------------------------- energy term
-def code_form_energy(q, r, Q, beta, n=4001):
+def code_form_energy(q, r, q_star, beta, n=4001):
     """G_E in the original code's form 2∫Dz H(rz/√(q−r²)) ln ∫Dx H^β(g) on dense uniform grids (numpy)."""
     z = np.linspace(-9, 9, n)
     dz = z[1] - z[0]
     gauss = np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-    g = (math.sqrt(q) * z[:, None] + math.sqrt(Q - q) * z[None, :]) / math.sqrt(1 - Q)
+    g = (math.sqrt(q) * z[:, None] + math.sqrt(q_star - q) * z[None, :]) / math.sqrt(1 - q_star)
     log_inner = np.log(dz) + np.logaddexp.reduce(np.log(gauss)[None, :] + beta * log_ndtr(-g), axis=1)
     teacher = np.exp(log_ndtr(-r * z / math.sqrt(q - r**2)))  # H(a) = Φ(−a)
     return 2.0 * np.sum(gauss * teacher * log_inner) * dz
@@ -39,20 +39,20 @@ def code_form_energy(q, r, Q, beta, n=4001):
 @pytest.mark.parametrize("point", [(0.5, 0.45, 0.7, 20.0), (0.3, 0.2, 0.6, 5.0), (0.98767, 0.99301, 0.98801, 20.0)])
 def test_energy_equals_code_form_on_dense_grids(point):
     """Our sinh-mapped quadrature of the physical form equals the code's H(+·) form (symmetry z,x → −z,−x)."""
-    q, r, Q, beta = point
-    ours = energy_gradient(VariationalChannel(beta), q, r, Q)[0]
-    assert ours == pytest.approx(code_form_energy(q, r, Q, beta), rel=1e-7, abs=1e-9)
+    q, r, q_star, beta = point
+    ours = energy_gradient(VariationalChannel(beta), q, r, q_star)[0]
+    assert ours == pytest.approx(code_form_energy(q, r, q_star, beta), rel=1e-7, abs=1e-9)
 
 
 def test_energy_gradient_matches_spec_formulas_by_monte_carlo():
-    """Autograd of the quadrature vs the analytic derivative formulas of THEORY.md §4.3 (the original
+    """Autograd of the quadrature vs the analytic derivative formulas of docs/theory.md eq. 14 (the original
     `partial_E`), evaluated independently: Monte Carlo over z, dense trapezoid over x."""
-    q, r, Q, beta, n_z = 0.5, 0.45, 0.7, 20.0, 20000
-    s, e = math.sqrt(q - r**2), math.sqrt(1 - Q)
+    q, r, q_star, beta, n_z = 0.5, 0.45, 0.7, 20.0, 20000
+    s, e = math.sqrt(q - r**2), math.sqrt(1 - q_star)
     z = RNG.standard_normal(n_z)[:, None]
     x = np.linspace(-9, 9, 1201)[None, :]
     log_wx = np.log(x[0, 1] - x[0, 0]) - 0.5 * x**2 - 0.5 * math.log(2 * math.pi)
-    g = (math.sqrt(q) * z + math.sqrt(Q - q) * x) / e
+    g = (math.sqrt(q) * z + math.sqrt(q_star - q) * x) / e
     log_h = log_ndtr(-g)  # ln H(g)
     log_d = np.logaddexp.reduce(log_wx + beta * log_h, axis=1, keepdims=True)  # ln D(z)
     posterior = np.exp(log_wx + beta * log_h - log_d)  # H^β(g) Dx / D
@@ -62,18 +62,18 @@ def test_energy_gradient_matches_spec_formulas_by_monte_carlo():
     samples = {
         "r": 2 * h_prime_a * z * (1 / s + r**2 / s**3) * log_d,
         "q": 2 * (h_prime_a * (-r * z / (2 * s**3)) * log_d + h_a * np.sum(
-            posterior * beta * ratio / (2 * e) * (z / math.sqrt(q) - x / math.sqrt(Q - q)), axis=1, keepdims=True)),
-        "Q": 2 * h_a * np.sum(posterior * beta * ratio * (g / (2 * e**2) + x / (2 * math.sqrt(Q - q) * e)),
+            posterior * beta * ratio / (2 * e) * (z / math.sqrt(q) - x / math.sqrt(q_star - q)), axis=1, keepdims=True)),
+        "q_star": 2 * h_a * np.sum(posterior * beta * ratio * (g / (2 * e**2) + x / (2 * math.sqrt(q_star - q) * e)),
                               axis=1, keepdims=True),
     }
-    _, d_q, d_r, d_Q = energy_gradient(VariationalChannel(beta), q, r, Q)
-    for name, ours in (("q", d_q), ("r", d_r), ("Q", d_Q)):
+    _, d_q, d_r, d_Q = energy_gradient(VariationalChannel(beta), q, r, q_star)
+    for name, ours in (("q", d_q), ("r", d_r), ("q_star", d_Q)):
         mean, stderr = samples[name].mean(), samples[name].std() / math.sqrt(n_z)
         assert abs(ours - mean) < 4 * stderr, f"∂G_E/∂{name}: quadrature {ours}, MC {mean} ± {stderr}"
 
 
 def test_energy_gradient_of_the_hard_point_is_grid_converged():
-    """THEORY.md §5.5: at α = 2, (q, r, q⋆) = (0.98767, 0.99301, 0.98801), q̂ = −4 ∂G_E/∂q = 1365.0."""
+    """Good branch at α = 2 (β = 20), (q, r, q⋆) = (0.98767, 0.99301, 0.98801), q̂ = −4 ∂G_E/∂q = 1365.0."""
     _, d_q, _, _ = energy_gradient(VariationalChannel(20.0), 0.98767, 0.99301, 0.98801)
     assert -4 * d_q == pytest.approx(1365.0, abs=0.1)
 
@@ -105,14 +105,14 @@ def test_flat_measure_matches_closed_form(a, b):
 @pytest.mark.parametrize("kappa", [0.0, 3.0])
 def test_site_averages_match_monte_carlo(kappa):
     """q, r, q⋆, p from quadrature vs self-normalised Monte Carlo (uniform m samples), 10 replicas."""
-    q_hat, r_hat, Q_hat = 4.0, 1.5, 2.5
-    ours = site_averages(FlatMeasure(kappa), q_hat, r_hat, Q_hat)
+    q_hat, r_hat, q_star_hat = 4.0, 1.5, 2.5
+    ours = site_averages(FlatMeasure(kappa), q_hat, r_hat, q_star_hat)
     estimates = []
     for _ in range(10):
         z = RNG.standard_normal((4000, 1))
         m = RNG.uniform(-1, 1, (1, 2000))
         entropy = -(1 + m) / 2 * np.log((1 + m) / 2) - (1 - m) / 2 * np.log((1 - m) / 2)
-        log_w = (Q_hat - q_hat / 2) * m**2 + (math.sqrt(q_hat) * z + r_hat) * m + kappa * entropy
+        log_w = (q_star_hat - q_hat / 2) * m**2 + (math.sqrt(q_hat) * z + r_hat) * m + kappa * entropy
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
         mean = (w * m).sum(1)
@@ -125,9 +125,9 @@ def test_site_averages_match_monte_carlo(kappa):
 
 def test_stein_identity():
     """E_z⟨−m²/2 + z m/(2√q̂)⟩ = −½ E_z⟨m⟩² (the original code's q estimator equals ours)."""
-    q_hat, r_hat, Q_hat = 37.0, 4.0, 20.0
+    q_hat, r_hat, q_star_hat = 37.0, 4.0, 20.0
     z, log_w = gaussian_sinh_nodes((-r_hat / math.sqrt(q_hat),), (0.5 / math.sqrt(q_hat),), 161)
-    _, mean, second, _ = FlatMeasure(0.0).site(Q_hat - q_hat / 2, math.sqrt(q_hat) * z + r_hat)
+    _, mean, second, _ = FlatMeasure(0.0).site(q_star_hat - q_hat / 2, math.sqrt(q_hat) * z + r_hat)
     weights = torch.exp(log_w)
     code_form = float(weights @ (-second / 2 + z * mean / (2 * math.sqrt(q_hat))))
     assert code_form == pytest.approx(-0.5 * float(weights @ mean**2), abs=1e-12)
@@ -161,10 +161,10 @@ def test_sweep_branches_and_order_parameter_bounds():
         assert row["r"] ** 2 <= row["q"] <= row["q_star"] <= 1.0
         assert row["eps_g"] == pytest.approx(math.acos(row["p1"]) / math.pi)
     at_155 = {row["branch"]: row for row in rows if row["alpha"] == 1.55}
-    assert set(at_155) == {"poor", "good"}  # β = 20: two RS solutions coexist (THEORY.md §5.5 item 7)
+    assert set(at_155) == {"poor", "good"}  # β = 20: two RS solutions coexist (docs/theory.md §4)
     assert at_155["good"]["eps_g"] < 0.05 < 0.15 < at_155["poor"]["eps_g"]
     assert at_155["poor"]["thermodynamic"] != at_155["good"]["thermodynamic"]
-    good_2 = next(row for row in rows if row["alpha"] == 2.0)  # values quoted in THEORY.md §6, Fig. 2a
+    good_2 = next(row for row in rows if row["alpha"] == 2.0)  # the original's Fig. 2a values at α = 2
     assert (good_2["q"], good_2["r"], good_2["q_star"]) == pytest.approx((0.9782, 0.9890, 0.9784), abs=1e-4)
     eps = [row["eps_g"] for row in rows if row["branch"] in ("unique", "good")]
     assert eps == sorted(eps, reverse=True)

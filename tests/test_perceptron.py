@@ -217,7 +217,7 @@ def test_early_stops_freeze_trials_and_task_switch_continues_epochs():
     switch = len(history.epochs) - 6  # last record of task 1; five task-2 epochs follow
     assert history.epochs[switch] == history.stop_epoch.max() - 5 < 200  # task 1 ended when both trials stopped
     assert np.allclose(history.values["p1"][switch], 1.0)  # both trials learned teacher 1 exactly
-    assert set(history.values) == {"q_star", "p1", "eps_g1", "p2", "eps_g2"}
+    assert set(history.values) == {"q_star", "p1", "eps_g1", "r1", "p2", "eps_g2", "r2"}
     assert not torch.equal(final, fields)
 
 
@@ -229,7 +229,7 @@ def test_self_overlap_projection_hits_target_despite_clamping():
     assert torch.allclose((torch.tanh(projected) ** 2).mean(-1), targets, atol=1e-9)
     assert torch.equal(sign(projected), sign(fields))  # the projection never flips a weight
     once = (torch.tanh(fields) * (targets / (torch.tanh(fields) ** 2).mean(-1)).unsqueeze(-1)).clamp(-1, 1)
-    assert not torch.allclose((once**2).mean(-1), targets, atol=1e-3)  # the original (bug B9) misses the target
+    assert not torch.allclose((once**2).mean(-1), targets, atol=1e-3)  # the original (docs/original_code.md B9) misses the target
 
 
 def test_constraint_hook_keeps_self_overlap_on_schedule():

@@ -1,0 +1,144 @@
+"""Fig. 3 diagnostic — the γ = 1 forgetting gap with a task-1 reference matched to the SGD's task-1 state.
+
+SGD starts task 2 from what its task-1 training reached: at N = 500–1000 a less confident and less accurate
+state (q⋆ ≈ 0.955, ε_g¹ ≈ 0.02–0.03) than the β₁ = 20 thermodynamic reference of the theory (q⋆ = 0.978,
+ε_g = 0.0013).  The direct test: the same Franz–Parisi theory (docs/theory.md §5, β₂ = 20, γ = 1) with the task-1
+reference at the β₁ whose q⋆ equals the SGD's (found by root finding; one matched number), compared with the SGD
+points of a finished Fig. 3 run.  The reference's ε_g is a prediction (not matched) to set against the SGD's
+task-1 ε_g.
+Outputs: fig3_matched_reference.csv (theory rows of both references at the SGD points), .json (β₁, both
+references, agreement of each with the SGD points by single_layer.comparison), .png/.pdf.
+Runtime: ≈ 3 min (one core).
+Command: python single_layer/fig3_matched_reference.py [--sgd_run figures/fig3_second_task
+         --state_run figures/fig3_finite_size/n500/fig3_second_task]
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize
+from tqdm import tqdm
+
+from mean_field_theory.franz_parisi import Task2Problem
+from mean_field_theory.task1 import task1_reference
+from single_layer.comparison import compare, eps_g_resolution, tally
+from vcl_common import (REPO_ROOT, BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require,
+                        run, run_metadata, save_figure, write_csv, write_json)
+
+STEM = "fig3_matched_reference"
+COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged"]
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    sgd_run: str = "figures/fig3_second_task"  # csv/json stem of the Fig. 3 run whose γ = 1 SGD points are compared
+    state_run: str = "figures/fig3_finite_size/n500/fig3_second_task"  # json stem with the SGD's task-1 state
+    alpha1: float = 2.0  # data density of task 1 (α₁)
+    beta1: float = 20.0  # inverse temperature of the original reference (β₁)
+    beta2: float = 20.0  # inverse temperature of task 2 (β₂)
+    gamma: float = 1.0  # KL weight of task 2 (γ)
+    r0s: tuple[float, ...] = ()  # compare only at these r₀ (empty: every r₀ of the SGD run)
+    alpha2s: tuple[float, ...] = ()  # compare only at these α₂ (empty: every SGD α₂)
+
+    def validate(self):
+        super().validate()
+        require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0 and self.gamma >= 0, "positive α₁, β₁, β₂, γ ≥ 0")
+        for stem in (self.sgd_run, self.state_run):
+            require((REPO_ROOT / f"{stem}.json").exists() or Path(f"{stem}.json").exists(),
+                    f"{stem}.json does not exist (run single_layer/fig3_second_task.py first)")
+
+
+QUICK = {"r0s": (0.0,), "alpha2s": (3.0,)}
+
+
+def locate(stem: str) -> Path:
+    return REPO_ROOT / stem if (REPO_ROOT / f"{stem}.json").exists() else Path(stem)
+
+
+def matched_beta(cfg: Config, target_q_star: float) -> float:
+    """β₁ at which the thermodynamic task-1 solution at α₁ has q⋆ = target (q⋆ grows with β₁)."""
+    def gap(log_beta):
+        solution, _ = task1_reference(cfg.alpha1, float(np.exp(log_beta)))
+        return solution.q_star - target_q_star
+
+    return float(np.exp(scipy.optimize.brentq(gap, np.log(2.0), np.log(cfg.beta1), xtol=1e-5)))
+
+
+def theory_points(cfg: Config, reference, label: str, beta1: float, points) -> list[dict]:
+    rows = []
+    for r0 in tqdm(sorted({r0 for r0, _ in points}), desc=f"{label} reference"):
+        alpha2s = sorted(alpha2 for point_r0, alpha2 in points if point_r0 == r0)
+        for row in Task2Problem(reference, r0, cfg.gamma, cfg.beta2).sweep(alpha2s):
+            if row["thermodynamic"]:
+                rows.append({"reference": label, "beta1": beta1, "r0": r0, "alpha2": row["alpha"],
+                             "eps_g1": row["eps_g1"], "eps_g2": row["eps_g2"], "converged": row["converged"]})
+    return rows
+
+
+def agreement(theory: list[dict], sgd: list[dict], n: int) -> dict:
+    result = {}
+    for label in ("original", "matched"):
+        for key in ("eps_g1", "eps_g2"):
+            points = [compare(row[key], [s[key] for s in sgd if (s["r0"], s["alpha2"]) == (row["r0"], row["alpha2"])],
+                              eps_g_resolution(n), r0=row["r0"], alpha2=row["alpha2"])
+                      for row in theory if row["reference"] == label]
+            result[f"{label} {key}"] = {"summary": tally(points), "points": points}
+    return result
+
+
+def plot(rows: list[dict], sgd: list[dict]):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    colors = {-0.5: "red", 0.0: "blue", 0.5: "black"}
+    for ax, key in zip(axes, ("eps_g2", "eps_g1")):
+        for r0, color in colors.items():
+            for label, style in (("original", ":"), ("matched", "-")):
+                points = sorted((row["alpha2"], row[key]) for row in rows
+                                if row["reference"] == label and row["r0"] == r0)
+                if points:
+                    ax.plot(*zip(*points), style, color=color, label=f"{label} reference, $r_0={r0:g}$")
+            alphas = sorted({s["alpha2"] for s in sgd if s["r0"] == r0})
+            values = [[s[key] for s in sgd if s["r0"] == r0 and s["alpha2"] == a] for a in alphas]
+            if alphas:
+                ax.errorbar(alphas, [np.mean(v) for v in values], [np.std(v, ddof=1) for v in values], fmt="o",
+                            color=color, mfc="none", ms=3)
+        ax.set(xlabel=r"$\alpha_2$", ylabel=rf"$\epsilon_g^{key[-1]}$", title=r"$\gamma = 1$ (points: SGD)")
+    axes[1].legend(fontsize=6)
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    sgd_run = locate(cfg.sgd_run)
+    sgd = [row for row in read_csv(Path(f"{sgd_run}.csv")) if row["source"] == "sgd" and row["gamma"] == cfg.gamma
+           and (not cfg.r0s or row["r0"] in cfg.r0s) and (not cfg.alpha2s or row["alpha2"] in cfg.alpha2s)]
+    if not cfg.replot:
+        state = read_json(Path(f"{locate(cfg.state_run)}.json")).get("sgd_after_task1")
+        if not state:
+            raise SolverError(f"{cfg.state_run}.json records no SGD task-1 state (sgd_after_task1)")
+        points = sorted({(row["r0"], row["alpha2"]) for row in sgd})
+        original, _ = task1_reference(cfg.alpha1, cfg.beta1)
+        beta1 = matched_beta(cfg, state["q_star"]["mean"])
+        matched, _ = task1_reference(cfg.alpha1, beta1)
+        rows = theory_points(cfg, original, "original", cfg.beta1, points) + \
+            theory_points(cfg, matched, "matched", beta1, points)
+        n = read_json(Path(f"{sgd_run}.json"))["config"]["n"]
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, "cpu", sgd_task1_state=state, matched_beta1=beta1,
+            references={label: {"beta1": solution_beta, "q_star": solution.q_star, "eps_g": solution.eps_g}
+                        for label, solution, solution_beta in (("original", original, cfg.beta1),
+                                                               ("matched", matched, beta1))},
+            agreement=agreement(rows, sgd, n)))
+    paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv"), sgd), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,81 @@
+"""Bad input ends with one line and exit code 2 before anything is computed or written; a corrupted store or
+checkpoint is named with what to do; a diverging sweep keeps its finished rows and exits 3.  One test per class."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from deep_networks.continual import ConfigError, load_checkpoint, load_dataset
+from conftest import run_in_process
+from vcl_common import REPO_ROOT, PointStore, read_csv
+
+FIG2A = REPO_ROOT / "mean_field_theory" / "fig2a_order_parameters.py"
+FIG2B = REPO_ROOT / "single_layer" / "fig2b_theory_vs_sgd.py"
+
+
+def test_an_out_dir_that_is_a_file_is_refused_before_computing(tmp_path, capsys):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder")
+    for out_dir in (blocker, blocker / "below"):
+        assert run_in_process(FIG2A, "--alphas", "0.5", "--out_dir", str(out_dir)) == 2
+        assert "is a file, not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_a_device_is_refused_even_by_a_theory_script(tmp_path, capsys):
+    assert run_in_process(FIG2A, "--device", "cuda", "--out_dir", str(tmp_path)) == 2
+    assert "no CUDA device" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_store_lines_of_the_wrong_shape_are_skipped_and_a_cut_line_is_repaired(tmp_path, capsys):
+    store = PointStore(tmp_path, "demo", {"a": 1})
+    store.put("first", [{"x": 1.0}])
+    with open(store.path, "a") as handle:  # valid JSON of the wrong shape, then a line cut mid-write
+        handle.write(json.dumps({"rows": 3}) + "\n" + json.dumps([1, 2]) + "\n" + '{"key": "second", "ro')
+    reopened = PointStore(tmp_path, "demo", {"a": 1})
+    assert reopened.get("first") == [{"x": 1.0}] and reopened.get("second") is None
+    assert capsys.readouterr().err.count("warning:") == 3
+    reopened.put("third", [{"x": 3.0}])  # appended on a line of its own, so it survives the next resume
+    assert PointStore(tmp_path, "demo", {"a": 1}).get("third") == [{"x": 3.0}]
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a checkpoint", None])
+def test_an_unreadable_checkpoint_stops_resume_with_its_name(tmp_path, content):
+    path = tmp_path / "run_vcl_seed0.pt"
+    if content is None:  # a real checkpoint cut in half
+        torch.save({"fingerprint": {}, "rows": list(range(1000))}, path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"{path.name}.*unreadable.*delete it"):
+        load_checkpoint(path, "cpu")
+
+
+def test_a_truncated_dataset_file_is_reported_as_corrupt_not_missing(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 20)  # a header, then nothing
+    with pytest.raises(ConfigError, match="truncated or corrupt"):
+        load_dataset("mnist", tmp_path, 100, torch.float32, "cpu")
+
+
+def test_make_figures_refuses_an_unknown_job():
+    result = subprocess.run([sys.executable, "make_figures.py", "--only", "figZZ"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "unknown job figZZ" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_diverging_sweep_keeps_its_finished_rows_and_exits_3(tmp_path, capsys):
+    code = run_in_process(FIG2B, "--quick", "--device", "cpu", "--learning_rates", "0.008", "1e9",
+                          "--check_betas", "20", "--out_dir", str(tmp_path))
+    assert code == 3 and "diverged at alpha=1.0" in capsys.readouterr().err
+    sgd = [row for row in read_csv(tmp_path / "fig2b_theory_vs_sgd.csv") if row["source"] == "sgd"]
+    assert {row["alpha"] for row in sgd if row["converged"]} == {0.5}
+    assert [row["alpha"] for row in sgd if not row["converged"]] == [1.0]
