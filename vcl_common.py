@@ -488,8 +488,10 @@ def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], di
 
 
 def provenance_of(previous: dict) -> dict:
-    """What a json says about rows it took over from an earlier run."""
-    return {"git_commit": previous.get("git_commit"), "wall_time_s": previous.get("wall_time_s")}
+    """Where rows taken over from an earlier run were computed: that run's commit and wall time, or, if it took
+    them over itself, its own record of where they came from."""
+    return previous.get("sgd_rows_from") or {"git_commit": previous.get("git_commit"),
+                                             "wall_time_s": previous.get("wall_time_s")}
 
 
 def sweep_store(cfg, stem: str) -> PointStore:
