@@ -57,11 +57,16 @@ class BaseConfig:
     device: str = "auto"  # auto | cpu | cuda (auto picks CUDA when present)
     quick: bool = False  # smoke run: tiny sizes, few points (QUICK overrides of the script)
     replot: bool = False  # redraw the figure from the csv/json already in out_dir, compute nothing
+    workers: int = 0  # processes for the independent points of a sweep (0: one per core at --threads each)
+    dask: str = ""  # address of a Dask scheduler (tcp://host:8786): compute the points on that cluster
 
     def validate(self) -> None:
         """Raise ConfigError on invalid values. Subclasses extend it (call super().validate())."""
+        from vcl_sweep import check_executor
+
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:k], got {self.device!r}")
+        check_executor(self)
         if self.device.startswith("cuda"):
             resolve_device(self.device)  # refuses when no CUDA device is present
         require_writable_dir(self.output_dir, "--out_dir")
@@ -471,7 +476,8 @@ def benchmark_main(cfg, stem: str, measure: Callable[[Any], tuple[list[dict], di
     print_written([out_dir / f"{stem}.csv", out_dir / f"{stem}.json", *paths])
 
 
-RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick", "refresh_theory")  # do not change the numbers
+RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick", "refresh_theory", "workers",
+                   "dask")  # settings that do not change the numbers of a run
 
 
 def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], dict]:

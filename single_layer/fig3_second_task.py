@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from mean_field_theory.franz_parisi import Task2Problem
+from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
@@ -221,7 +222,8 @@ def main(cfg: Config):
         device = torch_setup(cfg)
         # finished points are kept (also after the run) in two stores, each keyed by the settings its points depend
         # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
-        stores = [PointStore(out_dir, f"{STEM}_{part}", {key: getattr(cfg, key) for key in fields})
+        stores = [PointStore(out_dir, f"{STEM}_{part}", {"numerics": NUMERICS_VERSION if part == "theory" else None,
+                                                          **{key: getattr(cfg, key) for key in fields}})
                   for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
         kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
         reference = reference_solution(cfg)

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from mean_field_theory.franz_parisi import Task2Problem
+from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1, task1_reference
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
@@ -375,7 +376,8 @@ def main(cfg: Config) -> None:
     if not cfg.replot:
         device = torch_setup(cfg)
         settings = {key: value for key, value in config_dict(cfg).items() if key not in BOOKKEEPING}
-        theory_store = PointStore(out_dir, f"{STEM}_theory", {key: settings[key] for key in THEORY_FIELDS})
+        theory_store = PointStore(out_dir, f"{STEM}_theory", {"numerics": NUMERICS_VERSION,
+                                                              **{key: settings[key] for key in THEORY_FIELDS}})
         store = PointStore(out_dir, STEM, {key: settings[key] for key in store_fields(cfg)})
         kept = kept_sgd_rows(cfg, STEM, [key for key in store_fields(cfg)]) if cfg.refresh_theory else None
         rows, limits, reference_info = [], {}, None
