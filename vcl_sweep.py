@@ -1,0 +1,126 @@
+"""The one executor of every sweep: independent points on a local process pool, or on a Dask cluster by address.
+
+A sweep is a list of points, each a key (its name in the resumable `PointStore`) and a picklable call
+(function, args) that returns the point's csv rows.  `run_points` computes the points that are not in the store
+yet and puts each into the store the moment it finishes, so an interrupted sweep resumes with any number of
+workers; the caller assembles the rows in the order of its point list, so the csv does not depend on which point
+finished first.  Every point runs with the same number of torch threads (`threads` of the script, default 1)
+whatever the number of workers, so that the same seeds give the same numbers.
+
+* `--workers 1`: in this process, one point after the other.
+* `--workers N` (default: as many as the machine's cores allow at `threads` each): a `ProcessPoolExecutor` with
+  the spawn start method.  A worker process that dies takes the pool with it: the pool is rebuilt and the points
+  that had not finished are submitted again (up to RETRIES times).
+* `--dask ADDRESS` (e.g. tcp://scheduler:8786 from `dask scheduler` and `dask worker` processes, or from
+  dask-jobqueue on SLURM/PBS): the points go to that cluster through `distributed.Client`; the scheduler reruns
+  the point of a worker that dies elsewhere.  Refused (exit 2) when nothing answers at the address.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from typing import Callable, Sequence
+
+from tqdm import tqdm
+
+from vcl_common import ConfigError, PointStore
+
+RETRIES = 3  # pool rebuilds after a worker process died
+CONNECT_TIMEOUT = "5s"  # how long --dask waits for the scheduler
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(cfg) -> int:
+    """--workers, or (0) as many workers as the cores allow at `threads` torch threads each."""
+    threads = max(1, getattr(cfg, "threads", 1))
+    return cfg.workers or max(1, available_cores() // threads)
+
+
+def check_executor(cfg) -> None:
+    """Validation of --workers / --dask (called by BaseConfig.validate): one line, exit 2."""
+    if cfg.workers < 0:
+        raise ConfigError(f"--workers must be >= 0 (0: one per core), got {cfg.workers}")
+    if cfg.dask:
+        connect(cfg.dask).close()
+
+
+def connect(address: str):
+    """A distributed.Client on the scheduler at `address`, or ConfigError."""
+    from distributed import Client
+
+    if "://" not in address and ":" not in address:
+        raise ConfigError(f"--dask expects a scheduler address like tcp://host:8786, got {address!r}")
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ConfigError(f"--dask {address}: no Dask scheduler answers there ({type(error).__name__})") from None
+
+
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _call_with_threads(threads: int, function: Callable, args: tuple):
+    _set_threads(threads)
+    return function(*args)
+
+
+def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tuple]], desc: str = "points") -> dict:
+    """Compute every point of `points` = [(key, function, args), ...] that `store` does not hold; returns
+    {key: rows} for all of them (stored ones included)."""
+    todo = [(key, function, args) for key, function, args in points if store.get(key) is None]
+    threads = max(1, getattr(cfg, "threads", 1))
+    with tqdm(total=len(points), initial=len(points) - len(todo), desc=desc, unit="point") as progress:
+        if todo and cfg.dask:
+            _run_on_dask(cfg.dask, store, todo, threads, progress)
+        elif todo and worker_count(cfg) > 1:
+            _run_on_pool(min(worker_count(cfg), len(todo)), store, todo, threads, progress)
+        else:
+            _set_threads(threads)
+            for key, function, args in todo:
+                store.put(key, function(*args))
+                progress.update(1)
+    return {key: store.get(key) for key, _, _ in points}
+
+
+def _run_on_pool(workers: int, store: PointStore, todo, threads: int, progress) -> None:
+    for attempt in range(RETRIES + 1):
+        pending = [(key, function, args) for key, function, args in todo if store.get(key) is None]
+        if not pending:
+            return
+        context = multiprocessing.get_context("spawn")
+        try:
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads,
+                                                        initargs=(threads,)) as pool:
+                futures = {pool.submit(function, *args): key for key, function, args in pending}
+                for future in concurrent.futures.as_completed(futures):
+                    store.put(futures[future], future.result())
+                    progress.update(1)
+            return
+        except concurrent.futures.process.BrokenProcessPool:
+            if attempt == RETRIES:
+                raise
+            progress.write(f"a worker process died; restarting the pool for the {len(pending)} unfinished points")
+
+
+def _run_on_dask(address: str, store: PointStore, todo, threads: int, progress) -> None:
+    from distributed import as_completed
+
+    client = connect(address)
+    try:
+        futures = {client.submit(_call_with_threads, threads, function, args, key=f"{key}-{os.getpid()}",
+                                 pure=False): key for key, function, args in todo}
+        for future in as_completed(futures):
+            store.put(futures[future], future.result())
+            progress.update(1)
+    finally:
+        client.close()
