@@ -161,7 +161,7 @@ def parse_config(config_cls: type, quick: dict | None = None, argv: Sequence[str
     Invalid input ends the program with a one-line message and exit code 2 (argparse convention)."""
     parser = build_parser(config_cls, description)
     explicit = vars(parser.parse_args(argv))
-    overrides = dict(quick or {}) if explicit.get("quick") else {}
+    overrides = {"workers": 1, **(quick or {})} if explicit.get("quick") else {}  # smoke runs: no process pool
     overrides.update({key: tuple(value) if isinstance(value, list) else value for key, value in explicit.items()})
     try:
         cfg = dataclasses.replace(config_cls(), **overrides)
@@ -500,10 +500,11 @@ def provenance_of(previous: dict) -> dict:
                                              "wall_time_s": previous.get("wall_time_s")}
 
 
-def sweep_store(cfg, stem: str) -> PointStore:
-    """The resumable store of a script's sweep, keyed by every config field that changes the numbers."""
-    return PointStore(cfg.output_dir, stem,
-                      {key: value for key, value in config_dict(cfg).items() if key not in RUN_ONLY_FIELDS})
+def sweep_store(cfg, stem: str, **extra) -> PointStore:
+    """The resumable store of a script's sweep, keyed by every config field that changes the numbers (and `extra`,
+    e.g. the numerics version of a theory sweep)."""
+    return PointStore(cfg.output_dir, stem, {**extra, **{key: value for key, value in config_dict(cfg).items()
+                                                         if key not in RUN_ONLY_FIELDS}})
 
 
 # ----------------------------------------------------------------------------- plotting

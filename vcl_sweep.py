@@ -20,11 +20,12 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import sys
 from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from vcl_common import ConfigError, PointStore
+from vcl_common import ConfigError, PointStore, SolverError, sweep_store
 
 RETRIES = 3  # pool rebuilds after a worker process died
 CONNECT_TIMEOUT = "5s"  # how long --dask waits for the scheduler
@@ -51,16 +52,42 @@ def check_executor(cfg) -> None:
         connect(cfg.dask).close()
 
 
-def connect(address: str):
+def connect(address: str, as_default: bool = False):
     """A distributed.Client on the scheduler at `address`, or ConfigError."""
     from distributed import Client
 
     if "://" not in address and ":" not in address:
         raise ConfigError(f"--dask expects a scheduler address like tcp://host:8786, got {address!r}")
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=as_default)
     except (OSError, TimeoutError, ValueError) as error:
         raise ConfigError(f"--dask {address}: no Dask scheduler answers there ({type(error).__name__})") from None
+
+
+class PointsFailed(SolverError):
+    """Some points raised SolverError (a diverging run, a solver that did not converge); the others finished.
+    `failures` maps their keys to the messages, `results` holds {key: rows} of every finished point."""
+
+    def __init__(self, failures: dict, results: dict):
+        super().__init__("; ".join(f"{key}: {message}" for key, message in failures.items()))
+        self.failures, self.results = failures, results
+
+
+def crash_once(marker: str, function: Callable, args: tuple):
+    """function(*args), except that the first call (no file `marker` yet) kills its own process midway: how the
+    tests and the benchmark check that a point whose worker dies is computed again elsewhere."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return function(*args)
+
+
+def _guarded(function: Callable, args: tuple):
+    """('rows', rows), or ('failed', message) for a SolverError: one failing point does not stop the others."""
+    try:
+        return "rows", function(*args)
+    except SolverError as error:
+        return "failed", str(error)
 
 
 def _set_threads(threads: int) -> None:
@@ -71,56 +98,79 @@ def _set_threads(threads: int) -> None:
 
 def _call_with_threads(threads: int, function: Callable, args: tuple):
     _set_threads(threads)
-    return function(*args)
+    return _guarded(function, args)
 
 
 def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tuple]], desc: str = "points") -> dict:
     """Compute every point of `points` = [(key, function, args), ...] that `store` does not hold; returns
-    {key: rows} for all of them (stored ones included)."""
+    {key: rows} for all of them (stored ones included).  Points that raise SolverError are not stored: once the
+    others have finished, PointsFailed reports them (with the finished results)."""
     todo = [(key, function, args) for key, function, args in points if store.get(key) is None]
-    threads = max(1, getattr(cfg, "threads", 1))
+    threads, failures = max(1, getattr(cfg, "threads", 1)), {}
+
+    def finish(key, outcome):
+        kind, value = outcome
+        if kind == "rows":
+            store.put(key, value)
+        else:
+            failures[key] = value
+        progress.update(1)
+
     with tqdm(total=len(points), initial=len(points) - len(todo), desc=desc, unit="point") as progress:
         if todo and cfg.dask:
-            _run_on_dask(cfg.dask, store, todo, threads, progress)
+            _run_on_dask(cfg.dask, todo, threads, finish)
         elif todo and worker_count(cfg) > 1:
-            _run_on_pool(min(worker_count(cfg), len(todo)), store, todo, threads, progress)
+            _run_on_pool(min(worker_count(cfg), len(todo)), store, todo, threads, finish)
         else:
             _set_threads(threads)
             for key, function, args in todo:
-                store.put(key, function(*args))
-                progress.update(1)
-    return {key: store.get(key) for key, _, _ in points}
+                finish(key, _guarded(function, args))
+    results = {key: store.get(key) for key, _, _ in points if store.get(key) is not None}
+    if failures:
+        raise PointsFailed(failures, results)
+    return results
 
 
-def _run_on_pool(workers: int, store: PointStore, todo, threads: int, progress) -> None:
+def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) -> None:
+    done = set()
     for attempt in range(RETRIES + 1):
-        pending = [(key, function, args) for key, function, args in todo if store.get(key) is None]
+        pending = [(key, function, args) for key, function, args in todo if key not in done]
         if not pending:
             return
         context = multiprocessing.get_context("spawn")
         try:
             with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads,
                                                         initargs=(threads,)) as pool:
-                futures = {pool.submit(function, *args): key for key, function, args in pending}
+                futures = {pool.submit(_guarded, function, args): key for key, function, args in pending}
                 for future in concurrent.futures.as_completed(futures):
-                    store.put(futures[future], future.result())
-                    progress.update(1)
+                    finish(futures[future], future.result())
+                    done.add(futures[future])
             return
         except concurrent.futures.process.BrokenProcessPool:
             if attempt == RETRIES:
-                raise
-            progress.write(f"a worker process died; restarting the pool for the {len(pending)} unfinished points")
+                raise SolverError(f"worker processes kept dying ({RETRIES + 1} pools); finished points are stored")
+            print(f"a worker process died: restarting the pool for the {len(pending) - len(done)} unfinished points",
+                  file=sys.stderr)
 
 
-def _run_on_dask(address: str, store: PointStore, todo, threads: int, progress) -> None:
+def _run_on_dask(address: str, todo, threads: int, finish) -> None:
+    """The scheduler reruns the task of a worker that dies (its `allowed-failures` setting, 3 by default)."""
     from distributed import as_completed
 
-    client = connect(address)
+    client = connect(address, as_default=True)  # distributed.as_completed works on the default client
     try:
         futures = {client.submit(_call_with_threads, threads, function, args, key=f"{key}-{os.getpid()}",
                                  pure=False): key for key, function, args in todo}
         for future in as_completed(futures):
-            store.put(futures[future], future.result())
-            progress.update(1)
+            finish(futures[future], future.result())
     finally:
         client.close()
+
+
+def sweep(cfg, stem: str, points: Sequence[tuple[str, Callable, tuple]], desc: str) -> tuple[list[dict], PointStore]:
+    """`run_points` on the script's own resumable store (`.<stem>.points.jsonl` in out_dir, keyed by every setting
+    that changes the numbers): the rows of every point in the order of `points`, and the store (close it once the
+    outputs are written)."""
+    store = sweep_store(cfg, stem)
+    results = run_points(cfg, store, points, desc)
+    return [row for key, _, _ in points for row in results[key]], store

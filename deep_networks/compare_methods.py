@@ -41,7 +41,7 @@ import time
 
 import numpy as np
 
-from deep_networks.continual import (ContinualConfig, permuted_tasks, primary_mode, resolve_data, run_methods,
+from deep_networks.continual import (ContinualConfig, cached_tasks, permuted_tasks, primary_mode, resolve_data, run_methods,
                                      setup_torch)
 from deep_networks.metrics import METRICS, accuracy_matrix, all_metrics
 from vcl_common import (plot_style, print_written, read_csv, read_json, require, run, run_metadata, save_figure,
@@ -100,7 +100,7 @@ def protocol_config(cfg: Config, name: str) -> Config:
     return dataclasses.replace(cfg, **settings, methods=tuple(m for m in protocol.methods if m in cfg.methods))
 
 
-def protocol_tasks(cfg: Config, name: str, dtype, device):
+def protocol_tasks(cfg: Config, name: str, device, dtype):
     protocol = PROTOCOLS[name]
     data = resolve_data(cfg, protocol.datasets, dtype, device)
     if protocol.datasets == ("mnist",):  # the same permutations for every method and seed
@@ -295,10 +295,11 @@ def main(cfg: Config) -> None:
         if not pcfg.methods:
             continue
         print(f"protocol {name}: {', '.join(pcfg.methods)} × {cfg.seeds} seeds")
-        tasks = protocol_tasks(pcfg, name, dtype, device)
-        protocol_rows = run_methods(pcfg, tasks, f"{STEM}_{name}", out_dir, device, dtype, snapshots=False)
+        protocol_rows = run_methods(pcfg, (protocol_tasks, (pcfg, name)), f"{STEM}_{name}", out_dir,
+                                    snapshots=False)
         rows += [{"protocol": name, **row} for row in protocol_rows]
-        protocol_metrics, matrices[name] = metric_rows(name, protocol_rows, pcfg.epochs_per_task, len(tasks))
+        n_tasks = len(cached_tasks((protocol_tasks, (pcfg, name)), device, dtype))
+        protocol_metrics, matrices[name] = metric_rows(name, protocol_rows, pcfg.epochs_per_task, n_tasks)
         metrics += protocol_metrics
     require(len(metrics) > 0, f"no method of --methods {cfg.methods} belongs to --protocols {cfg.protocols}")
     table = summary_table(metrics)

@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from deep_networks.baselines import BinaryLearner, FisherPenalty, empirical_fisher
 from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, forward, init_fields, \
     moment_values
-from vcl_common import (BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv, read_json, require,
-                        run_metadata, save_figure, torch_generator, write_csv, write_json)
+from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv,
+                        read_json, require, resolve_device, run_metadata, save_figure, torch_generator, write_csv,
+                        write_json)
+from vcl_sweep import run_points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +74,7 @@ class ContinualConfig(BaseConfig):
     eval_images: int = 9984  # random test images per evaluation (156·64 as the original)
     diagnostic_modes: tuple[str, ...] = ("mean", "binary")  # extra evaluation modes at the end of each task
     dtype: str = "float32"  # float32 | float64
-    threads: int = 0  # torch CPU threads (0: torch default)
+    threads: int = 1  # torch CPU threads per run (runs go to --workers processes; the same on every path)
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
     resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
@@ -99,7 +101,7 @@ class ContinualConfig(BaseConfig):
         require(1 <= self.eval_images <= 10000, f"--eval_images must be in [1, 10000], got {self.eval_images}")
         require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), "--diagnostic_modes must be among mean binary")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(0 < self.bnn_lr < 1 and self.bnn_batch_size >= 2, "--bnn_lr must be in (0, 1), --bnn_batch_size >= 2")
         require(self.n_train >= self.bnn_batch_size, f"--n_train must be >= bnn_batch_size, got {self.n_train}")
         require(self.bnn_weight_decay >= 0 and self.meta >= 0, "--bnn_weight_decay and --meta must be >= 0")
@@ -203,8 +205,7 @@ def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
 def fingerprint(cfg: ContinualConfig) -> dict:
     """The settings that determine a run's numbers (a checkpoint or stored run is reused only if they match)."""
     return {key: value for key, value in config_dict(cfg).items()
-            if key not in ("out_dir", "device", "replot", "resume", "threads", "methods", "seeds", "data_root",
-                           "protocols")}
+            if key not in (*RUN_ONLY_FIELDS, "resume", "methods", "seeds", "data_root", "protocols")}
 
 
 def _atomic_torch_save(payload, path: Path) -> None:
@@ -351,30 +352,50 @@ def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, se
     return rows, {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
 
 
-def run_methods(cfg: ContinualConfig, tasks: list[ImageTask], stem: str, out_dir: Path, device, dtype,
-                snapshots: bool = True) -> list[dict]:
-    """Every method × seed on the same tasks; snapshots of the field methods as npz (if `snapshots`). Finished runs are kept in a PointStore
-    (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more
-    seeds or methods; without --resume the store is cleared first."""
+_TASKS: dict = {}  # the task sequences this process has built, by source
+
+
+def cached_tasks(source: tuple, device, dtype) -> list[ImageTask]:
+    """`source` = (function, args): the task sequence function(*args, device, dtype), built once per process."""
+    function, args = source
+    key = (function.__module__, function.__qualname__, repr(args), str(device), str(dtype))
+    if key not in _TASKS:
+        _TASKS[key] = function(*args, device, dtype)
+    return _TASKS[key]
+
+
+def method_run(cfg: ContinualConfig, source: tuple, method: str, seed: int, stem: str, out_dir: str,
+               snapshots: bool) -> list[dict]:
+    """One method × seed run through the task sequence (a point of `run_methods`, in whatever process): its rows;
+    the σ/K snapshots of a field method go to out_dir as npz."""
+    device, dtype = resolve_device(cfg.device), getattr(torch, cfg.dtype)
+    checkpoint = Path(out_dir) / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
+    rows, shots = train_sequence(cfg, cached_tasks(source, device, dtype), method, seed, device, dtype, checkpoint)
+    if snapshots and shots is not None:
+        path = Path(out_dir) / f"{stem}_snapshots_{method}_seed{seed}.npz"
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez_compressed(tmp, sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **shots)
+        os.replace(tmp, path)
+    checkpoint.unlink(missing_ok=True)
+    return rows
+
+
+def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, snapshots: bool = True) -> list[dict]:
+    """Every method × seed on the task sequence of `source` (see `cached_tasks`), each run an independent point of
+    the sweep executor (vcl_sweep).  Finished runs are kept in a PointStore (out_dir/.<stem>.points.jsonl, kept
+    after the run): with --resume they are reused, e.g. by a rerun with more seeds or methods; without --resume the
+    store is cleared first."""
     store_path = out_dir / f".{stem}.points.jsonl"
     if not cfg.resume:
         store_path.unlink(missing_ok=True)
+    cached_tasks(source, resolve_device(cfg.device), getattr(torch, cfg.dtype))  # data problems stop us here
     store = PointStore(out_dir, stem, fingerprint(cfg))
-    rows = []
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):  # seed-major: a cut-short run has every method of seed 0
-        for method in cfg.methods:
-            key = f"{method}/seed{seed}"
-            if store.get(key) is None:
-                checkpoint = out_dir / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
-                run_rows, shots = train_sequence(cfg, tasks, method, seed, device, dtype, checkpoint)
-                if snapshots and shots is not None:
-                    np.savez_compressed(out_dir / f"{stem}_snapshots_{method}_seed{seed}.npz",
-                                        sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **shots)
-                store.put(key, run_rows)
-                checkpoint.unlink(missing_ok=True)
-            rows += store.get(key)
+    points = [(f"{method}/seed{seed}", method_run, (cfg, source, method, seed, stem, str(out_dir), snapshots))
+              for seed in range(cfg.seed, cfg.seed + cfg.seeds) for method in cfg.methods]  # seed-major
+    results = run_points(cfg, store, points, desc=stem)
     if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
         (out_dir / "checkpoints").rmdir()
+    rows = [row for key, _, _ in points for row in results[key]]
     return sorted(rows, key=lambda row: list(cfg.methods).index(row["method"]))
 
 
@@ -453,10 +474,7 @@ def replot_outputs(cfg: ContinualConfig, stem: str, plot) -> list[Path]:
 
 def setup_torch(cfg: ContinualConfig):
     """Device, dtype and thread count of a run."""
-    from vcl_common import resolve_device
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     return device, getattr(torch, cfg.dtype)
 

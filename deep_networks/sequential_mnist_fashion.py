@@ -54,6 +54,12 @@ def checks(summary: dict) -> dict:
             for method, values in summary.items()}
 
 
+def task_sequence(cfg: Config, device, dtype) -> list:
+    """MNIST, then Fashion-MNIST."""
+    data = resolve_data(cfg, DATASET_ORDER, dtype, device)
+    return [data[name] for name in DATASET_ORDER]
+
+
 def main(cfg: Config) -> None:
     out_dir = cfg.output_dir
     plot_style()
@@ -64,9 +70,7 @@ def main(cfg: Config) -> None:
     device, dtype = setup_torch(cfg)
 
     # ---- compute
-    data = resolve_data(cfg, DATASET_ORDER, dtype, device)
-    tasks = [data[name] for name in DATASET_ORDER]
-    rows = run_methods(cfg, tasks, STEM, out_dir, device, dtype)
+    rows = run_methods(cfg, (task_sequence, (cfg,)), STEM, out_dir)
     summary = summarize(rows, cfg.epochs_per_task)
     for method, values in summary.items():
         print(f"{method:15s} MNIST after own training {values['own_task_after_training'][0]:.3f}, final "

@@ -51,10 +51,13 @@ def make_quick_snapshots(cfg: Config, folder: Path) -> None:
     run_cfg = dataclasses.replace(ContinualConfig(), quick=True, synthetic=True, epochs_per_task=cfg.epochs_per_task,
                                   n_train=640, hidden=(32, 32), eval_images=200, methods=cfg.methods,
                                   seed=cfg.seed, device=cfg.device, out_dir=str(folder))
-    device, dtype = setup_torch(run_cfg)
+    setup_torch(run_cfg)
+    run_methods(run_cfg, (two_permuted_tasks, (run_cfg,)), "permuted_mnist", folder)
+
+
+def two_permuted_tasks(run_cfg, device, dtype) -> list:
     base = resolve_data(run_cfg, ("mnist",), dtype, device)["mnist"]
-    run_methods(run_cfg, permuted_tasks(base, 2, torch_generator(cfg.seed + 500)), "permuted_mnist", folder, device,
-                dtype)
+    return permuted_tasks(base, 2, torch_generator(run_cfg.seed + 500))
 
 
 def load_rows(cfg: Config, folder: Path) -> tuple[list[dict], list[dict]]:

@@ -28,13 +28,14 @@ import time
 
 import numpy as np
 import scipy.optimize
-from tqdm import tqdm
 
 from mean_field_theory.continuation import Family, trace
+from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import FlatMeasure, RSProblem, VariationalChannel
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT
 from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, write_csv, write_json)
+                        run_metadata, save_figure, sweep_store, write_csv, write_json)
+from vcl_sweep import run_points
 
 STEM = "phase_diagram"
 COLUMNS = ["beta", "alpha_spinodal_low", "alpha_spinodal_high", "alpha_transition"]
@@ -57,7 +58,7 @@ class Config(BaseConfig):
         require(0 < self.alpha_poor < self.alpha_good, "--alpha_poor must be in (0, alpha_good)")
 
 
-QUICK = {"betas": (12.0, 20.0), "critical": False}
+QUICK = {"betas": (20.0,), "alpha_poor": 1.3, "alpha_good": 2.0, "critical": False}
 
 
 # ---- one β
@@ -113,7 +114,8 @@ def phase_point(beta: float, cfg: Config) -> tuple[dict, list[dict], dict]:
     row = {"beta": beta, "alpha_spinodal_low": "", "alpha_spinodal_high": "", "alpha_transition": ""}
     if upward.complete and not upward.reason:  # reached alpha_good without a fold: a single solution curve
         last = upward.points[-1].solution
-        check, end = family.solve(cfg.alpha_good, HIGH_INIT), family.solve(cfg.alpha_good, (last.q, last.r, last.q_star))
+        check = family.solve(cfg.alpha_good, HIGH_INIT)
+        end = family.solve(cfg.alpha_good, (last.q, last.r, last.q_star))
         same = check.converged and end.converged and abs(check.q - end.q) < 1e-6
         details.update(kind="one branch", reason=f"no fold for alpha in [{cfg.alpha_poor}, {cfg.alpha_good}]"
                        + ("" if same else "; WARNING: HIGH_INIT finds another solution at alpha_good (isola?)"),
@@ -143,6 +145,13 @@ def phase_point(beta: float, cfg: Config) -> tuple[dict, list[dict], dict]:
         details.update(transition)
     details["evaluations"] = family.evaluations
     return row, curves, details
+
+
+def phase_rows(beta: float, cfg: Config) -> list[dict]:
+    """`phase_point` as rows of one kind each ('row', 'curve', 'details'), for the resumable store."""
+    row, curve, details = phase_point(beta, cfg)
+    return [{**row, "kind": "row"}, *({**point, "kind": "curve"} for point in curve),
+            {"kind": "details", "beta": beta, "details": details}]
 
 
 def curve_row(beta: float, branch: str, solution) -> dict:
@@ -236,16 +245,18 @@ def plot(rows: list[dict], curves: list[dict], summary: dict):
 def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
-        rows, curves, details = [], [], {}
-        for beta in tqdm(sorted(cfg.betas), desc="beta"):
-            row, curve, detail = phase_point(beta, cfg)
-            rows.append(row)
-            curves += curve
-            details[f"{beta:g}"] = detail
+        points = [(f"beta={beta!r}", phase_rows, (beta, cfg)) for beta in sorted(cfg.betas)]
+        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+        results = run_points(cfg, store, points, desc="beta")
+        rows = [row for key, _, _ in points for row in results[key] if row["kind"] == "row"]
+        curves = [row for key, _, _ in points for row in results[key] if row["kind"] == "curve"]
+        details = {f"{row['beta']:g}": row["details"] for key, _, _ in points for row in results[key]
+                   if row["kind"] == "details"}
         summary = critical_beta(rows, cfg) if cfg.critical else {"critical_beta": None, "reason": "--no-critical"}
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", **summary, per_beta=details))
+        store.close()
     rows, curves = read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_curves.csv")
     paths = save_figure(plot(rows, curves, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])

@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        sweep_store, torch_setup, write_csv, write_json)
+                        torch_setup, write_csv, write_json)
+from vcl_sweep import sweep
 
 STEM = "fig1a_learning_curves"
 
@@ -64,13 +64,13 @@ def batch_size(cfg: Config, alpha: float) -> int:
     return max(math.ceil(n_patterns(alpha, cfg.n) / cfg.minibatches), cfg.min_batch)
 
 
-def learning_curves(cfg: Config, alpha: float, device, progress) -> list[dict]:
+def learning_curves(cfg: Config, alpha: float, device: str) -> list[dict]:
     """All trials at one α as one batch; one row per (trial, epoch)."""
     fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], seed=cfg.seed, device=device,
                                     dtype=getattr(torch, cfg.dtype))
     spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=batch_size(cfg, alpha))
     _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task], cfg.beta_h),
-                            beta_h=cfg.beta_h, progress=progress)
+                            beta_h=cfg.beta_h)
     def value(name, row, trial):  # 7 significant digits: float32 precision, a csv of reasonable size
         return float(f"{history.values[name][row, trial]:.7g}")
 
@@ -103,11 +103,8 @@ def main(cfg: Config) -> None:
     if not cfg.replot:
         started = time.time()
         device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM)
-        rows = []
-        with tqdm(total=cfg.epochs * len(cfg.alphas), desc="fig1a SGD", unit="epoch") as progress:
-            for alpha in cfg.alphas:
-                rows += store.fetch(f"alpha={alpha!r}", lambda: learning_curves(cfg, alpha, device, progress))
+        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", learning_curves, (cfg, alpha, str(device)))
+                                        for alpha in cfg.alphas], "fig1a SGD (alpha)")
         final = {f"{alpha:g}": float(np.mean([row["eps_g"] for row in rows
                                                if row["alpha"] == alpha and row["epoch"] == cfg.epochs]))
                  for alpha in cfg.alphas}

@@ -20,12 +20,12 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
                         sweep_store, torch_setup, write_csv, write_json)
+from vcl_sweep import run_points
 
 STEM = "fig1bc_task_switch"
 
@@ -74,24 +74,28 @@ def rows_of(cfg: Config, alpha2: float, history) -> list[dict]:
             for trial in range(cfg.trials) for row, epoch in enumerate(history.epochs)]
 
 
-def task_switch(cfg: Config, alpha2s: list[float], device) -> dict[float, list[dict]]:
-    """Task 1 once, then task 2 from the same end-of-task-1 fields for every α₂ in `alpha2s`."""
+def sample(cfg: Config, alpha2: float, device: str):
+    """Fields and both tasks of the trial batch (task 1 and the teachers do not depend on α₂)."""
+    return sample_trials(cfg.trials, cfg.n, [cfg.alpha1, alpha2], r0=cfg.r0, seed=cfg.seed, device=device,
+                         dtype=getattr(torch, cfg.dtype))
+
+
+def first_task(cfg: Config, device: str):
+    """Task 1 once for the trial batch: (fields at the switch, history)."""
+    fields, tasks = sample(cfg, cfg.alpha2s[0], device)
     spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size)
-    dtype = getattr(torch, cfg.dtype)
-    fields, tasks = sample_trials(cfg.trials, cfg.n, [cfg.alpha1, alpha2s[0]], r0=cfg.r0, seed=cfg.seed,
-                                  device=device, dtype=dtype)
-    observe = task_observer(tasks, cfg.beta_h)  # the teachers do not depend on α₂
-    curves = {}
-    with tqdm(total=cfg.epochs1 + cfg.epochs2 * len(alpha2s), desc="fig1bc SGD", unit="epoch") as progress:
-        after_first, first = train_task(fields, tasks[0], spec, cfg.epochs1, observe=observe, beta_h=cfg.beta_h,
-                                        record_every=cfg.record_every, progress=progress)
-        for alpha2 in alpha2s:
-            _, (_, task2) = sample_trials(cfg.trials, cfg.n, [cfg.alpha1, alpha2], r0=cfg.r0, seed=cfg.seed,
-                                          device=device, dtype=dtype)
-            _, history = switch_task(after_first, first, task2, spec, cfg.epochs2, observe=observe, gamma=cfg.gamma,
-                                     beta_h=cfg.beta_h, record_every=cfg.record_every, progress=progress)
-            curves[alpha2] = rows_of(cfg, alpha2, history)
-    return curves
+    return train_task(fields, tasks[0], spec, cfg.epochs1, observe=task_observer(tasks, cfg.beta_h),
+                      beta_h=cfg.beta_h, record_every=cfg.record_every)
+
+
+def task_switch(cfg: Config, alpha2: float, after_first, first, device: str) -> list[dict]:
+    """Task 2 at one α₂ from the end-of-task-1 fields; the rows hold both phases."""
+    _, tasks = sample(cfg, alpha2, device)
+    spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size)
+    _, history = switch_task(after_first.to(device), first, tasks[1], spec, cfg.epochs2,
+                             observe=task_observer(tasks, cfg.beta_h), gamma=cfg.gamma, beta_h=cfg.beta_h,
+                             record_every=cfg.record_every)
+    return rows_of(cfg, alpha2, history)
 
 
 def plot(rows: list[dict], epochs1: int):
@@ -124,11 +128,12 @@ def main(cfg: Config) -> None:
         started = time.time()
         device = torch_setup(cfg)
         store = sweep_store(cfg, STEM)
-        missing = [alpha2 for alpha2 in cfg.alpha2s if store.get(f"alpha2={alpha2!r}") is None]
-        if missing:
-            for alpha2, rows in task_switch(cfg, missing, device).items():
-                store.put(f"alpha2={alpha2!r}", rows)
-        rows = [row for alpha2 in cfg.alpha2s for row in store.get(f"alpha2={alpha2!r}")]
+        keys = [f"alpha2={alpha2!r}" for alpha2 in cfg.alpha2s]
+        if any(store.get(key) is None for key in keys):
+            after_first, first = first_task(cfg, str(device))
+            run_points(cfg, store, [(key, task_switch, (cfg, alpha2, after_first.cpu(), first, str(device)))
+                                    for key, alpha2 in zip(keys, cfg.alpha2s)], desc="fig1bc task 2 (alpha2)")
+        rows = [row for key in keys for row in store.get(key)]
         moments = {"at_switch": cfg.epochs1, "final": cfg.epochs1 + cfg.epochs2}
         final = {f"{alpha2:g}": {f"{name}_{moment}": float(np.mean([row[name] for row in rows if row["alpha2"] == alpha2
                                                                     and row["epoch"] == epoch]))

@@ -23,13 +23,13 @@ import time
 import numpy as np
 import scipy.optimize
 import torch
-from tqdm import tqdm
 
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.comparison import compare, eps_g_resolution
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, sweep_store, torch_generator, torch_setup, write_csv, write_json)
+                        save_figure, torch_generator, torch_setup, write_csv, write_json)
+from vcl_sweep import sweep
 
 STEM = "fig2b_diagnostics"
 COLUMNS = ["alpha", "source", "seed", "beta", "branch", "eps_g", "q_star", "r", "q", "epochs_trained"]
@@ -156,12 +156,10 @@ def main(cfg: Config):
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
         device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM)
-        rows = []
-        for index, alpha in enumerate(tqdm(cfg.alphas, desc="alpha")):
-            for good_start in (False, True):
-                rows += store.fetch(f"alpha={alpha!r} good_start={good_start}",
-                                    lambda: train_pairs(cfg, index, device, good_start))
+        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r} good_start={good_start}", train_pairs,
+                                         (cfg, index, str(device), good_start))
+                                        for index, alpha in enumerate(cfg.alphas) for good_start in (False, True)],
+                            "SGD pairs (alpha, start)")
         theory = sweep_task1(cfg.alphas, beta=cfg.beta)
         rows += [theory_row(row["alpha"], cfg.beta, row, row["branch"], "theory") for row in theory]
         for alpha in cfg.alphas:

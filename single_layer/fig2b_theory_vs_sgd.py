@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
                         run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
+from vcl_sweep import PointsFailed, run_points
 
 STEM = "fig2b_theory_vs_sgd"
 
@@ -184,13 +184,13 @@ def main(cfg: Config) -> None:
         print("theory: solving the RS saddle point ...")
         theory = theory_rows(cfg)
         store = sweep_store(cfg, STEM)
-        sgd, diverged = [], []
-        for index, alpha in enumerate(tqdm(cfg.sgd_alphas, desc="fig2b SGD", unit="α")):
-            try:
-                sgd += store.fetch(f"alpha={alpha!r}", lambda: sgd_rows(cfg, index, device))
-            except SolverError as error:  # keep going: the other α are independent
-                diverged.append(f"alpha={alpha}: {error}")
-                sgd.append({"alpha": alpha, "source": "sgd", "seed": "", "converged": False})
+        points = [(f"alpha={alpha!r}", sgd_rows, (cfg, index, str(device))) for index, alpha in enumerate(cfg.sgd_alphas)]
+        try:
+            results, diverged = run_points(cfg, store, points, desc="fig2b SGD"), {}
+        except PointsFailed as failed:  # the other α are independent: keep them
+            results, diverged = failed.results, failed.failures
+        sgd = [row for key, _, _ in points for row in results.get(key, [{
+            "alpha": float(key.split("=")[1]), "source": "sgd", "seed": "", "converged": False}])]
         finished = [row for row in sgd if row.get("converged", True)]
         fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, finished)
         write_csv(out_dir / f"{STEM}.csv", theory + [{"converged": True, **row} for row in sgd])
@@ -201,8 +201,8 @@ def main(cfg: Config) -> None:
             + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
         print(comparison["summary"])
         if diverged:
-            raise SolverError(f"SGD diverged at {'; '.join(diverged)} (finished α kept in {STEM}.csv, their points "
-                              f"in the store for a rerun)")
+            raise SolverError(f"SGD diverged at {'; '.join(f'{key}: {text}' for key, text in diverged.items())} "
+                              f"(finished α kept in {STEM}.csv, their points in the store for a rerun)")
         store.close()
     figure = plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["power_law_fit"])
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])

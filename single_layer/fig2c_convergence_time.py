@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
 from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        sweep_store, torch_setup, write_csv, write_json)
+                        torch_setup, write_csv, write_json)
+from vcl_sweep import sweep
 
 STEM = "fig2c_convergence_time"
 
@@ -69,11 +69,11 @@ def convergence_time(eps_g: np.ndarray, window: int, threshold: float) -> np.nda
     return np.where(settled.any(0), ends[settled.argmax(0)], steps - 1)
 
 
-def sample_rows(cfg: Config, alpha: float, device, progress) -> list[dict]:
+def sample_rows(cfg: Config, alpha: float, device: str) -> list[dict]:
     fields, (task,) = sample_trials(cfg.samples, cfg.n, [alpha], seed=cfg.seed, device=device,
                                     dtype=getattr(torch, cfg.dtype))
     _, history = train_task(fields, task, OptimizerSpec("gd", lr=cfg.lr), cfg.steps, beta_h=cfg.beta_h,
-                            observe=task_observer([task], cfg.beta_h), progress=progress)
+                            observe=task_observer([task], cfg.beta_h))
     eps_g = history.values["eps_g1"][1:]  # drop the initial record: row t−1 is after step t
     times = convergence_time(eps_g, cfg.window, cfg.threshold)
     return [{"alpha": alpha, "seed": cfg.seed + sample, "t_c": int(times[sample]),
@@ -101,11 +101,8 @@ def main(cfg: Config) -> None:
     if not cfg.replot:
         started = time.time()
         device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM)
-        rows = []
-        with tqdm(total=cfg.steps * len(cfg.alphas), desc="fig2c GD", unit="step") as progress:
-            for alpha in cfg.alphas:
-                rows += store.fetch(f"alpha={alpha!r}", lambda: sample_rows(cfg, alpha, device, progress))
+        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", sample_rows, (cfg, alpha, str(device)))
+                                        for alpha in cfg.alphas], "fig2c GD (alpha)")
         mean_times = {f"{alpha:g}": float(np.mean([row["t_c"] for row in rows if row["alpha"] == alpha]))
                       for alpha in cfg.alphas}
         slowest = max(mean_times, key=mean_times.get)

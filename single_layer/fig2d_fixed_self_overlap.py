@@ -24,6 +24,7 @@ from single_layer.perceptron import (OptimizerSpec, empirical_test_error, projec
                                      self_overlap, train_task)
 from vcl_common import (BaseConfig, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of, read_csv,
                         require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
+from vcl_sweep import sweep
 
 STEM = "fig2d_fixed_self_overlap"
 COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged"]
@@ -79,7 +80,9 @@ def run_theory(cfg: Config) -> list[dict]:
     return rows
 
 
-def run_sgd(cfg: Config, device) -> list[dict]:
+def sgd_run(cfg: Config, slow: bool, device: str) -> list[dict]:
+    """One trajectory batch: plain SGD, or ("SGD slow") with the fields projected after every minibatch so that q⋆
+    follows the schedule."""
     fields, (task,) = sample_trials(cfg.trials, cfg.n, (cfg.alpha,), n_test=cfg.n_test, seed=cfg.seed, device=device)
     spec = OptimizerSpec("momentum", cfg.lr, momentum=cfg.momentum, batch_size=cfg.batch_size)
     observe = lambda f: {"q_star": self_overlap(f), "test_error": empirical_test_error(f, task)}
@@ -88,17 +91,11 @@ def run_sgd(cfg: Config, device) -> list[dict]:
         target = min(cfg.schedule_start + 0.7 * (epoch - 1) / cfg.schedule_epochs, cfg.q_star_cap)
         return project_self_overlap(fields, target)
 
-    rows = []
-    for source, hook in (("sgd", None), ("sgd_slow", schedule)):
-        with tqdm(total=cfg.epochs, desc=source) as progress:
-            _, history = train_task(fields, task, spec, cfg.epochs, observe=observe, record_every=cfg.record_every,
-                                    constrain=hook, progress=progress)
-        for index, epoch in enumerate(history.epochs):
-            for trial in range(cfg.trials):
-                rows.append({"q_star": history.values["q_star"][index, trial], "source": source,
-                             "seed": cfg.seed + trial, "epoch": int(epoch),
-                             "eps_g": history.values["test_error"][index, trial], "p1": "", "converged": ""})
-    return rows
+    _, history = train_task(fields, task, spec, cfg.epochs, observe=observe, record_every=cfg.record_every,
+                            constrain=schedule if slow else None)
+    return [{"q_star": history.values["q_star"][index, trial], "source": "sgd_slow" if slow else "sgd",
+             "seed": cfg.seed + trial, "epoch": int(epoch), "eps_g": history.values["test_error"][index, trial],
+             "p1": "", "converged": ""} for index, epoch in enumerate(history.epochs) for trial in range(cfg.trials)]
 
 
 def plot(rows: list[dict], cfg: Config):
@@ -135,7 +132,10 @@ def main(cfg: Config):
         if kept is not None:
             rows += kept[0]
         elif not cfg.theory_only:
-            rows += run_sgd(cfg, device)
+            sgd_rows, store = sweep(cfg, STEM, [(source, sgd_run, (cfg, source == "sgd_slow", str(device)))
+                                                for source in ("sgd", "sgd_slow")], "fig2d SGD")
+            rows += sgd_rows
+            store.close()
         unconverged = [r["q_star"] for r in rows if r["converged"] is False]
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, unconverged_q_stars=unconverged,

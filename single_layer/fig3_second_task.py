@@ -18,18 +18,16 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-import torch
-from tqdm import tqdm
 
-from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
-from mean_field_theory.task1 import task1_reference
-from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
-from single_layer.perceptron import OptimizerSpec, sample_trials, switch_task, task_observer, train_task
+from single_layer.comparison import comparison_criterion, tally
+from single_layer.perceptron import OptimizerSpec
+from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, run_sgd_points, solved_reference,
+                                    theory_curve)
 from vcl_common import (BaseConfig, PointStore, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of,
                         read_csv, require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
+from vcl_sweep import run_points
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
@@ -91,25 +89,13 @@ def theory_grid(cfg: Config, gamma: float):
     return cfg.alpha2s or PAPER_ALPHA2S.get(gamma, PAPER_ALPHA2S[1.0])
 
 
-def reference_solution(cfg: Config) -> RSSolution:
-    reference, branch = task1_reference(cfg.alpha1, cfg.beta1, 0.0, cfg.reference_branch, cfg.tol)
-    if not reference.converged:
-        raise SolverError(f"task-1 reference ({branch} branch) at alpha1={cfg.alpha1} did not converge")
-    return reference
-
-
-def theory_rows(cfg: Config, reference: RSSolution, gamma: float, r0: float) -> list[dict]:
-    """Both branches along the α₂ grid for one (γ, r₀), in the csv schema."""
-    solutions = Task2Problem(reference, r0, gamma, cfg.beta2, 0.0, cfg.tol).sweep(theory_grid(cfg, gamma))
-    return [{"alpha2": s["alpha"], "r0": r0, "gamma": gamma, "source": "theory", "seed": "", "eps_g1": s["eps_g1"],
-             "eps_g2": s["eps_g2"], "p1": s["p1"], "p2": s["p2"], "converged": s["converged"], "branch": s["branch"],
-             "thermodynamic": s["thermodynamic"], "q2": s["q"], "r2": s["r"], "q2_star": s["q_star"], "T": s["T"],
-             "free_entropy": s["free_entropy"]} for s in solutions]
-
-
 def run_theory(cfg: Config, store: PointStore, reference: RSSolution) -> list[dict]:
-    return [row for gamma in cfg.gammas for r0 in tqdm(cfg.r0s, desc=f"theory gamma={gamma:g}")
-            for row in store.fetch(f"theory gamma={gamma} r0={r0}", lambda: theory_rows(cfg, reference, gamma, r0))]
+    """One curve (both branches along α₂) per (γ, r₀), each an independent point of the sweep."""
+    curves = [(gamma, r0) for gamma in cfg.gammas for r0 in cfg.r0s]
+    done = run_points(cfg, store, [(f"theory gamma={gamma} r0={r0}", theory_curve,
+                                    (reference, 0.0, cfg.beta2, gamma, r0, theory_grid(cfg, gamma), cfg.tol, {}))
+                                   for gamma, r0 in curves], desc="theory curves")
+    return [row for rows in done.values() for row in rows]
 
 
 def sgd_learning_rate(cfg: Config, gamma: float, r0: float, alpha2: float) -> float:
@@ -126,61 +112,28 @@ def sgd_points(cfg: Config) -> list[tuple[float, float, float]]:
             if not cfg.sgd_alpha2s or alpha2 in cfg.sgd_alpha2s]
 
 
-def sample_point(cfg: Config, point: tuple[float, float, float], device):
-    """Fields, tasks and observer of the trial batch of one (γ, r₀, α₂) point; task 1 is the same for every point."""
-    _, r0, alpha2 = point
-    fields, tasks = sample_trials(cfg.trials, cfg.n, (cfg.alpha1, alpha2), r0, seed=cfg.seed, device=device,
-                                  dtype=torch.float32)
-    return fields, tasks, task_observer(tasks)
-
-
-def train_first_task(cfg: Config, store: PointStore, fields, task, observe):
-    """Task 1 for the whole trial batch; its final ε_g¹ and q⋆ = mean tanh²h per trial go to the store."""
-    spec1 = OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay)
-    after_task1, history1 = train_task(fields, task, spec1, cfg.steps1, observe=observe, record_every=cfg.steps1)
-    if store.get("sgd task1") is None:
-        store.put("sgd task1", [{"seed": cfg.seed + trial, "eps_g1": history1.final("eps_g1")[trial],
-                                 "q_star": history1.final("q_star")[trial]} for trial in range(cfg.trials)])
-    return after_task1, history1
+def protocol(cfg: Config, gamma: float) -> Protocol:
+    """Full-batch Adam (wd 1e-3) in both tasks; task 1 without prior for `steps1` steps."""
+    return Protocol(cfg.n, cfg.trials, cfg.seed, cfg.alpha1, OptimizerSpec("adam", cfg.lr1,
+                                                                            weight_decay=cfg.weight_decay),
+                    cfg.steps1, uniform_prior=False, stop1=None, gamma=gamma, epochs2=cfg.steps2, stop2=None)
 
 
 def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
-    """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields.  Also returns the SGD's
-    task-1 state (ε_g¹ and q⋆ after task 1, mean and s.d. over trials): the reference SGD starts task 2 from."""
+    """Task 1 once per trial batch, then every (γ, r₀, α₂) from the same task-1 fields (single_layer/two_tasks.py);
+    also the SGD's task-1 state (mean and s.d. of ε_g¹ and q⋆ after task 1)."""
     points = sgd_points(cfg)
-    todo = [point for point in points if store.get(f"sgd {point}") is None]
-    after_task1 = history1 = None
-    for gamma, r0, alpha2 in tqdm(todo, desc="SGD points"):
-        fields, tasks, observe = sample_point(cfg, (gamma, r0, alpha2), device)
-        if after_task1 is None:
-            after_task1, history1 = train_first_task(cfg, store, fields, tasks[0], observe)
-        spec2 = OptimizerSpec("adam", sgd_learning_rate(cfg, gamma, r0, alpha2), weight_decay=cfg.weight_decay)
-        _, history = switch_task(after_task1, history1, tasks[1], spec2, cfg.steps2, observe=observe, gamma=gamma,
-                                 record_every=cfg.steps2)
-        store.put(f"sgd {(gamma, r0, alpha2)}", [
-            {"alpha2": alpha2, "r0": r0, "gamma": gamma, "source": "sgd", "seed": cfg.seed + trial,
-             "eps_g1": history.final("eps_g1")[trial], "eps_g2": history.final("eps_g2")[trial],
-             "p1": history.final("p1")[trial], "p2": history.final("p2")[trial]} for trial in range(cfg.trials)])
-    if store.get("sgd task1") is None:  # a store written before the task-1 state was recorded
-        fields, tasks, observe = sample_point(cfg, points[0], device)
-        train_first_task(cfg, store, fields, tasks[0], observe)
-    task1 = store.get("sgd task1")
-    state = {key: {"mean": float(np.mean([row[key] for row in task1])),
-                   "sd": float(np.std([row[key] for row in task1], ddof=1)) if len(task1) > 1 else 0.0}
-             for key in ("eps_g1", "q_star")}
+    spec = lambda gamma, r0, alpha2: OptimizerSpec("adam", sgd_learning_rate(cfg, gamma, r0, alpha2),
+                                                   weight_decay=cfg.weight_decay)
+    state = run_sgd_points(cfg, store, protocol(cfg, 1.0), "sgd task1", [
+        (f"sgd {(gamma, r0, alpha2)}", protocol(cfg, gamma), r0, alpha2, spec(gamma, r0, alpha2), {"gamma": gamma})
+        for gamma, r0, alpha2 in points], str(device))
     return [row for point in points for row in store.get(f"sgd {point}")], state
 
 
 def agreement(rows: list[dict], n: int) -> dict:
     """Per (γ, r₀, α₂) with SGD: the thermodynamic theory against the SGD trials (single_layer.comparison)."""
-    theory = {(r["gamma"], r["r0"], r["alpha2"]): r for r in rows if r["source"] == "theory" and r["thermodynamic"]}
-    points = {"eps_g1": [], "eps_g2": []}
-    for key in sorted({(r["gamma"], r["r0"], r["alpha2"]) for r in rows if r["source"] == "sgd"}):
-        if key in theory:
-            for name in points:
-                samples = [r[name] for r in rows if r["source"] == "sgd" and (r["gamma"], r["r0"], r["alpha2"]) == key]
-                points[name].append(compare(theory[key][name], samples, eps_g_resolution(n), gamma=key[0], r0=key[1],
-                                            alpha2=key[2]))
+    points = {name: agreement_points(rows, ("gamma", "r0", "alpha2"), name, n) for name in ("eps_g1", "eps_g2")}
     summary = {f"{name} gamma={gamma:g}": tally([p for p in found if p["gamma"] == gamma])
                for name, found in points.items() for gamma in sorted({p["gamma"] for p in found}, reverse=True)}
     return {"criterion": comparison_criterion(), "summary": summary, "points": points}
@@ -192,23 +145,10 @@ def plot(rows: list[dict], cfg: Config):
     plot_style()
     panels = [("a", 1.0, "eps_g2"), ("b", 1.0, "eps_g1"), ("c", 0.1, "eps_g1"), ("d", 0.1, "eps_g2")]
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
-    colors = {-0.5: ("red", "salmon", "o"), 0.0: ("blue", "royalblue", "s"), 0.5: ("black", "dimgrey", "^")}
     for ax, (label, gamma, key) in zip(axes.flat, panels):
-        for r0 in sorted({r["r0"] for r in rows}):
-            dark, light, marker = colors.get(r0, ("green", "lightgreen", "d"))
-            theory = sorted((r["alpha2"], r[key]) for r in rows if r["source"] == "theory" and r["gamma"] == gamma
-                            and r["r0"] == r0 and r["thermodynamic"])
-            if theory:
-                ax.plot(*zip(*theory), "-", color=dark, marker=marker, mfc="none", label=f"theory $r_0={r0:g}$")
-            sgd = [r for r in rows if r["source"] == "sgd" and r["gamma"] == gamma and r["r0"] == r0]
-            alphas = sorted({r["alpha2"] for r in sgd})
-            if alphas:
-                values = [np.array([r[key] for r in sgd if r["alpha2"] == a]) for a in alphas]
-                ax.errorbar(alphas, [v.mean() for v in values], [v.std() for v in values], ls="--", color=light,
-                            marker=marker, label=f"SGD $r_0={r0:g}$")
+        select = lambda source: [row for row in rows if row["source"] == source and row["gamma"] == gamma]
+        draw_forgetting(ax, select("theory"), select("sgd"), key)
         ax.set_title(f"({label}) $\\gamma={gamma:g}$", fontsize=9)
-        ax.set_xlabel(r"$\alpha_2$")
-        ax.set_ylabel(r"$\epsilon_g^{%s}$" % key[-1])
         if gamma != 1.0:
             ax.set_xscale("log")
     axes[0, 0].legend(fontsize=6)
@@ -226,7 +166,7 @@ def main(cfg: Config):
                                                           **{key: getattr(cfg, key) for key in fields}})
                   for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
         kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
-        reference = reference_solution(cfg)
+        reference, _ = solved_reference(cfg.alpha1, cfg.beta1, 0.0, cfg.reference_branch, cfg.tol)
         rows, task1_state, extra = run_theory(cfg, stores[0], reference), None, {}
         if kept is not None:
             rows += kept[0]

@@ -13,7 +13,7 @@ from deep_networks.continual import permuted_tasks, synthetic_dataset
 from vcl_common import run, torch_generator
 
 TINY = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 256, "hidden": (16, 16), "eval_images": 100,
-        "diagnostic_modes": ("mean",), "quick": True}
+        "diagnostic_modes": ("mean",), "quick": True, "workers": 1}
 
 
 def tiny_tasks(n_tasks=2, seed=0):
@@ -28,7 +28,10 @@ def tiny_config(**overrides):
 
 
 def load_script(script: Path):
-    """A script as a module (its `main`, `Config`, `QUICK`), without running it."""
+    """A script as a module (its `main`, `Config`, `QUICK`), without running it: by its package name where it has
+    one (so that worker processes can import its functions), else from its file."""
+    if (script.parent / "__init__.py").exists():
+        return importlib.import_module(f"{script.parent.name}.{script.stem}")
     spec = importlib.util.spec_from_file_location(f"smoke_{script.parent.name}_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there

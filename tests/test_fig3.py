@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 
 from single_layer import fig3_second_task as fig3
+from single_layer import two_tasks
 from vcl_common import parse_config, read_csv, read_json
 
-TINY = dict(gammas=(1.0,), r0s=(0.5,), alpha2s=(0.5, 2.0), n=40, trials=2, steps1=20, steps2=20)
+TINY = dict(gammas=(1.0,), r0s=(0.5,), alpha2s=(0.5, 2.0), n=40, trials=2, steps1=20, steps2=20, workers=1)
 
 
 def tiny_config(tmp_path, **overrides) -> fig3.Config:
@@ -20,20 +21,20 @@ def tiny_config(tmp_path, **overrides) -> fig3.Config:
 
 def test_interrupted_run_resumes_and_other_sgd_settings_keep_the_theory(tmp_path, monkeypatch):
     calls = {"theory": 0, "sgd": 0}
-    real_theory, real_switch = fig3.theory_rows, fig3.switch_task
+    real_theory, real_point = fig3.theory_curve, two_tasks.second_task
 
     def counting_theory(*args):
         calls["theory"] += 1
         return real_theory(*args)
 
-    def crashing_switch(*args, **kwargs):
+    def crashing_point(*args, **kwargs):
         calls["sgd"] += 1
         if calls["sgd"] == 2:
             raise KeyboardInterrupt
-        return real_switch(*args, **kwargs)
+        return real_point(*args, **kwargs)
 
-    monkeypatch.setattr(fig3, "theory_rows", counting_theory)
-    monkeypatch.setattr(fig3, "switch_task", crashing_switch)
+    monkeypatch.setattr(fig3, "theory_curve", counting_theory)
+    monkeypatch.setattr(two_tasks, "second_task", crashing_point)
     with pytest.raises(KeyboardInterrupt):
         fig3.main(tiny_config(tmp_path))
     assert calls == {"theory": 1, "sgd": 2}
@@ -78,7 +79,7 @@ def test_task1_state_is_recorded_and_filled_in_for_an_older_store(tmp_path, monk
     store = tmp_path / ".fig3_second_task_sgd.points.jsonl"
     store.write_text("".join(line + "\n" for line in store.read_text().splitlines()
                              if '"key": "sgd task1"' not in line))
-    monkeypatch.setattr(fig3, "switch_task", lambda *args, **kwargs: pytest.fail("task 2 was rerun"))
+    monkeypatch.setattr(two_tasks, "second_task", lambda *args, **kwargs: pytest.fail("task 2 was rerun"))
     fig3.main(tiny_config(tmp_path))
     assert read_json(tmp_path / "fig3_second_task.json")["sgd_after_task1"] == state
     assert sum('"key": "sgd task1"' in line for line in store.read_text().splitlines()) == 1

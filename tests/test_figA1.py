@@ -8,9 +8,10 @@ import pytest
 
 from mean_field_theory.task1 import task1_reference
 from single_layer import figA1_uniform_prior as figA1
+from single_layer import two_tasks
 from vcl_common import PointStore
 
-TINY = dict(n=24, trials=2, epochs_a=1, n_test=50, epochs1_bc=1, epochs2_bc=1, epochs1_d=1, epochs2_d=1)
+TINY = dict(n=24, trials=2, epochs_a=1, n_test=50, epochs1_bc=1, epochs2_bc=1, epochs1_d=1, epochs2_d=1, workers=1)
 
 
 def tiny_config(**overrides) -> figA1.Config:
@@ -21,8 +22,8 @@ def tiny_config(**overrides) -> figA1.Config:
 
 def test_panel_a_sgd_rows_sit_at_the_configured_alphas(tmp_path):
     """B12: the original drew the α = 2.4 result at α = 2.1; every configured α must appear exactly as given."""
-    cfg = tiny_config()
-    rows = figA1.sgd_a(cfg, PointStore(tmp_path, "a", {}), "cpu")
+    cfg = tiny_config(panels=("a",))
+    rows, _ = figA1.run_sgd(cfg, PointStore(tmp_path, "a", {}), "cpu")
     assert [row["alpha"] for row in rows] == [alpha for alpha in cfg.sgd_alphas for _ in range(cfg.trials)]
     assert cfg.sgd_alphas[-1] == 2.4 and 2.1 not in {row["alpha"] for row in rows}
 
@@ -30,27 +31,27 @@ def test_panel_a_sgd_rows_sit_at_the_configured_alphas(tmp_path):
 def test_two_task_tables_are_r0_major_and_panel_d_uses_its_own_alpha1(tmp_path, monkeypatch):
     used = []
 
-    def recording_switch(fields, history, task, spec, epochs, **kwargs):
-        used.append((task.labels.shape[1], spec.lr, spec.batch_size, spec.kind, kwargs["early_stop"]))
-        return real_switch(fields, history, task, spec, epochs, **kwargs)
+    def recording_point(protocol, after_task1, task1_epochs, alpha2, r0, spec, where, device):
+        used.append((protocol.alpha1, r0, alpha2, spec.lr, spec.batch_size, spec.kind, protocol.stop2))
+        return real_point(protocol, after_task1, task1_epochs, alpha2, r0, spec, where, device)
 
-    real_switch = figA1.switch_task
-    monkeypatch.setattr(figA1, "switch_task", recording_switch)
-    cfg = tiny_config()
-    rows = figA1.sgd_two_tasks(cfg, PointStore(tmp_path, "bc", {}), "cpu", "bc")
+    real_point = two_tasks.second_task
+    monkeypatch.setattr(two_tasks, "second_task", recording_point)
+    cfg = tiny_config(panels=("b", "c"))
+    rows, _ = figA1.run_sgd(cfg, PointStore(tmp_path, "bc", {}), "cpu")
     n_alpha2 = len(cfg.alpha2s)
-    # paper tables (the original script, Fig. A1 b–c): r₀ = −½, α₂ = 2 -> lr 0.01, batch 16; r₀ = ½, α₂ = 0.5 -> 0.005, 64
-    assert used[cfg.alpha2s.index(2.0)][1:3] == (0.01, 16)
-    assert used[2 * n_alpha2 + cfg.alpha2s.index(0.5)][1:3] == (0.005, 64)
-    assert used[n_alpha2 + cfg.alpha2s.index(1.5)][1:3] == (0.01, 32)
+    # the original's tables (Fig. A1 b–c): r₀ = −½, α₂ = 2 -> lr 0.01, batch 16; r₀ = ½, α₂ = 0.5 -> 0.005, 64
+    assert used[cfg.alpha2s.index(2.0)][1:5] == (-0.5, 2.0, 0.01, 16)
+    assert used[2 * n_alpha2 + cfg.alpha2s.index(0.5)][1:5] == (0.5, 0.5, 0.005, 64)
+    assert used[n_alpha2 + cfg.alpha2s.index(1.5)][1:5] == (0.0, 1.5, 0.01, 32)
     assert {row["r0"] for row in rows} == set(cfg.r0s) and {row["alpha"] for row in rows} == {2.0}
     assert all(kind == "adam" and stop == "teacher" for *_, kind, stop in used)
     used.clear()
-    rows = figA1.sgd_two_tasks(cfg, PointStore(tmp_path, "d", {}), "cpu", "d")
+    rows, _ = figA1.run_sgd(tiny_config(panels=("d",)), PointStore(tmp_path, "d", {}), "cpu")
     assert {row["alpha"] for row in rows} == {1.4} and {row["r0"] for row in rows} == {0.0}  # B13
     assert [row["alpha2"] for row in rows[::cfg.trials]] == list(cfg.alpha2s)
-    assert [(lr, batch) for _, lr, batch, *_ in used] == list(zip(cfg.learning_rates_d, cfg.batch_sizes_d))
-    assert all(kind == "momentum" for *_, kind, _ in used)
+    assert [(lr, batch) for *_, lr, batch, _, _ in used] == list(zip(cfg.learning_rates_d, cfg.batch_sizes_d))
+    assert all(alpha1 == 1.4 and kind == "momentum" for alpha1, *_, kind, _ in used)
     assert all(1 <= row["epochs_trained"] <= cfg.epochs2_d for row in rows)  # task-2 epochs, not cumulative
 
 

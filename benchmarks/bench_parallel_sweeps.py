@@ -1,0 +1,102 @@
+"""Benchmark: the sweep executor (vcl_sweep) — local process pool against one process, and the Dask overhead.
+
+Measured side by side in one run, on the CPU:
+1. a CPU-bound sweep (the Fig. 1a SGD learning curves at `alphas`, one point per α, one torch thread per point)
+   with --workers 1 and with --workers `workers`: wall times and their ratio (the speed-up), and whether the two
+   csv rows are identical;
+2. the overhead per point of the Dask path: `overhead_points` points that do nothing on a LocalCluster of two
+   worker processes, (wall time − nothing)/points, after the cluster has started (its start-up is reported apart).
+Outputs: figures/bench_parallel_sweeps.{csv,json,png,pdf}.  Command: python benchmarks/bench_parallel_sweeps.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+from single_layer import fig1a_learning_curves as fig1a
+from vcl_common import BaseConfig, PointStore, benchmark_main, require, run
+from vcl_sweep import run_points
+
+STEM = "bench_parallel_sweeps"
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    alphas: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25)  # points of the timed sweep (Fig. 1a α)
+    n: int = 1000  # input dimension of the timed SGD
+    trials: int = 10  # trials per point
+    epochs: int = 100  # epochs per point
+    parallel_workers: int = 2  # processes of the parallel run
+    overhead_points: int = 200  # empty points sent to the Dask cluster
+
+    def validate(self):
+        super().validate()
+        require(len(self.alphas) >= 2 and min(self.n, self.trials, self.epochs, self.overhead_points) >= 1
+                and self.parallel_workers >= 2, "need >= 2 alphas and workers, positive sizes")
+
+
+QUICK = {"alphas": (1.0, 2.0), "n": 60, "trials": 2, "epochs": 5, "overhead_points": 10}
+
+
+def nothing(index: int) -> list[dict]:
+    return [{"index": index}]
+
+
+def timed_sweep(cfg: Config, workers: int, folder: Path) -> tuple[float, dict]:
+    sweep_cfg = dataclasses.replace(fig1a.Config(), n=cfg.n, trials=cfg.trials, epochs=cfg.epochs, alphas=cfg.alphas,
+                                    workers=workers, threads=1, out_dir=str(folder))
+    points = [(f"alpha={alpha!r}", fig1a.learning_curves, (sweep_cfg, alpha, "cpu")) for alpha in cfg.alphas]
+    started = time.perf_counter()
+    results = run_points(sweep_cfg, PointStore(folder, f"workers{workers}", {}), points, desc=f"{workers} workers")
+    return time.perf_counter() - started, results
+
+
+def measure(cfg: Config) -> tuple[list[dict], dict]:
+    from distributed import LocalCluster
+
+    with tempfile.TemporaryDirectory() as folder:
+        serial, serial_rows = timed_sweep(cfg, 1, Path(folder))
+        parallel, parallel_rows = timed_sweep(cfg, cfg.parallel_workers, Path(folder))
+        started = time.perf_counter()
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster:
+            startup = time.perf_counter() - started
+            dask_cfg = dataclasses.replace(fig1a.Config(), dask=cluster.scheduler_address)
+            points = [(f"empty {index}", nothing, (index,)) for index in range(cfg.overhead_points)]
+            started = time.perf_counter()
+            run_points(dask_cfg, PointStore(Path(folder), "dask", {}), points, desc="dask, empty points")
+            dask_seconds = time.perf_counter() - started
+    rows = [{"quantity": "sweep_seconds", "workers_1": serial, f"workers_{cfg.parallel_workers}": parallel},
+            {"quantity": "dask_seconds_per_empty_point", "workers_1": "", f"workers_{cfg.parallel_workers}":
+             dask_seconds / cfg.overhead_points}]
+    summary = {"sweep_points": len(cfg.alphas), "sweep_seconds_workers_1": serial,
+               f"sweep_seconds_workers_{cfg.parallel_workers}": parallel, "speedup": serial / parallel,
+               "identical_rows": serial_rows == parallel_rows, "dask_cluster_startup_seconds": startup,
+               "dask_overhead_seconds_per_point": dask_seconds / cfg.overhead_points,
+               "dask_points": cfg.overhead_points}
+    return rows, summary
+
+
+def plot(rows):
+    import matplotlib.pyplot as plt
+
+    from vcl_common import plot_style
+
+    plot_style()
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    sweep = rows[0]
+    labels = [key for key in sweep if key.startswith("workers_")]
+    ax.bar([label.replace("_", " ") for label in labels], [sweep[label] for label in labels], color=["grey", "k"])
+    ax.set(ylabel="wall time of the sweep (s)", title="Fig. 1a sweep, 1 torch thread per point")
+    return fig
+
+
+def main(cfg: Config):
+    benchmark_main(cfg, STEM, measure, plot)
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,158 @@
+"""Two tasks in a row: the Franz–Parisi theory curves and the two-task SGD protocol shared by Figs. 3 and A1.
+
+Theory (docs/theory.md §5): ONE converged branch of the task-1 solution at α₁ is the reference; along an α₂ grid
+the task-2 saddle point is followed from the reference up and from near-perfect generalization down (both
+branches, the thermodynamic one marked).  SGD (docs/theory.md eq. 6): task 1 is trained once per trial batch —
+teachers, initial fields and task-1 data depend only on the seed — and every (r₀, α₂) point continues from those
+fields with its own task-2 data and γ KL(q_h ‖ q_h′) to them.  The point functions are plain top-level functions
+of picklable arguments, so that the sweep executor (vcl_sweep) can run them in other processes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from mean_field_theory.franz_parisi import Task2Problem
+from mean_field_theory.rs_solver import RSSolution
+from mean_field_theory.task1 import task1_reference
+from single_layer.comparison import compare, eps_g_resolution
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from vcl_common import SolverError
+from vcl_sweep import run_points
+
+THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
+                  "T", "free_entropy")
+
+
+def solved_reference(alpha1: float, beta1: float, kappa1: float, branch: str, tol: float) -> tuple[RSSolution, str]:
+    """The task-1 reference of one branch ('thermodynamic', 'poor' or 'good'); SolverError if it did not converge."""
+    reference, found = task1_reference(alpha1, beta1, kappa1, branch, tol)
+    if not reference.converged:
+        raise SolverError(f"task-1 reference ({found} branch) at alpha1={alpha1}, beta1={beta1} did not converge "
+                          f"(residual {reference.residual:.1e})")
+    return reference, found
+
+
+def theory_curve(reference: RSSolution, kappa1: float, beta2: float, gamma: float, r0: float, alpha2s,
+                 tol: float, where: dict) -> list[dict]:
+    """Both task-2 branches along `alpha2s` for one (γ, r₀): csv rows (q2, r2, q2_star: task-2 order parameters)."""
+    rows = Task2Problem(reference, r0, gamma, beta2, kappa1, tol).sweep(alpha2s)
+    renamed = [{**row, "q2": row["q"], "r2": row["r"], "q2_star": row["q_star"]} for row in rows]
+    return [{**where, "alpha2": row["alpha"], "r0": r0, "gamma": gamma, "source": "theory", "seed": "",
+             **{key: row[key] for key in THEORY_COLUMNS}} for row in renamed]
+
+
+def near_reference_limit(reference: RSSolution, kappa1: float, beta2: float, gamma: float, r0: float) -> dict:
+    """α₂ → 0: the student spread by exp(−κ₂KL) around the reference (all conjugates 0), and the values the limits
+    of docs/theory.md §5 lead one to expect."""
+    at_zero = Task2Problem(reference, r0, gamma, beta2, kappa1).measure.averages(0.0, 0.0, 0.0)
+    clip = lambda p: min(1.0, max(-1.0, p))
+    return {"p1": at_zero.extras["p1"], "p2": at_zero.sign, "eps_g1": math.acos(clip(at_zero.extras["p1"])) / math.pi,
+            "eps_g2": math.acos(clip(at_zero.sign)) / math.pi,
+            "eps_g2_expected_arccos_r0_p1": math.acos(r0 * reference.p1) / math.pi,
+            "eps_g1_large_alpha2_arccos_r0": math.acos(r0) / math.pi}
+
+
+@dataclasses.dataclass
+class Protocol:
+    """The SGD of one figure's two-task points (everything but the task-2 learning rate and batch)."""
+
+    n: int  # input dimension N
+    trials: int  # trials, seed + k
+    seed: int
+    alpha1: float  # data density of task 1
+    spec1: OptimizerSpec  # optimiser of task 1
+    epochs1: int  # epochs (or full-batch steps) of task 1
+    uniform_prior: bool  # task 1 with KL to h′ = 0 (appendix) or without prior
+    stop1: str | None  # early stop of task 1
+    gamma: float  # KL weight of task 2
+    epochs2: int  # maximal epochs of task 2
+    stop2: str | None  # early stop of task 2
+
+
+def first_task(protocol: Protocol, device: str = "cpu"):
+    """Task 1 for the whole trial batch: (fields after task 1, its history).  Deterministic given the protocol."""
+    fields, tasks = sample_trials(protocol.trials, protocol.n, (protocol.alpha1, protocol.alpha1), 0.0,
+                                  seed=protocol.seed, device=device)
+    anchor = torch.zeros_like(fields) if protocol.uniform_prior else None
+    return train_task(fields, tasks[0], protocol.spec1, protocol.epochs1, observe=task_observer(tasks[:1]),
+                      anchor=anchor, gamma=1.0, record_every=protocol.epochs1, early_stop=protocol.stop1)
+
+
+def first_task_rows(protocol: Protocol, history) -> list[dict]:
+    """The SGD's task-1 state per trial (ε_g¹ and q⋆ at the switch): the reference SGD starts task 2 from."""
+    return [{"seed": protocol.seed + trial, "eps_g1": history.final("eps_g1")[trial],
+             "q_star": history.final("q_star")[trial]} for trial in range(protocol.trials)]
+
+
+def task1_state(rows: list[dict]) -> dict:
+    return {key: {"mean": float(np.mean([row[key] for row in rows])),
+                  "sd": float(np.std([row[key] for row in rows], ddof=1)) if len(rows) > 1 else 0.0}
+            for key in ("eps_g1", "q_star")}
+
+
+def second_task(protocol: Protocol, after_task1: torch.Tensor, task1_epochs: int, alpha2: float, r0: float,
+                spec2: OptimizerSpec, where: dict, device: str = "cpu") -> list[dict]:
+    """One (r₀, α₂) point: task 2 from the task-1 fields with γ KL to them (`perceptron.switch_task`'s protocol,
+    epochs counted on from `task1_epochs`); one row per trial with both tasks' overlaps and the task-2 epochs."""
+    _, tasks = sample_trials(protocol.trials, protocol.n, (protocol.alpha1, alpha2), r0, seed=protocol.seed,
+                             device=device)
+    start = after_task1.to(device)
+    _, history = train_task(start, tasks[1], spec2, protocol.epochs2, observe=task_observer(tasks), anchor=start,
+                            gamma=protocol.gamma, record_every=protocol.epochs2, early_stop=protocol.stop2,
+                            epoch_offset=task1_epochs)
+    return [{**where, "alpha2": alpha2, "r0": r0, "source": "sgd", "seed": protocol.seed + trial,
+             **{key: history.final(key)[trial] for key in ("eps_g1", "eps_g2", "p1", "p2")},
+             "epochs_trained": int(history.stop_epoch[trial]) - task1_epochs} for trial in range(protocol.trials)]
+
+
+def run_sgd_points(cfg, store, protocol: Protocol, task1_key: str, points: list[tuple], device: str) -> dict:
+    """Task 1 of `protocol` (in this process, only if some point or the task-1 state is missing), then every
+    point (key, protocol, r₀, α₂, task-2 optimiser, extra columns) from the same task-1 fields on the sweep
+    executor.  Returns the SGD's task-1 state (`task1_state`); the points' rows are in `store`."""
+    if any(store.get(key) is None for key in [task1_key, *(point[0] for point in points)]):
+        after_task1, history1 = first_task(protocol, device)
+        if store.get(task1_key) is None:
+            store.put(task1_key, first_task_rows(protocol, history1))
+        run_points(cfg, store, [(key, second_task, (point_protocol, after_task1.cpu(), int(history1.epochs[-1]),
+                                                    alpha2, r0, spec, where, device))
+                                for key, point_protocol, r0, alpha2, spec, where in points], desc=task1_key)
+    return task1_state(store.get(task1_key))
+
+
+def agreement_points(rows: list[dict], keys: tuple[str, ...], quantity: str, n: int) -> list[dict]:
+    """At every SGD point (grouped by `keys`): the thermodynamic theory's `quantity` against the SGD trials."""
+    group = lambda row: tuple(row.get(key) for key in keys)
+    theory = {group(row): row for row in rows if row["source"] == "theory" and row["thermodynamic"]}
+    sgd = [row for row in rows if row["source"] == "sgd"]
+    return [compare(theory[point][quantity], [row[quantity] for row in sgd if group(row) == point],
+                    eps_g_resolution(n), **dict(zip(keys, point)))
+            for point in sorted({group(row) for row in sgd}, key=str) if point in theory]
+
+
+R0_STYLE = {-0.5: ("red", "salmon", "o"), 0.0: ("blue", "royalblue", "s"), 0.5: ("black", "dimgrey", "^")}
+
+
+def draw_forgetting(axis, theory: list[dict], sgd: list[dict], key: str) -> None:
+    """ε_g (column `key`) vs α₂ per r₀: the thermodynamic theory as a line, SGD as mean ± s.d. (Figs. 3, A1b–c)."""
+    for r0 in sorted({row["r0"] for row in theory + sgd}):
+        dark, light, marker = R0_STYLE.get(r0, ("green", "lightgreen", "d"))
+        curve = sorted((row["alpha2"], row[key]) for row in theory if row["r0"] == r0 and row["thermodynamic"])
+        if curve:
+            axis.plot(*zip(*curve), "-", color=dark, marker=marker, mfc="none", label=f"theory $r_0={r0:g}$")
+        sgd_errorbars(axis, [row for row in sgd if row["r0"] == r0], "alpha2", key, color=light, marker=marker,
+                      label=f"SGD $r_0={r0:g}$")
+    axis.set_xlabel(r"$\alpha_2$")
+    axis.set_ylabel(r"$\epsilon_g^{%s}$" % key[-1])
+
+
+def sgd_errorbars(axis, sgd: list[dict], x_key: str, key: str, **style) -> None:
+    """Mean ± s.d. over the SGD trials of column `key` at every value of `x_key`."""
+    xs = sorted({row[x_key] for row in sgd})
+    values = [np.array([row[key] for row in sgd if row[x_key] == x]) for x in xs]
+    if xs:
+        axis.errorbar(xs, [v.mean() for v in values], [v.std(ddof=1) if len(v) > 1 else 0.0 for v in values],
+                      ls="--", mfc="none", lw=0.8, **style)
