@@ -28,7 +28,7 @@ class Config(BaseConfig):
     alphas: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25)  # points of the timed sweep (Fig. 1a α)
     n: int = 1000  # input dimension of the timed SGD
     trials: int = 10  # trials per point
-    epochs: int = 100  # epochs per point
+    epochs: int = 500  # epochs per point (a sweep long enough that starting the pool is a small part of it)
     parallel_workers: int = 2  # processes of the parallel run
     overhead_points: int = 200  # empty points sent to the Dask cluster
 
