@@ -5,7 +5,8 @@ Measured side by side in one run, on the CPU:
    nearly equal α, so that the points cost the same and the ratio measures the executor, not the load balance)
    with --workers 1 and with --workers `workers`: wall times and their ratio (the speed-up, pool start-up
    included), and whether the two csv rows are identical;
-2. the overhead per point of the Dask path: `overhead_points` points that do nothing on a LocalCluster of two
+2. the fixed cost of starting a pool (spawning the processes, importing torch), apart;
+3. the overhead per point of the Dask path: `overhead_points` points that do nothing on a LocalCluster of two
    worker processes, (wall time − nothing)/points, after the cluster has started (its start-up is reported apart).
 Outputs: figures/bench_parallel_sweeps.{csv,json,png,pdf}.  Command: python benchmarks/bench_parallel_sweeps.py
 """
@@ -61,6 +62,11 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as folder:
         serial, serial_rows = timed_sweep(cfg, 1, Path(folder))
         parallel, parallel_rows = timed_sweep(cfg, cfg.parallel_workers, Path(folder))
+        pool_cfg = dataclasses.replace(fig1a.Config(), workers=cfg.parallel_workers)
+        started = time.perf_counter()  # the fixed cost of a pool: spawn the processes, import torch, return
+        run_points(pool_cfg, PointStore(Path(folder), "startup", {}),
+                   [(f"empty {index}", nothing, (index,)) for index in range(cfg.parallel_workers)], desc="pool start")
+        pool_startup = time.perf_counter() - started
         started = time.perf_counter()
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster:
@@ -75,6 +81,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
              dask_seconds / cfg.overhead_points}]
     summary = {"sweep_points": len(cfg.alphas), "sweep_seconds_workers_1": serial,
                f"sweep_seconds_workers_{cfg.parallel_workers}": parallel, "speedup": serial / parallel,
+               "pool_startup_seconds": pool_startup, "speedup_after_pool_startup": serial / (parallel - pool_startup),
                "identical_rows": serial_rows == parallel_rows, "dask_cluster_startup_seconds": startup,
                "dask_overhead_seconds_per_point": dask_seconds / cfg.overhead_points,
                "dask_points": cfg.overhead_points}
