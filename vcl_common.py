@@ -57,7 +57,7 @@ class BaseConfig:
     device: str = "auto"  # auto | cpu | cuda (auto picks CUDA when present)
     quick: bool = False  # smoke run: tiny sizes, few points (QUICK overrides of the script)
     replot: bool = False  # redraw the figure from the csv/json already in out_dir, compute nothing
-    workers: int = 0  # processes for the independent points of a sweep (0: one per core at --threads each)
+    workers: int = 0  # processes for the independent points of a sweep (default 0 = one per core at --threads each)
     dask: str = ""  # address of a Dask scheduler (tcp://host:8786): compute the points on that cluster
 
     def validate(self) -> None:
@@ -161,6 +161,8 @@ def parse_config(config_cls: type, quick: dict | None = None, argv: Sequence[str
     Invalid input ends the program with a one-line message and exit code 2 (argparse convention)."""
     parser = build_parser(config_cls, description)
     explicit = vars(parser.parse_args(argv))
+    if explicit.get("workers", 1) < 1:  # 0 is the default's "one per core", not something to ask for
+        parser.error(f"--workers must be >= 1, got {explicit['workers']} (leave it out for one per core)")
     overrides = {"workers": 1, **(quick or {})} if explicit.get("quick") else {}  # smoke runs: no process pool
     overrides.update({key: tuple(value) if isinstance(value, list) else value for key, value in explicit.items()})
     try:

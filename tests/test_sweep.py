@@ -59,3 +59,12 @@ def test_an_address_where_nothing_listens_is_refused(tmp_path, capsys):
     assert run_in_process(FIG1A, *ARGS, "--dask", "tcp://127.0.0.1:9", "--out_dir", str(tmp_path)) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "no Dask scheduler answers" in error[0] and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags, message", [(["--workers", "0"], "--workers must be >= 1"),
+                                            (["--workers", "-2"], "--workers must be >= 1"),
+                                            (["--dask", "not an address"], "expects a scheduler address")])
+def test_bad_executor_flags_are_refused_before_anything_is_written(flags, message, tmp_path, capsys):
+    assert run_in_process(FIG1A, *ARGS, *flags, "--out_dir", str(tmp_path)) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0] and not any(tmp_path.iterdir())
