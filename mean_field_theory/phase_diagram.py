@@ -101,56 +101,61 @@ def saturation_limit(points) -> tuple[float, float]:
     return float(full), float(abs(full - fit(pairs[len(pairs) // 2:])))
 
 
-def phase_point(beta: float, cfg: Config) -> tuple[dict, list[dict], dict]:
-    """(csv row, traced curve rows, json details) of one β."""
-    family = Task1Family(beta)
-    poor_start = family.solve(cfg.alpha_poor, LOW_INIT)
-    if not poor_start.converged:
-        raise SolverError(f"beta={beta}: no converged solution at alpha={cfg.alpha_poor} to start from")
-    upward = trace(family, poor_start, cfg.alpha_good)
-    details = {"evaluations": 0}
+def coexistence(family: Family, poor_start, good_start, alpha_poor: float, alpha_good: float, label: str,
+                approach_step: float = 0.05):
+    """The branch structure of one family between α = `alpha_poor` (the poor branch, solved from `poor_start`)
+    and `alpha_good` (the good branch, from `good_start`): ({spinodal_low, spinodal_high, transition} — None
+    where there is one branch only —, [(branch, solution) along the traced branches], json details).  The
+    same method serves the task-1 phase diagram and the task-2 forgetting diagram; `label` names the family in
+    messages; `approach_step` is the α step of the plain continuation from `alpha_good` towards the lower fold."""
+    ends = {"spinodal_low": None, "spinodal_high": None, "transition": None}
+    poor_solution = family.solve(alpha_poor, poor_start)
+    if not poor_solution.converged:
+        raise SolverError(f"{label}: no converged solution at alpha={alpha_poor} to start from")
+    upward = trace(family, poor_solution, alpha_good)
     poor = [point.solution for point in upward.points if point.slope > 0]  # the branch before its end
-    curves = [curve_row(beta, "poor", solution) for solution in poor]
-    row = {"beta": beta, "alpha_spinodal_low": "", "alpha_spinodal_high": "", "alpha_transition": ""}
+    traced = [("poor", solution) for solution in poor]
     if upward.complete and not upward.reason:  # reached alpha_good without a fold: a single solution curve
         last = upward.points[-1].solution
-        check = family.solve(cfg.alpha_good, HIGH_INIT)
-        end = family.solve(cfg.alpha_good, (last.q, last.r, last.q_star))
+        check = family.solve(alpha_good, good_start)
+        end = family.solve(alpha_good, (last.q, last.r, last.q_star))
         same = check.converged and end.converged and abs(check.q - end.q) < 1e-6
-        details.update(kind="one branch", reason=f"no fold for alpha in [{cfg.alpha_poor}, {cfg.alpha_good}]"
-                       + ("" if same else "; WARNING: HIGH_INIT finds another solution at alpha_good (isola?)"),
-                       isola_check=same, evaluations=family.evaluations)
-        return row, curves, details
+        return ends, traced, {"kind": "one branch", "isola_check": same, "evaluations": family.evaluations,
+                              "reason": f"no fold for alpha in [{alpha_poor}, {alpha_good}]" + (
+                                  "" if same else "; WARNING: the good start finds another solution (isola?)")}
     high, high_kind, high_error = branch_end(upward)
-    good_start = family.solve(cfg.alpha_good, HIGH_INIT)  # deep in the good branch q − r² is ~1e-9: reach the
-    downward, good = None, []  # fold region by plain continuation in α, then trace from there
-    if good_start.converged:
-        good = family.approach(good_start, -0.05, cfg.alpha_poor)
-        downward = trace(family, good[-1], cfg.alpha_poor, direction=-1)
+    good_solution = family.solve(alpha_good, good_start)  # deep in the good branch q − r² is ~1e-9: reach
+    downward, good = None, []  # the fold region by plain continuation in α, then trace from there
+    if good_solution.converged:
+        good = family.approach(good_solution, -approach_step, alpha_poor)
+        downward = trace(family, good[-1], alpha_poor, direction=-1)
         good += [point.solution for point in downward.points if point.slope < 0]
-    curves += [curve_row(beta, "good", solution) for solution in good]
+    traced += [("good", solution) for solution in good]
     low = downward.folds[0].alpha if downward is not None and downward.reason == "fold" else None
-    details.update(upper_end=high_kind, upper_end_uncertainty=high_error,
-                   lower_end="fold" if low is not None else (downward.reason if downward else "no good branch"))
+    details = {"upper_end": high_kind, "upper_end_uncertainty": high_error,
+               "lower_end": "fold" if low is not None else (downward.reason if downward else "no good branch")}
     if high is None or low is None:
         details.update(reason=f"a branch end was not located (upper: {high_kind}, lower: {details['lower_end']})",
                        evaluations=family.evaluations)
-        return row, curves, details
-    row.update(alpha_spinodal_low=low, alpha_spinodal_high=high)
-    transition = equal_free_entropy(family, poor, good, low, high)
+        return ends, traced, details
+    ends.update(spinodal_low=low, spinodal_high=high)
+    transition = equal_free_entropy(family, poor, good, low, high, label)
     if transition is None:
         details.update(reason="free entropies do not cross inside the coexistence window")
     else:
-        row["alpha_transition"] = transition["alpha"]
+        ends["transition"] = transition["alpha"]
         details.update(transition)
     details["evaluations"] = family.evaluations
-    return row, curves, details
+    return ends, traced, details
 
 
 def phase_rows(beta: float, cfg: Config) -> list[dict]:
-    """`phase_point` as rows of one kind each ('row', 'curve', 'details'), for the resumable store."""
-    row, curve, details = phase_point(beta, cfg)
-    return [{**row, "kind": "row"}, *({**point, "kind": "curve"} for point in curve),
+    """One β as rows of one kind each ('row', 'curve', 'details'), for the resumable store."""
+    ends, traced, details = coexistence(Task1Family(beta), LOW_INIT, HIGH_INIT, cfg.alpha_poor, cfg.alpha_good,
+                                        f"beta={beta}")
+    row = {"beta": beta, **{f"alpha_{key}": "" if value is None else value for key, value in ends.items()}}
+    return [{**row, "kind": "row"}, *({**curve_row(beta, branch, solution), "kind": "curve"}
+                                      for branch, solution in traced),
             {"kind": "details", "beta": beta, "details": details}]
 
 
@@ -159,7 +164,7 @@ def curve_row(beta: float, branch: str, solution) -> dict:
             "q_star": solution.q_star, "free_entropy": solution.free_entropy}
 
 
-def equal_free_entropy(family: Task1Family, poor: list, good: list, low: float, high: float) -> dict | None:
+def equal_free_entropy(family: Family, poor: list, good: list, low: float, high: float, label: str) -> dict | None:
     """α in (low, high) where Φ_poor = Φ_good; each branch solved from its samples (linear interpolation in α
     of (q, r, q⋆)) and checked to stay on it (|Δr| < 0.02: the branches differ by ≥ 0.1 in r).  A saturating
     poor branch is only used while 1 − q⋆ > 1e-5 (well conditioned)."""
@@ -172,8 +177,8 @@ def equal_free_entropy(family: Task1Family, poor: list, good: list, low: float, 
                  for key in ("q", "r", "q_star")]
         solution = family.solve(alpha, tuple(guess))
         if not (solution.converged and abs(solution.r - guess[1]) < 0.02):
-            raise SolverError(f"beta={family.beta}: the {branch} branch was lost at alpha={alpha:.6f} while "
-                              f"locating the transition")
+            raise SolverError(f"{label}: the {branch} branch was lost at alpha={alpha:.6f} while locating the "
+                              f"transition")
         return solution
 
     def difference(alpha):
@@ -187,22 +192,28 @@ def equal_free_entropy(family: Task1Family, poor: list, good: list, low: float, 
     return {"alpha": alpha, "eps_g_poor": solve("poor", alpha).eps_g, "eps_g_good": solve("good", alpha).eps_g}
 
 
-def smallest_slope(beta: float, cfg: Config) -> float:
-    """min dα/ds along the whole solution curve at β (through both folds when there are two)."""
-    family = Task1Family(beta)
-    curve = trace(family, family.solve(cfg.alpha_poor, LOW_INIT), cfg.alpha_good, stop_at_fold=False)
+def smallest_slope(family: Family, start, alpha_start: float, alpha_stop: float) -> float:
+    """min dα/ds along the whole solution curve from `alpha_start` (through both folds when there are two)."""
+    curve = trace(family, family.solve(alpha_start, start), alpha_stop, stop_at_fold=False)
     return min(point.slope for point in curve.points)
 
 
-def critical_beta(rows: list[dict], cfg: Config) -> dict:
-    with_folds = sorted(row["beta"] for row in rows if row["alpha_spinodal_low"] != "")
-    without = sorted(row["beta"] for row in rows if row["alpha_spinodal_low"] == "" and row["beta"] < min(
-        with_folds, default=math.inf))
-    if not with_folds or not without:
-        return {"critical_beta": None, "reason": "the beta grid does not bracket the end of the coexistence window"}
-    low, high = without[-1], with_folds[0]
-    beta = scipy.optimize.brentq(lambda b: smallest_slope(b, cfg), low, high, xtol=0.01)
-    return {"critical_beta": beta, "bracket": [low, high], "tolerance": 0.01}
+def critical_parameter(rows: list[dict], parameter: str, family_at, start, alpha_start: float,
+                       alpha_stop: float) -> dict:
+    """Where the coexistence window closes along `parameter`: the root of the smallest dα/ds (positive without
+    folds, negative with them) between the rows' last value without and first value with two branches
+    (brentq to 0.01); None if the rows do not bracket it.  `family_at(value)` is the family there."""
+    with_folds = sorted(row[parameter] for row in rows if row["alpha_spinodal_low"] != "")
+    without = sorted(row[parameter] for row in rows if row["alpha_spinodal_low"] == "")
+    pairs = [(a, b) for a, b in zip(sorted(with_folds + without), sorted(with_folds + without)[1:])
+             if (a in with_folds) != (b in with_folds)]
+    if not pairs:
+        return {f"critical_{parameter}": None,
+                "reason": f"the {parameter} grid does not bracket the end of the coexistence window"}
+    low, high = pairs[0]
+    value = scipy.optimize.brentq(lambda x: smallest_slope(family_at(x), start, alpha_start, alpha_stop), low, high,
+                                  xtol=0.01)
+    return {f"critical_{parameter}": value, "bracket": [low, high], "tolerance": 0.01}
 
 
 # ---- plot
@@ -252,7 +263,8 @@ def main(cfg: Config):
         curves = [row for key, _, _ in points for row in results[key] if row["kind"] == "curve"]
         details = {f"{row['beta']:g}": row["details"] for key, _, _ in points for row in results[key]
                    if row["kind"] == "details"}
-        summary = critical_beta(rows, cfg) if cfg.critical else {"critical_beta": None, "reason": "--no-critical"}
+        summary = (critical_parameter(rows, "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
+                   if cfg.critical else {"critical_beta": None, "reason": "--no-critical"})
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", **summary, per_beta=details))

@@ -156,6 +156,8 @@ def sinh_cluster_nodes(low, high, layers, n: int, table: int = 48, polish: int =
             mismatch = float(torch.max(torch.abs(excess)))
             if mismatch < 1e-8:  # this step leaves an error ~ mismatch² ≪ 1e-12 of a node spacing
                 break
+            if bool((torch.abs(excess) <= 1e-13 * density * (1.0 + torch.abs(x))).all()):
+                break  # at the resolution of x itself (a layer of width ≪ |x|·1e-8 makes t that steep)
         else:
             if mismatch < float("inf"):  # (NaN passes: the solver rejects non-finite evaluations)
                 raise RuntimeError(f"sinh_cluster_nodes: node positions off by {mismatch:.1e} in t")

@@ -343,10 +343,15 @@ class RSProblem:
 
     # unconstrained coordinates y ↔ order parameters with r² < q < q⋆ < 1 (r = 0 without teacher)
     def to_params(self, y: np.ndarray):
-        q_star = self.fixed_q_star if self.fixed_q_star is not None else 1.0 / (1.0 + math.exp(-y[-1]))
-        q = q_star / (1.0 + math.exp(-y[0]))
+        with np.errstate(over="ignore"):  # |y| > 709: the logistic rounds to 0 or 1 (and `inside` says no)
+            q_star = self.fixed_q_star if self.fixed_q_star is not None else float(1.0 / (1.0 + np.exp(-y[-1])))
+            q = float(q_star / (1.0 + np.exp(-y[0])))
         r = math.sqrt(q) * math.tanh(y[1]) if self.teacher else 0.0
         return q, r, q_star
+
+    def inside(self, q: float, r: float, q_star: float) -> bool:
+        """r² < q < q⋆ < 1 in floating point (a long step in y can round onto the boundary, where G_E has no value)."""
+        return r * r < q < q_star and (q_star < 1.0 or self.fixed_q_star is not None)
 
     def to_coords(self, q: float, r: float, q_star: float) -> np.ndarray:
         coords = [math.log(q / (q_star - q))]
@@ -386,6 +391,8 @@ class RSProblem:
 
     def residual(self, y: np.ndarray) -> np.ndarray:
         params = self.to_params(y)
+        if not self.inside(*params):
+            return np.full(len(y), math.nan)  # a rejected step
         new, *_ = self.step(*params)
         return np.array([new[0] - params[0]] + ([new[1] - params[1]] if self.teacher else [])
                         + ([new[2] - params[2]] if self.fixed_q_star is None else []))
@@ -394,6 +401,8 @@ class RSProblem:
         """T(x(y)) in the solver coordinates (projected inside r² < q < q⋆ < 1), and max |T(x) − x|.  Steps and
         Jacobians are well scaled in y; convergence (`tol`) is judged on the order parameters themselves."""
         params = self.to_params(y)
+        if not self.inside(*params):
+            return np.full(len(y), math.nan), math.inf  # a rejected step
         new = self.step(*params)[0]
         return self.to_coords(*_project(np.array(new), self)), max(abs(a - b) for a, b in zip(new, params))
 
@@ -523,8 +532,9 @@ def continuation(alphas, solve, default_init, joins=None, same_tol: float = 1e-7
     previous solutions (the same branch).  `solve(alpha, init, max_evaluations)`.
 
     The first point starts from `default_init`.  A continued start converges in ~10 evaluations; if it has not
-    after CONTINUATION_BUDGET, the branch has ended (a fold) and the point is solved again with the full budget
-    from `joins`' solution at this α (when given and converged), else from `default_init`.
+    after CONTINUATION_BUDGET, the branch has ended (a fold) or the step was too long for the extrapolation, and
+    the point is solved again with the full budget from `default_init` (which finds this sweep's branch again if
+    it still exists: on a coarse grid the second case is common), then from `joins`' solution at this α.
     `joins`: the solutions of the opposite sweep at the same `alphas` (continued from the other end, so smooth
     along this sweep's remaining α until its own jump, which lies behind us).  Once the two sweeps have differed
     and then agree at two consecutive points, this sweep has fallen onto the other's branch, and the rest is
@@ -548,10 +558,11 @@ def continuation(alphas, solve, default_init, joins=None, same_tol: float = 1e-7
             solution = solve(alpha, default_init, MAX_EVALUATIONS)
         else:
             solution = solve(alpha, guess, CONTINUATION_BUDGET)
-            if not solution.converged:
+            if not solution.converged:  # the branch may have ended: where this sweep started from, else the other's
+                solution = solve(alpha, default_init, MAX_EVALUATIONS)
                 other = joins[index] if joins is not None and joins[index].converged else None
-                restart = (other.q, other.r, other.q_star) if other is not None else default_init
-                solution = solve(alpha, restart, MAX_EVALUATIONS)
+                if not solution.converged and other is not None:
+                    solution = solve(alpha, (other.q, other.r, other.q_star), MAX_EVALUATIONS)
         solutions.append(solution)
     return solutions
 

@@ -69,7 +69,8 @@ def _rademacher(generator: torch.Generator, shape: tuple[int, ...]) -> torch.Ten
 
 def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.0, n_test: int = 0,
                   seed: int = 0, device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, list[Task]]:
-    """Initial fields h ~ N(0, 1) (T, N) and one Task per entry of `alphas` (task t ≥ 2 has teacher w¹ξ_t).
+    """Initial fields h ~ N(0, 1) (T, N) and one Task per entry of `alphas`.  Teachers form a Markov chain: task
+    t ≥ 2 has teacher w^{t−1}ξ_t, each ξ_t,i = ±1 with probability (1 ± r₀)/2, so teachers s and t overlap r₀^|t−s|.
 
     Trial k uses torch_generator(seed + k) for, in this order: w¹, the ξ_t, the initial fields, then every task's
     training and test inputs (so the teachers, the initial fields and task 1 do not depend on later tasks' sizes)."""
@@ -83,7 +84,9 @@ def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.
         first_teacher = _rademacher(generator, (n,))
         flips = [torch.where(torch.rand(n, generator=generator, dtype=torch.float64) < (1 + r0) / 2, 1, -1)
                  for _ in counts[1:]]
-        teachers = [first_teacher] + [first_teacher * flip.to(torch.int8) for flip in flips]
+        teachers = [first_teacher]
+        for flip in flips:
+            teachers.append(teachers[-1] * flip.to(torch.int8))
         initial = torch.randn(n, generator=generator, dtype=torch.float64)
         sets = []
         for teacher, count in zip(teachers, counts):

@@ -50,7 +50,8 @@ def near_reference_limit(reference: RSSolution, kappa1: float, beta2: float, gam
     of docs/theory.md §5 lead one to expect."""
     at_zero = Task2Problem(reference, r0, gamma, beta2, kappa1).measure.averages(0.0, 0.0, 0.0)
     clip = lambda p: min(1.0, max(-1.0, p))
-    return {"p1": at_zero.extras["p1"], "p2": at_zero.sign, "eps_g1": math.acos(clip(at_zero.extras["p1"])) / math.pi,
+    p1 = at_zero.extras["p_teachers"][0]
+    return {"p1": p1, "p2": at_zero.sign, "eps_g1": math.acos(clip(p1)) / math.pi,
             "eps_g2": math.acos(clip(at_zero.sign)) / math.pi,
             "eps_g2_expected_arccos_r0_p1": math.acos(r0 * reference.p1) / math.pi,
             "eps_g1_large_alpha2_arccos_r0": math.acos(r0) / math.pi}

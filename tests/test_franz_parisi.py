@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mean_field_theory.franz_parisi import ReferenceMeasure, Task2Problem
+from mean_field_theory.franz_parisi import ReferenceMeasure, Task2Problem, task1_law
 from mean_field_theory.task1 import HIGH_INIT, solve_task1
 
 RNG = np.random.default_rng(2024)
@@ -30,7 +30,7 @@ def test_reference_average_matches_monte_carlo(moderate_reference):
     no separability): B ~ P(B), z, x ~ N(0, 1), m₁ ~ P₁(m₁|z) by inverse CDF on a fine grid, ⟨·⟩ over m on a
     dense uniform grid."""
     kappa2, r0, (q_hat, r_hat, a) = 5.0, 0.5, (4.0, 1.5, -1.0)
-    ours = ReferenceMeasure(moderate_reference, 0.0, kappa2, r0).averages(q_hat, r_hat, a)
+    ours = ReferenceMeasure(task1_law(moderate_reference), kappa2, r0).averages(q_hat, r_hat, a)
     grid = np.linspace(-1, 1, 4001)[1:-1]
     ref = moderate_reference
     n = 40000
@@ -53,7 +53,7 @@ def test_reference_average_matches_monte_carlo(moderate_reference):
         moments.append(np.stack([mean**2, b_sign[i:i + 2000] * mean, (w * m**2).sum(1),
                                  b_sign[i:i + 2000] * (w * np.sign(m)).sum(1), mean], 1))
     moments = np.concatenate(moments)
-    for value, samples in zip((ours.mean_sq, ours.mean, ours.second, ours.sign, ours.extras["T"]), moments.T):
+    for value, samples in zip((ours.mean_sq, ours.mean, ours.second, ours.sign, ours.extras["m_teachers"][0]), moments.T):
         assert abs(value - samples.mean()) < 4 * samples.std() / math.sqrt(n) + 1e-3  # + grid bias of m₁ samples
 
 

@@ -116,7 +116,8 @@ def test_franz_parisi_point_is_converged_in_domain_and_nodes():
 
     def site():
         averages = Task2Problem(reference, r0=-0.5, gamma=0.1).measure.averages(solution.q_hat, solution.r_hat, a)
-        return [averages.log_z, averages.mean, averages.mean_sq, averages.second, averages.sign, averages.extras["p1"]]
+        return [averages.log_z, averages.mean, averages.mean_sq, averages.second, averages.sign,
+                averages.extras["p_teachers"][0]]
 
     assert refinement_change(site) < 1e-9
 

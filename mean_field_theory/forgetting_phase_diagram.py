@@ -1,0 +1,178 @@
+"""Catastrophic forgetting as a phase transition: where the second task's two branches coexist.
+
+Task 2 (docs/theory.md §5) has a first-order transition: besides the gradual branch, which learns task 2 while
+the KL term holds the student near the task-1 reference, there is a branch that learns task 2 perfectly and
+forgets task 1 down to ε_g¹ = arccos(r₀)/π.  This script maps it in two planes, with the fold-location method of
+the task-1 phase diagram (`phase_diagram.coexistence`: pseudo-arclength continuation through the folds,
+spinodals by bisection on the step length, the transition where the free entropies are equal):
+* (α₂, r₀) at γ = 1 — how similar the tasks are;
+* (α₂, γ) at r₀ = 0 — how strongly the prior holds.
+The task-1 reference is Fig. 3's (α₁ = 2, β₁ = 20, thermodynamic branch); β₂ = β₁.  Along each plane the
+critical point, where the coexistence window closes, is the root of the smallest dα₂/ds along the solution
+curve between the last value with one branch and the first with two (`phase_diagram.critical_parameter`).
+
+Outputs: forgetting_phase_diagram.csv (gamma, r0, alpha2_spinodal_low, alpha2_spinodal_high, alpha2_transition;
+empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g² along the traced branches),
+forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
+values).  Runtime: ≈ 10 min for the default planes on 2 cores.
+Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gammas 0.5 1 --out_dir D]
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from mean_field_theory.continuation import Family
+from mean_field_theory.franz_parisi import NextTask, task1_law
+from mean_field_theory.phase_diagram import coexistence, critical_parameter
+from mean_field_theory.quadrature import NUMERICS_VERSION
+from mean_field_theory.rs_solver import RSProblem, single_thread
+from mean_field_theory.task1 import HIGH_INIT, task1_reference
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
+                        run_metadata, save_figure, sweep_store, write_csv, write_json)
+from vcl_sweep import run_points
+
+STEM = "forgetting_phase_diagram"
+COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2_transition"]
+CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy"]
+ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the gradual branch
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    r0s: tuple[float, ...] = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 0.9)  # teacher overlaps of the γ = 1 plane
+    gammas: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)  # KL weights of the r₀ = 0 plane
+    alpha1: float = 2.0  # data density of the task-1 reference (α₁)
+    beta: float = 20.0  # inverse temperature of both tasks (β₁ = β₂); κ₂ = βγ
+    alpha_poor: float = 0.5  # α₂ where the upward trace starts (gradual branch)
+    alpha_good: float = 12.0  # α₂ where the downward trace starts (task 2 learned perfectly)
+    critical: bool = True  # locate the critical r₀ and γ where the coexistence window closes
+
+    def validate(self):
+        super().validate()
+        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
+        require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
+        require(len(self.r0s) + len(self.gammas) >= 1, "give at least one --r0s or --gammas value")
+        require(self.alpha1 > 0 and self.beta > 0, "--alpha1 and --beta must be > 0")
+        require(0 < self.alpha_poor < self.alpha_good, "--alpha_poor must be in (0, alpha_good)")
+
+
+QUICK = {"r0s": (0.75,), "gammas": (), "alpha_poor": 2.6, "alpha_good": 3.3, "critical": False}
+
+
+# ---- one (γ, r₀)
+class Task2Family(Family):
+    """Task 2's saddle points along α₂ at fixed (γ, r₀) from a fixed task-1 reference law."""
+
+    def __init__(self, law, gamma: float, r0: float, beta: float):
+        self.task = NextTask(law, r0, gamma, beta)
+        super().__init__(lambda alpha: RSProblem(alpha, self.task.measure, self.task.channel))
+
+    def curve_row(self, branch: str, solution) -> dict:
+        """ε_g¹ of a traced solution from its conjugates (the trace keeps only the task-2 observables)."""
+        with single_thread():
+            p1 = self.task.measure.averages(solution.q_hat, solution.r_hat,
+                                            solution.q_star_hat - solution.q_hat / 2).extras["p_teachers"][0]
+        return {"gamma": self.task.gamma, "r0": self.task.r0, "branch": branch, "alpha2": solution.alpha,
+                "eps_g1": math.acos(min(max(p1, -1.0), 1.0)) / math.pi, "eps_g2": solution.eps_g,
+                "q_star": solution.q_star, "free_entropy": solution.free_entropy}
+
+
+def reference_law(cfg: Config):
+    reference, _ = task1_reference(cfg.alpha1, cfg.beta, 0.0, "thermodynamic")
+    if not reference.converged:
+        raise SolverError(f"the task-1 reference at alpha1={cfg.alpha1}, beta={cfg.beta} did not converge")
+    return task1_law(reference)
+
+
+def forgetting_rows(gamma: float, r0: float, cfg: Config) -> list[dict]:
+    """One (γ, r₀) as rows of one kind each ('row', 'curve', 'details'), for the resumable store.  Where the
+    perfect-learning branch exists at `alpha_good` apart from a gradual branch that has not ended yet (a strong
+    prior holds the student longer), the range is doubled, up to ALPHA_GOOD_LIMIT."""
+    family = Task2Family(reference_law(cfg), gamma, r0, cfg.beta)
+    alpha_good = cfg.alpha_good
+    while True:
+        ends, traced, details = coexistence(family, family.task.near_reference, HIGH_INIT, cfg.alpha_poor,
+                                            alpha_good, f"gamma={gamma}, r0={r0}",
+                                            approach_step=(alpha_good - cfg.alpha_poor) / 40)
+        if details.get("isola_check", True) or 2 * alpha_good > ALPHA_GOOD_LIMIT:
+            break
+        alpha_good *= 2
+    details["alpha_good"] = alpha_good
+    row = {"gamma": gamma, "r0": r0, **{f"alpha2_{key}": "" if value is None else value for key, value in ends.items()}}
+    return [{**row, "kind": "row"}, *({**family.curve_row(branch, solution), "kind": "curve"}
+                                      for branch, solution in traced),
+            {"kind": "details", "gamma": gamma, "r0": r0, "details": details}]
+
+
+def critical_points(rows: list[dict], cfg: Config) -> dict:
+    """The critical r₀ of the γ = 1 plane and the critical γ of the r₀ = 0 plane (None where not bracketed)."""
+    law = reference_law(cfg)
+    planes = {"r0": ([row for row in rows if row["gamma"] == 1.0], lambda r0: Task2Family(law, 1.0, r0, cfg.beta)),
+              "gamma": ([row for row in rows if row["r0"] == 0.0], lambda gamma: Task2Family(law, gamma, 0.0, cfg.beta))}
+    found = {}
+    for parameter, (plane, family_at) in planes.items():
+        if len(plane) < 2:
+            found[parameter] = {f"critical_{parameter}": None, "reason": "fewer than two points in this plane"}
+            continue
+        plane = [{**row, "alpha_spinodal_low": row["alpha2_spinodal_low"]} for row in plane]
+        start = family_at(plane[0][parameter]).task.near_reference
+        found[parameter] = critical_parameter(plane, parameter, family_at, start, cfg.alpha_poor, cfg.alpha_good)
+    return found
+
+
+# ---- plot
+def plot(rows: list[dict], summary: dict):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    for ax, (parameter, fixed, label) in zip(axes, (("r0", ("gamma", 1.0), r"$r_0$ ($\gamma = 1$)"),
+                                                    ("gamma", ("r0", 0.0), r"$\gamma$ ($r_0 = 0$)"))):
+        plane = sorted((row for row in rows if row[fixed[0]] == fixed[1]), key=lambda row: row[parameter])
+        for key, style, name in (("alpha2_spinodal_low", "k--", "perfect-learning branch appears"),
+                                 ("alpha2_spinodal_high", "k:", "gradual branch ends"),
+                                 ("alpha2_transition", "r-", "first-order transition")):
+            points = [(row[key], row[parameter]) for row in plane if row[key] != ""]
+            if points:
+                ax.plot(*zip(*points), style, marker="o", markersize=3, label=name)
+        critical = summary.get("critical_points", {}).get(parameter, {}).get(f"critical_{parameter}")
+        if critical is not None:
+            ax.axhline(critical, color="grey", lw=0.8, label=f"critical {parameter} = {critical:.2f}")
+        single = [row[parameter] for row in plane if row["alpha2_spinodal_low"] == ""]
+        if single:
+            ax.plot([np.nan] * len(single), single, "x")  # keeps the axis range over the one-branch values
+        ax.set(xlabel=r"$\alpha_2$", ylabel=label, title="task 2: two branches coexist between the dashed lines")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        pairs = sorted({(1.0, r0) for r0 in cfg.r0s} | {(gamma, 0.0) for gamma in cfg.gammas})
+        points = [(f"gamma={gamma!r} r0={r0!r}", forgetting_rows, (gamma, r0, cfg)) for gamma, r0 in pairs]
+        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+        results = run_points(cfg, store, points, desc="(gamma, r0)")
+        collected = [row for key, _, _ in points for row in results[key]]
+        rows = [row for row in collected if row["kind"] == "row"]
+        curves = [row for row in collected if row["kind"] == "curve"]
+        details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in collected
+                   if row["kind"] == "details"}
+        summary = critical_points(rows, cfg) if cfg.critical else {"reason": "--no-critical"}
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", critical_points=summary,
+                                                          per_point=details))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,237 @@
+"""A chain of T tasks: forgetting curves ε_g^{s,t} from the Franz–Parisi chain, against SGD of the same chain.
+
+Teachers form a Markov chain (teacher t overlaps teacher t − 1 by r₀, teacher s by r₀^|t−s|); every task has data
+density α.  Task t ≥ 2 is learned with γ KL to the solution of task t − 1 (docs/theory.md §6).
+Theory (`mean_field_theory.chain`): task 1 at inverse temperature β without prior, every later task at β with
+κ = βγ and the typical solution of the previous task as reference; both branches where they coexist, the
+thermodynamic one continues the chain.  ε_g^{s,t} = arccos(p_{s,t})/π of the clipped task-t student towards
+teacher s.
+SGD (`single_layer.perceptron`; the Fig. 3 settings): N weights, full-batch Adam (lr 1e-3, weight decay 1e-3),
+task 1 for `steps1` steps without prior, every later task for `steps` steps with γ KL(q_h ‖ q_h′), h′ = the
+fields at the end of the previous task.  The Fig. 3 task-2 runs settle within 10 000 of their 20 000 steps (ε_g
+changes < 10⁻³ after that); `settling` in the csv is the change of the own-task ε_g over the second half of each
+task.  Trials run in batches of `trials_per_point`, each batch one point of the sweep executor.
+
+Outputs: chain_of_tasks.csv (one row per (task trained t, task evaluated s) and trial; theory rows per branch),
+chain_of_tasks.json (agreement with the project's criterion, the SGD's task-1 state), chain_of_tasks.png/pdf
+(forgetting curves; the theory's and the SGD's accuracy matrices 1 − ε_g^{s,t}).
+Runtime: theory ≈ 15 s for T = 10; SGD ≈ 5 min per 5 trials at N = 500, T = 10 on one core.
+Command: python single_layer/chain_of_tasks.py --n_tasks 10 --alpha 2 --r0 0 --gamma 1 [--theory_only]
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from mean_field_theory.chain import chain_of_tasks
+from mean_field_theory.quadrature import NUMERICS_VERSION
+from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run, run_metadata,
+                        save_figure, sweep_store, torch_setup, write_csv, write_json)
+from vcl_sweep import run_points
+
+STEM = "chain_of_tasks"
+COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed", "eps_g", "p", "converged",
+           "branch", "thermodynamic", "q", "r", "q_star", "overlap_reference", "free_entropy", "settling"]
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    n_tasks: int = 10  # tasks in the chain (T)
+    alpha: float = 2.0  # data density of every task (α)
+    r0: float = 0.0  # overlap of successive teachers (r₀)
+    gamma: float = 1.0  # KL weight to the previous task's solution (γ)
+    beta: float = 20.0  # inverse temperature of the theory, every task; κ = βγ
+    theory_only: bool = False  # skip the SGD simulations
+    n: int = 500  # input dimension of the SGD runs (N)
+    trials: int = 10  # independent SGD trials (seed + k)
+    trials_per_point: int = 5  # trials trained together as one batched computation (one point of the sweep)
+    steps1: int = 5000  # full-batch Adam steps of task 1
+    steps: int = 12500  # full-batch Adam steps of every later task
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 1e-3  # decoupled Adam weight decay
+    tol: float = 1e-10  # saddle-point tolerance
+    threads: int = 1  # torch CPU threads per worker
+
+    def validate(self):
+        super().validate()
+        require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
+        require(abs(self.r0) <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
+        require(self.gamma >= 0, f"--gamma must be >= 0, got {self.gamma}")
+        require(self.alpha > 0 and self.beta > 0, f"--alpha and --beta must be > 0, got {self.alpha}, {self.beta}")
+        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps) >= 1,
+                "--n, --trials, --trials_per_point, --steps1, --steps must be >= 1")
+        require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
+        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+
+
+QUICK = {"n_tasks": 3, "n": 100, "trials": 2, "trials_per_point": 1, "steps1": 200, "steps": 200}
+
+
+def where(cfg: Config) -> dict:
+    return {"alpha": cfg.alpha, "r0": cfg.r0, "gamma": cfg.gamma}
+
+
+# ---- theory
+def theory_rows(n_tasks: int, alpha: float, r0: float, gamma: float, beta: float, tol: float) -> list[dict]:
+    """Every branch of every task: one row per (t, s).  A chain that stopped early ends with the rows of the task
+    that did not converge (converged = False)."""
+    chain = chain_of_tasks(n_tasks, alpha, r0, gamma, beta, tol)
+    return [{"task_trained": task.task, "task_eval": s, "alpha": alpha, "r0": r0, "gamma": gamma,
+             "source": "theory", "seed": "", "eps_g": task.eps_g[s - 1], "p": task.p[s - 1],
+             "converged": task.converged, "branch": task.branch, "thermodynamic": task.thermodynamic, "q": task.q,
+             "r": task.r, "q_star": task.q_star, "overlap_reference": task.overlap_reference,
+             "free_entropy": task.free_entropy} for task in chain.tasks for s in range(1, task.task + 1)]
+
+
+# ---- SGD
+@dataclasses.dataclass
+class ChainProtocol:
+    """Everything one batch of SGD trials of the chain depends on."""
+
+    n_tasks: int
+    alpha: float
+    r0: float
+    gamma: float
+    n: int
+    steps1: int
+    steps: int
+    lr: float
+    weight_decay: float
+
+
+def sgd_chain(protocol: ChainProtocol, seed: int, n_trials: int, device: str = "cpu") -> list[dict]:
+    """Trials seed … seed + n_trials − 1 through the whole chain as one batched computation: one row per (t, s,
+    trial) at the end of task t."""
+    fields, tasks = sample_trials(n_trials, protocol.n, (protocol.alpha,) * protocol.n_tasks, protocol.r0,
+                                  seed=seed, device=device)
+    observe, spec = task_observer(tasks), OptimizerSpec("adam", protocol.lr, weight_decay=protocol.weight_decay)
+    rows, anchor = [], None
+    for t, task in enumerate(tasks, start=1):
+        steps = protocol.steps1 if t == 1 else protocol.steps
+        fields, history = train_task(fields, task, spec, steps, observe=observe, anchor=anchor, gamma=protocol.gamma,
+                                     record_every=max(1, steps // 2))
+        anchor = fields
+        values = history.values
+        settling = np.abs(values[f"eps_g{t}"][-1] - values[f"eps_g{t}"][-2])
+        rows += [{"task_trained": t, "task_eval": s, "alpha": protocol.alpha, "r0": protocol.r0,
+                  "gamma": protocol.gamma, "source": "sgd", "seed": seed + k, "eps_g": values[f"eps_g{s}"][-1][k],
+                  "p": values[f"p{s}"][-1][k], "converged": True, "r": values[f"r{t}"][-1][k],
+                  "q_star": values["q_star"][-1][k], "settling": settling[k]}
+                 for s in range(1, t + 1) for k in range(n_trials)]
+    return rows
+
+
+def sgd_points(cfg: Config, device: str) -> list[tuple]:
+    protocol = ChainProtocol(cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.n, cfg.steps1, cfg.steps, cfg.lr,
+                             cfg.weight_decay)
+    starts = range(0, cfg.trials, cfg.trials_per_point)
+    return [(f"sgd trials {first}-{min(first + cfg.trials_per_point, cfg.trials) - 1}", sgd_chain,
+             (protocol, cfg.seed + first, min(cfg.trials_per_point, cfg.trials - first), device)) for first in starts]
+
+
+# ---- theory against SGD
+def agreement(rows: list[dict], n: int) -> dict:
+    """ε_g^{s,t} of the thermodynamic theory against the SGD trials at every (t, s) (single_layer.comparison)."""
+    theory = {(row["task_trained"], row["task_eval"]): row["eps_g"] for row in rows
+              if row["source"] == "theory" and row["thermodynamic"] and row["converged"]}
+    sgd = [row for row in rows if row["source"] == "sgd"]
+    points = [compare(theory[(t, s)], [row["eps_g"] for row in sgd if (row["task_trained"], row["task_eval"]) == (t, s)],
+                      eps_g_resolution(n), task_trained=t, task_eval=s)
+              for t, s in sorted({(row["task_trained"], row["task_eval"]) for row in sgd}) if (t, s) in theory]
+    return {"criterion": comparison_criterion(), "all": tally(points),
+            "current task (s = t)": tally([p for p in points if p["task_eval"] == p["task_trained"]]),
+            "earlier tasks (s < t)": tally([p for p in points if p["task_eval"] < p["task_trained"]]),
+            "points": points}
+
+
+def task1_states(rows: list[dict]) -> dict:
+    """q⋆ and ε_g¹ after task 1: the theory's reference against the SGD's (the γ = 1 gap of Fig. 3)."""
+    first = [row for row in rows if row["task_trained"] == 1 and row["task_eval"] == 1]
+    theory = [row for row in first if row["source"] == "theory" and row["thermodynamic"]]
+    sgd = [row for row in first if row["source"] == "sgd"]
+    summary = {"theory": {key: theory[0][key] for key in ("q_star", "eps_g")} if theory else None}
+    if sgd:
+        summary["sgd"] = {key: {"mean": float(np.mean([row[key] for row in sgd])),
+                                "sd": float(np.std([row[key] for row in sgd], ddof=1)) if len(sgd) > 1 else 0.0}
+                          for key in ("q_star", "eps_g")}
+    return summary
+
+
+# ---- plot
+def accuracy_matrix(rows: list[dict], n_tasks: int) -> np.ndarray:
+    """1 − mean ε_g^{s,t} (rows t, columns s; NaN above the diagonal)."""
+    matrix = np.full((n_tasks, n_tasks), np.nan)
+    for t in range(1, n_tasks + 1):
+        for s in range(1, t + 1):
+            values = [row["eps_g"] for row in rows if (row["task_trained"], row["task_eval"]) == (t, s)]
+            if values:
+                matrix[t - 1, s - 1] = 1.0 - float(np.mean(values))
+    return matrix
+
+
+def plot(rows: list[dict], cfg: Config):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    theory = [row for row in rows if row["source"] == "theory" and row["thermodynamic"]]
+    sgd = [row for row in rows if row["source"] == "sgd"]
+    n_tasks = max(row["task_trained"] for row in rows)
+    fig, axes = plt.subplots(1, 3 if sgd else 2, figsize=(13 if sgd else 9, 3.8))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, n_tasks))
+    for s, color in zip(range(1, n_tasks + 1), colors):
+        curve = sorted((row["task_trained"], row["eps_g"]) for row in theory if row["task_eval"] == s)
+        if curve:
+            axes[0].plot(*zip(*curve), "-", color=color, label=f"task {s}")
+        samples = {t: [row["eps_g"] for row in sgd if row["task_eval"] == s and row["task_trained"] == t]
+                   for t in range(s, n_tasks + 1)}
+        samples = {t: values for t, values in samples.items() if values}
+        if samples:
+            axes[0].errorbar(list(samples), [np.mean(v) for v in samples.values()],
+                             [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in samples.values()], fmt="o",
+                             color=color, mfc="none", ms=3, lw=0.8)
+    axes[0].set(xlabel="tasks learned $t$", ylabel=r"$\epsilon_g^{s,t}$",
+                title=rf"$\alpha={cfg.alpha:g}$, $r_0={cfg.r0:g}$, $\gamma={cfg.gamma:g}$ (lines: theory)")
+    axes[0].legend(fontsize=6, ncol=2)
+    for ax, (name, selected) in zip(axes[1:], (("theory", theory), ("SGD", sgd))):
+        image = ax.imshow(accuracy_matrix(selected, n_tasks), vmin=0.5, vmax=1.0, cmap="magma",
+                          extent=(0.5, n_tasks + 0.5, n_tasks + 0.5, 0.5))
+        ax.set(xlabel="task evaluated $s$", ylabel="task learned $t$", title=f"{name}: $1-\\epsilon_g^{{s,t}}$")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        device = torch_setup(cfg)
+        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+        points = [("theory", theory_rows, (cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.beta, cfg.tol))]
+        if not cfg.theory_only:
+            points += sgd_points(cfg, str(device))
+        results = run_points(cfg, store, points, desc="chain")
+        rows = [row for key, _, _ in points for row in results[key]]
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        stopped = sorted({row["task_trained"] for row in rows if row["source"] == "theory" and row["thermodynamic"]
+                          and not row["converged"]})
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, agreement=agreement(rows, cfg.n), task1=task1_states(rows),
+            theory_stopped_at_task=stopped[0] if stopped else None))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, cfg), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    failed = [row["task_trained"] for row in rows if row["source"] == "theory" and not row["converged"]]
+    if failed:
+        raise SolverError(f"the theory chain did not converge at task {min(failed)}; the rows of tasks "
+                          f"< {min(failed)} are in {out_dir / f'{STEM}.csv'}")
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
