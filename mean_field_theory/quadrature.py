@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-NUMERICS_VERSION = 2  # bumped whenever a rule changes its numbers: stored theory points of older versions are dropped
+NUMERICS_VERSION = 3  # bumped whenever the numbers can change (rules, branch search): older stored points are dropped
 DTYPE = torch.float64
 GAUSS_TAIL = 12.0  # Gaussian averages are cut at |z| = 12 (weight beyond: 3.6e-33, see the module docstring)
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
