@@ -79,6 +79,28 @@ JOBS = [
                                                    "vcl_no_kl"], "10–15 min per method", "sequential_mnist_fashion"),
     Job("compare_methods", "field rule vs metaplastic BNN, BNN, EWC (matched protocols, 3 seeds)",
         ["deep_networks/compare_methods.py"], "≈ 3.7 h", "compare_methods"),
+    Job("compare_methods_long", "the same with longer training and 10 / 20 tasks",
+        ["deep_networks/compare_methods.py", "--protocols", "pmnist_native", "pmnist_10", "pmnist_20", "--out_dir",
+         "figures/compare_methods_long"], "≈ 7 h", "compare_methods_long/compare_methods"),
+    Job("forgetting", "task 2's first-order transition in the (α₂, r₀) and (α₂, γ) planes",
+        ["mean_field_theory/forgetting_phase_diagram.py"], "25 min", "forgetting_phase_diagram", ["--quick"],
+        ("gamma", "r0"), "40 s"),
+    *(Job(f"chain_{name}", f"chain of 10 tasks at α = {alpha}, r₀ = {r0}, γ = 1: theory vs SGD",
+          ["single_layer/chain_of_tasks.py", "--n_tasks", "10", "--alpha", alpha, "--r0", r0, "--gamma", "1",
+           "--out_dir", f"figures/chain_of_tasks/{name}"], "35 min", f"chain_of_tasks/{name}/chain_of_tasks",
+          ["--theory_only", "--n_tasks", "4", "--alpha", alpha, "--r0", r0, "--gamma", "1"] if alpha == "4" else None,
+          ("task_trained", "task_eval", "source", "branch"), "1 min")
+      for name, alpha, r0 in (("alpha2_r0_gamma1", "2", "0"), ("alpha2_r0.5_gamma1", "2", "0.5"),
+                              ("alpha4_r0_gamma1", "4", "0"))),
+    Job("chain_tradeoff", "retention–plasticity trade-off: mean ε_g after 5 tasks vs γ",
+        ["single_layer/chain_tradeoff.py"], "1 h", "chain_tradeoff"),
+    *(Job(name, f"benchmark: {what}", [f"benchmarks/{name}.py"], runtime, name) for name, what, runtime in (
+        ("bench_task1_solver", "task-1 solver vs the original Monte Carlo", "2 min"),
+        ("bench_franz_parisi", "Franz–Parisi solver vs the original Monte Carlo", "4 min"),
+        ("bench_sgd_batching", "batched SGD trials vs one at a time", "25 s"),
+        ("bench_deep_training", "deep training step vs its matrix products", "1 min"),
+        ("bench_parallel_sweeps", "a sweep on 2 worker processes and on Dask vs 1", "2 min"),
+        ("bench_paper_scale", "core-hours of the paper-scale SGD runs from timed subsets", "3 min"))),
 ]
 
 

@@ -1,0 +1,191 @@
+"""The retention–plasticity trade-off of a chain of tasks: how strong should the prior be?
+
+After T tasks (teachers a Markov chain with successive overlap r₀, every task at data density α), the mean
+generalization error over all tasks, ε̄ = (1/T) Σ_s ε_g^{s,T}, as a function of the KL weight γ: a weak prior
+learns each new task well and forgets the old ones, a strong prior keeps the old ones and learns the new one badly.
+Theory: `mean_field_theory.chain` (β, κ = βγ) along a γ grid for every (α, r₀); the γ minimising ε̄ on the grid,
+refined by a parabola through the grid minimum and its neighbours.  SGD: the chain protocol of
+`single_layer/chain_of_tasks.py` (full-batch Adam, KL to the fields at the end of the previous task) at a few γ
+for one (α, r₀), compared with the theory's ε̄ by the project's criterion.
+
+Outputs: chain_tradeoff.csv (alpha, r0, gamma, source, seed, mean_eps_g, eps_g_first, eps_g_last, converged),
+chain_tradeoff.json (best γ per (α, r₀), agreement), chain_tradeoff.png/pdf.
+Runtime: theory ≈ 20 s per chain of 5 tasks (60 chains by default); SGD ≈ 5 min per 5 trials and γ (N = 500).
+Command: python single_layer/chain_tradeoff.py [--theory_only]
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from mean_field_theory.quadrature import NUMERICS_VERSION
+from single_layer.chain_of_tasks import ChainProtocol, sgd_chain, theory_rows
+from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
+from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+                        sweep_store, torch_setup, write_csv, write_json)
+from vcl_sweep import run_points
+
+STEM = "chain_tradeoff"
+COLUMNS = ["alpha", "r0", "gamma", "source", "seed", "mean_eps_g", "eps_g_first", "eps_g_last", "converged"]
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    n_tasks: int = 5  # tasks in the chain (T)
+    alphas: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities (α, every task)
+    r0s: tuple[float, ...] = (0.0, 0.5)  # overlaps of successive teachers (r₀)
+    gammas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # KL weights of the theory
+    beta: float = 20.0  # inverse temperature of the theory; κ = βγ
+    theory_only: bool = False  # skip the SGD simulations
+    sgd_alpha: float = 2.0  # α of the SGD runs
+    sgd_r0: float = 0.5  # r₀ of the SGD runs
+    sgd_gammas: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0)  # γ of the SGD runs
+    n: int = 500  # input dimension of the SGD runs (N)
+    trials: int = 10  # SGD trials per γ (seed + k)
+    trials_per_point: int = 5  # trials trained together as one batched computation
+    steps1: int = 5000  # full-batch Adam steps of task 1
+    steps: int = 12500  # full-batch Adam steps of every later task
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 1e-3  # decoupled Adam weight decay
+    tol: float = 1e-10  # saddle-point tolerance
+    threads: int = 1  # torch CPU threads per worker
+
+    def validate(self):
+        super().validate()
+        require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
+        require(all(alpha > 0 for alpha in self.alphas + (self.sgd_alpha,)), "--alphas/--sgd_alpha must be > 0")
+        require(all(abs(r0) <= 1 for r0 in self.r0s + (self.sgd_r0,)), "--r0s/--sgd_r0 must be in [-1, 1]")
+        require(all(gamma >= 0 for gamma in self.gammas + self.sgd_gammas), "--gammas/--sgd_gammas must be >= 0")
+        require(self.beta > 0 and self.lr > 0 and self.weight_decay >= 0, "--beta, --lr must be > 0")
+        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps, self.threads) >= 1,
+                "--n, --trials, --trials_per_point, --steps1, --steps, --threads must be >= 1")
+
+
+QUICK = {"n_tasks": 2, "alphas": (2.0,), "r0s": (0.5,), "gammas": (0.5, 1.0), "sgd_gammas": (1.0,), "n": 100,
+         "trials": 2, "trials_per_point": 2, "steps1": 200, "steps": 200}
+
+
+def final_row(rows: list[dict], n_tasks: int, **extra) -> dict:
+    """ε̄ after the last task, with ε_g^{1,T} and ε_g^{T,T}, from one chain's (t, s) rows (one trial or theory)."""
+    last = sorted((row for row in rows if row["task_trained"] == n_tasks), key=lambda row: row["task_eval"])
+    return {"alpha": rows[0]["alpha"], "r0": rows[0]["r0"], "gamma": rows[0]["gamma"], **extra,
+            "mean_eps_g": float(np.mean([row["eps_g"] for row in last])) if last else float("nan"),
+            "eps_g_first": last[0]["eps_g"] if last else float("nan"),
+            "eps_g_last": last[-1]["eps_g"] if last else float("nan"), "converged": len(last) == n_tasks}
+
+
+def theory_point(n_tasks: int, alpha: float, r0: float, gamma: float, beta: float, tol: float) -> list[dict]:
+    rows = [row for row in theory_rows(n_tasks, alpha, r0, gamma, beta, tol) if row["thermodynamic"]]
+    return [final_row([row for row in rows if row["converged"]] or rows, n_tasks, source="theory", seed="")]
+
+
+def sgd_point(protocol: ChainProtocol, seed: int, n_trials: int, device: str) -> list[dict]:
+    rows = sgd_chain(protocol, seed, n_trials, device)
+    return [final_row([row for row in rows if row["seed"] == seed + k], protocol.n_tasks, source="sgd",
+                      seed=seed + k) for k in range(n_trials)]
+
+
+def best_gamma(rows: list[dict]) -> dict:
+    """Per (α, r₀): the grid γ with the smallest theory ε̄, refined by a parabola through it and its neighbours."""
+    found = {}
+    for alpha, r0 in sorted({(row["alpha"], row["r0"]) for row in rows}):
+        curve = sorted((row["gamma"], row["mean_eps_g"]) for row in rows
+                       if (row["alpha"], row["r0"]) == (alpha, r0) and row["converged"])
+        gammas, values = np.array(curve).T
+        k = int(np.argmin(values))
+        refined = float(gammas[k])
+        if 0 < k < len(gammas) - 1:
+            a, b, _ = np.polyfit(gammas[k - 1:k + 2], values[k - 1:k + 2], 2)
+            refined = float(-b / (2 * a)) if a > 0 else refined
+        found[f"alpha={alpha:g} r0={r0:g}"] = {
+            "gamma_grid_minimum": float(gammas[k]), "gamma_refined": refined, "mean_eps_g_minimum": float(values[k]),
+            "at_edge_of_grid": k in (0, len(gammas) - 1),
+            "mean_eps_g_without_prior": float(values[0]) if gammas[0] == 0 else None}
+    return found
+
+
+def agreement(theory: list[dict], sgd: list[dict], n: int) -> dict:
+    by_point = {(row["alpha"], row["r0"], row["gamma"]): row for row in theory}
+    points = []
+    for key in sorted({(row["alpha"], row["r0"], row["gamma"]) for row in sgd}):
+        if key in by_point:
+            for quantity in ("mean_eps_g", "eps_g_first", "eps_g_last"):
+                samples = [row[quantity] for row in sgd if (row["alpha"], row["r0"], row["gamma"]) == key]
+                points.append(compare(by_point[key][quantity], samples, eps_g_resolution(n), alpha=key[0], r0=key[1],
+                                      gamma=key[2], quantity=quantity))
+    return {"criterion": comparison_criterion(), "all": tally(points),
+            "mean_eps_g": tally([p for p in points if p["quantity"] == "mean_eps_g"]), "points": points}
+
+
+# ---- plot
+def plot(rows: list[dict], cfg: Config):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
+    theory = [row for row in rows if row["source"] == "theory" and row["converged"]]
+    sgd = [row for row in rows if row["source"] == "sgd"]
+    pairs = sorted({(row["alpha"], row["r0"]) for row in theory})
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(pairs)))
+    for (alpha, r0), color in zip(pairs, colors):
+        curve = sorted((row["gamma"], row["mean_eps_g"]) for row in theory if (row["alpha"], row["r0"]) == (alpha, r0))
+        axes[0].plot(*zip(*curve), "-o", ms=3, color=color, label=rf"$\alpha={alpha:g}$, $r_0={r0:g}$")
+    for quantity, marker in (("mean_eps_g", "o"), ("eps_g_first", "v"), ("eps_g_last", "^")):
+        curve = sorted((row["gamma"], row[quantity]) for row in theory
+                       if (row["alpha"], row["r0"]) == (cfg.sgd_alpha, cfg.sgd_r0))
+        if curve:
+            axes[1].plot(*zip(*curve), "-", marker=marker, ms=3, mfc="none", label=f"theory {quantity}")
+        gammas = sorted({row["gamma"] for row in sgd})
+        samples = [[row[quantity] for row in sgd if row["gamma"] == gamma] for gamma in gammas]
+        if gammas:
+            axes[1].errorbar(gammas, [np.mean(s) for s in samples], [np.std(s, ddof=1) if len(s) > 1 else 0.0
+                                                                    for s in samples], fmt=marker, color="k", ms=4,
+                             label=f"SGD {quantity}")
+    axes[0].set(xlabel=r"$\gamma$", ylabel=rf"$\bar\epsilon_g$ after {cfg.n_tasks} tasks",
+                title="theory: mean error over all tasks")
+    axes[1].set(xlabel=r"$\gamma$", ylabel=r"$\epsilon_g$ after the last task",
+                title=rf"$\alpha={cfg.sgd_alpha:g}$, $r_0={cfg.sgd_r0:g}$: theory vs SGD")
+    for ax in axes:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        device = torch_setup(cfg)
+        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+        points = [(f"theory alpha={alpha!r} r0={r0!r} gamma={gamma!r}", theory_point,
+                   (cfg.n_tasks, alpha, r0, gamma, cfg.beta, cfg.tol))
+                  for alpha in cfg.alphas for r0 in cfg.r0s for gamma in cfg.gammas]
+        points += [(f"theory alpha={cfg.sgd_alpha!r} r0={cfg.sgd_r0!r} gamma={gamma!r}", theory_point,
+                    (cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma, cfg.beta, cfg.tol)) for gamma in cfg.sgd_gammas
+                   if not (cfg.sgd_alpha in cfg.alphas and cfg.sgd_r0 in cfg.r0s and gamma in cfg.gammas)]
+        if not cfg.theory_only:
+            for gamma in cfg.sgd_gammas:
+                protocol = ChainProtocol(cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma, cfg.n, cfg.steps1, cfg.steps,
+                                         cfg.lr, cfg.weight_decay)
+                points += [(f"sgd gamma={gamma!r} trials {first}+", sgd_point,
+                            (protocol, cfg.seed + first, min(cfg.trials_per_point, cfg.trials - first), str(device)))
+                           for first in range(0, cfg.trials, cfg.trials_per_point)]
+        results = run_points(cfg, store, points, desc="chains")
+        rows = [row for key, _, _ in points for row in results[key]]
+        theory = [row for row in rows if row["source"] == "theory"]
+        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
+        write_json(out_dir / f"{STEM}.json", run_metadata(
+            cfg, started, device, best_gamma=best_gamma([row for row in theory if row["alpha"] in cfg.alphas
+                                                         and row["r0"] in cfg.r0s]),
+            agreement=agreement(theory, [row for row in rows if row["source"] == "sgd"], cfg.n),
+            unconverged=[row for row in theory if not row["converged"]]))
+        store.close()
+    rows = read_csv(out_dir / f"{STEM}.csv")
+    paths = save_figure(plot(rows, cfg), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
