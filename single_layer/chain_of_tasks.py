@@ -41,13 +41,9 @@ COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed"
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
-    n_tasks: int = 10  # tasks in the chain (T)
-    alpha: float = 2.0  # data density of every task (α)
-    r0: float = 0.0  # overlap of successive teachers (r₀)
-    gamma: float = 1.0  # KL weight to the previous task's solution (γ)
-    beta: float = 20.0  # inverse temperature of the theory, every task; κ = βγ
-    theory_only: bool = False  # skip the SGD simulations
+class ChainSGDConfig(BaseConfig):
+    """The SGD of a chain and the theory's tolerance (shared with single_layer/chain_tradeoff.py)."""
+
     n: int = 500  # input dimension of the SGD runs (N)
     trials: int = 10  # independent SGD trials (seed + k)
     trials_per_point: int = 5  # trials trained together as one batched computation (one point of the sweep)
@@ -60,14 +56,36 @@ class Config(BaseConfig):
 
     def validate(self):
         super().validate()
+        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps, self.threads) >= 1,
+                "--n, --trials, --trials_per_point, --steps1, --steps, --threads must be >= 1")
+        require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
+        require(self.tol > 0, f"--tol must be > 0, got {self.tol}")
+
+    def protocol(self, n_tasks: int, alpha: float, r0: float, gamma: float) -> "ChainProtocol":
+        return ChainProtocol(n_tasks, alpha, r0, gamma, self.n, self.steps1, self.steps, self.lr, self.weight_decay)
+
+    def sgd_points(self, protocol: "ChainProtocol", function, device: str, label: str = "sgd") -> list[tuple]:
+        """The trials in batches of `trials_per_point`: points (key, function, (protocol, first seed, size, device))."""
+        return [(f"{label} trials {first}-{min(first + self.trials_per_point, self.trials) - 1}", function,
+                 (protocol, self.seed + first, min(self.trials_per_point, self.trials - first), device))
+                for first in range(0, self.trials, self.trials_per_point)]
+
+
+@dataclasses.dataclass
+class Config(ChainSGDConfig):
+    n_tasks: int = 10  # tasks in the chain (T)
+    alpha: float = 2.0  # data density of every task (α)
+    r0: float = 0.0  # overlap of successive teachers (r₀)
+    gamma: float = 1.0  # KL weight to the previous task's solution (γ)
+    beta: float = 20.0  # inverse temperature of the theory, every task; κ = βγ
+    theory_only: bool = False  # skip the SGD simulations
+
+    def validate(self):
+        super().validate()
         require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
         require(abs(self.r0) <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
         require(self.gamma >= 0, f"--gamma must be >= 0, got {self.gamma}")
         require(self.alpha > 0 and self.beta > 0, f"--alpha and --beta must be > 0, got {self.alpha}, {self.beta}")
-        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps) >= 1,
-                "--n, --trials, --trials_per_point, --steps1, --steps must be >= 1")
-        require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"n_tasks": 3, "n": 100, "trials": 2, "trials_per_point": 1, "steps1": 200, "steps": 200}
@@ -125,14 +143,6 @@ def sgd_chain(protocol: ChainProtocol, seed: int, n_trials: int, device: str = "
                   "q_star": values["q_star"][-1][k], "settling": settling[k]}
                  for s in range(1, t + 1) for k in range(n_trials)]
     return rows
-
-
-def sgd_points(cfg: Config, device: str) -> list[tuple]:
-    protocol = ChainProtocol(cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.n, cfg.steps1, cfg.steps, cfg.lr,
-                             cfg.weight_decay)
-    starts = range(0, cfg.trials, cfg.trials_per_point)
-    return [(f"sgd trials {first}-{min(first + cfg.trials_per_point, cfg.trials) - 1}", sgd_chain,
-             (protocol, cfg.seed + first, min(cfg.trials_per_point, cfg.trials - first), device)) for first in starts]
 
 
 # ---- theory against SGD
@@ -214,7 +224,7 @@ def main(cfg: Config):
         store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
         points = [("theory", theory_rows, (cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.beta, cfg.tol))]
         if not cfg.theory_only:
-            points += sgd_points(cfg, str(device))
+            points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma), sgd_chain, str(device))
         results = run_points(cfg, store, points, desc="chain")
         rows = [row for key, _, _ in points for row in results[key]]
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)

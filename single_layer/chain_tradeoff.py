@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 from mean_field_theory.quadrature import NUMERICS_VERSION
-from single_layer.chain_of_tasks import ChainProtocol, sgd_chain, theory_rows
+from single_layer.chain_of_tasks import ChainProtocol, ChainSGDConfig, sgd_chain, theory_rows
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+from vcl_common import (plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
                         sweep_store, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points
 
@@ -33,7 +33,7 @@ COLUMNS = ["alpha", "r0", "gamma", "source", "seed", "mean_eps_g", "eps_g_first"
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(ChainSGDConfig):
     n_tasks: int = 5  # tasks in the chain (T)
     alphas: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities (α, every task)
     r0s: tuple[float, ...] = (0.0, 0.5)  # overlaps of successive teachers (r₀)
@@ -43,15 +43,6 @@ class Config(BaseConfig):
     sgd_alpha: float = 2.0  # α of the SGD runs
     sgd_r0: float = 0.5  # r₀ of the SGD runs
     sgd_gammas: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0)  # γ of the SGD runs
-    n: int = 500  # input dimension of the SGD runs (N)
-    trials: int = 10  # SGD trials per γ (seed + k)
-    trials_per_point: int = 5  # trials trained together as one batched computation
-    steps1: int = 5000  # full-batch Adam steps of task 1
-    steps: int = 12500  # full-batch Adam steps of every later task
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 1e-3  # decoupled Adam weight decay
-    tol: float = 1e-10  # saddle-point tolerance
-    threads: int = 1  # torch CPU threads per worker
 
     def validate(self):
         super().validate()
@@ -59,9 +50,7 @@ class Config(BaseConfig):
         require(all(alpha > 0 for alpha in self.alphas + (self.sgd_alpha,)), "--alphas/--sgd_alpha must be > 0")
         require(all(abs(r0) <= 1 for r0 in self.r0s + (self.sgd_r0,)), "--r0s/--sgd_r0 must be in [-1, 1]")
         require(all(gamma >= 0 for gamma in self.gammas + self.sgd_gammas), "--gammas/--sgd_gammas must be >= 0")
-        require(self.beta > 0 and self.lr > 0 and self.weight_decay >= 0, "--beta, --lr must be > 0")
-        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps, self.threads) >= 1,
-                "--n, --trials, --trials_per_point, --steps1, --steps, --threads must be >= 1")
+        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
 
 
 QUICK = {"n_tasks": 2, "alphas": (2.0,), "r0s": (0.5,), "gammas": (0.5, 1.0), "sgd_gammas": (1.0,), "n": 100,
@@ -167,11 +156,8 @@ def main(cfg: Config):
                    if not (cfg.sgd_alpha in cfg.alphas and cfg.sgd_r0 in cfg.r0s and gamma in cfg.gammas)]
         if not cfg.theory_only:
             for gamma in cfg.sgd_gammas:
-                protocol = ChainProtocol(cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma, cfg.n, cfg.steps1, cfg.steps,
-                                         cfg.lr, cfg.weight_decay)
-                points += [(f"sgd gamma={gamma!r} trials {first}+", sgd_point,
-                            (protocol, cfg.seed + first, min(cfg.trials_per_point, cfg.trials - first), str(device)))
-                           for first in range(0, cfg.trials, cfg.trials_per_point)]
+                points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma), sgd_point,
+                                         str(device), f"sgd gamma={gamma!r}")
         results = run_points(cfg, store, points, desc="chains")
         rows = [row for key, _, _ in points for row in results[key]]
         theory = [row for row in rows if row["source"] == "theory"]
