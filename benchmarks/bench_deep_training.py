@@ -1,14 +1,15 @@
-"""Speed of the field-space training step against the machine's GEMM limit (a measured ratio).
+"""Speed of the field-space training step against the machine's GEMM limit, one seed and several seeds batched.
 
-In one run: (1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward,
-KL gradient, fused Adam; batch 64, float32), (2) the plain float32 matrix products of the same shapes that one step
-must do — forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient
-products of layers 2–3 — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
+In one run, for S = 1 and S = 3 seeds trained as one computation (a leading seed dimension, model.init_fields):
+(1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward, KL gradient, fused
+Adam; batch 64 per seed, float32), (2) the plain float32 matrix products of the same shapes that one step must do —
+forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient products of
+layers 2–3, batched over seeds — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
 (500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy pass), i.e. one permuted-MNIST epoch.
-FLOP count: 2B(4P + 2(P₂ + P₃)) per step = 411 MFLOP at B = 64; evaluation 4P per image.
-Reported: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs).
-Bars: time per step of the GEMMs alone vs the training step; seconds per epoch split into training and evaluation.
-Runtime ≈ 1 min. Uses a GPU automatically when present. On a CPU shared with other jobs use --threads 1
+FLOP count: 2SB(4P + 2(P₂ + P₃)) per step = 411 MFLOP per seed at B = 64; evaluation 4P per image.
+Reported per S: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs); and
+the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×).
+Runtime ≈ 2 min. Uses a GPU automatically when present. On a CPU shared with other jobs use --threads 1
 (two threads oversubscribe the cores and a step becomes several times slower).
 
     python benchmarks/bench_deep_training.py
@@ -20,6 +21,7 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from deep_networks.model import FieldLearner, LAYER_SIZES, accuracy, init_fields
@@ -42,6 +44,7 @@ class Config(BaseConfig):
     epochs: int = 25  # epochs of a full permuted-MNIST run (for the projection)
     dtype: str = "float32"  # float32 | float64
     threads: int = 0  # torch CPU threads (0: torch default)
+    seed_counts: tuple[int, ...] = (1, 3)  # numbers of seeds trained as one batched computation
 
     def validate(self) -> None:
         super().validate()
@@ -49,6 +52,7 @@ class Config(BaseConfig):
                 "--batch_size, --steps, --repeats, --epoch_steps and --eval_images must be >= 1")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
+        require(len(self.seed_counts) >= 1 and min(self.seed_counts) >= 1, "--seed_counts must be >= 1")
 
 
 QUICK = {"hidden": (64, 64), "steps": 5, "repeats": 2, "epoch_steps": 10, "eval_images": 200, "n_tasks": 2}
@@ -75,68 +79,73 @@ def step_flops(sizes, batch: int) -> float:
     return 2.0 * batch * (4 * sum(products) + 2 * sum(products[1:]))
 
 
-def gemm_set(sizes, batch, generator, dtype, device):
-    """The plain matrix products of one training step, with preallocated operands and outputs."""
+def gemm_set(sizes, batch, seeds, generator, dtype, device):
+    """The plain matrix products of one training step (batched over `seeds`), preallocated operands and outputs."""
     products = []
     for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         def make(*shape):
-            return torch.rand(*shape, generator=generator, dtype=dtype).to(device)
+            return torch.rand(seeds, *shape, generator=generator, dtype=dtype).to(device)
         act, weight, grad_out = make(batch, n_in), make(n_in, n_out), make(batch, n_out)
         products += [(act, weight, make(batch, n_out))] * 2  # forward: a @ m and a² @ σ
-        products += [(act.T, grad_out, make(n_in, n_out))] * 2  # weight gradients of both paths
+        products += [(act.transpose(1, 2), grad_out, make(n_in, n_out))] * 2  # weight gradients of both paths
         if layer > 0:
-            products += [(grad_out, weight.T, make(batch, n_in))] * 2  # input gradients of both paths
-    return lambda: [torch.mm(left, right, out=out) for left, right, out in products]
+            products += [(grad_out, weight.transpose(1, 2), make(batch, n_in))] * 2  # input gradients
+    return lambda: [torch.bmm(left, right, out=out) for left, right, out in products]
 
 
-def measure(cfg: Config, device, dtype) -> list[dict]:
+def measure(cfg: Config, seeds: int, device, dtype) -> dict:
     sizes = (LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1])
     generator = torch_generator(cfg.seed, device)
-    fields = init_fields(sizes, generator, dtype, device)
+    fields = init_fields(sizes, [torch_generator(cfg.seed + k, device) for k in range(seeds)] if seeds > 1
+                         else generator, dtype, device)
     learner = FieldLearner(fields, lr=0.01)
+    lead = (seeds,) if seeds > 1 else ()
     n_images = cfg.epoch_steps * cfg.batch_size
-    x = torch.rand(n_images, sizes[0], generator=generator, dtype=dtype, device=device)
-    labels = torch.randint(0, 10, (n_images,), generator=generator, device=device)
-    x_test, y_test = x[:cfg.eval_images], labels[:cfg.eval_images]
+    x = torch.rand(*lead, n_images, sizes[0], generator=generator, dtype=dtype, device=device)
+    labels = torch.randint(0, 10, (*lead, n_images), generator=generator, device=device)
+    x_test, y_test = x[..., :cfg.eval_images, :], labels[..., :cfg.eval_images]
     beta, batch = 3.0, cfg.batch_size
 
     def steps(count):
         for step in range(count):
-            learner.step(x[step * batch:(step + 1) * batch], labels[step * batch:(step + 1) * batch], beta, generator)
+            part = slice(step * batch, (step + 1) * batch)
+            learner.step(x[..., part, :], labels[..., part], beta, generator)
 
-    gemms = gemm_set(sizes, batch, generator, dtype, device)
+    gemms = gemm_set(sizes, batch, seeds, generator, dtype, device)
     step_time = timed(lambda: steps(cfg.steps), device, cfg.repeats) / cfg.steps
     gemm_time = timed(lambda: [gemms() for _ in range(cfg.steps)], device, cfg.repeats) / cfg.steps
     train_epoch = timed(lambda: steps(cfg.epoch_steps), device, 1)
     evaluation = timed(lambda: [accuracy(fields, x_test, y_test, beta, "noisy", generator)
                                 for _ in range(cfg.n_tasks)], device, 1)
-    flops = step_flops(sizes, batch)
+    flops = seeds * step_flops(sizes, batch)
     epoch = train_epoch + evaluation
-    values = {"step_time_ms": 1e3 * step_time, "gemm_time_ms": 1e3 * gemm_time,
-              "step_gflops": flops / step_time / 1e9, "gemm_gflops": flops / gemm_time / 1e9,
-              "fraction_of_gemm_limit": gemm_time / step_time, "train_epoch_s": train_epoch,
-              "evaluation_per_epoch_s": evaluation, "epoch_s": epoch, "full_run_projected_s": cfg.epochs * epoch,
-              "eval_gflops": cfg.n_tasks * cfg.eval_images * 4 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-              / evaluation / 1e9, "step_mflop": flops / 1e6}
-    return [{"quantity": key, "value": value, "device": str(device), "dtype": cfg.dtype,
-             "threads": torch.get_num_threads()} for key, value in values.items()]
+    return {"step_time_ms": 1e3 * step_time, "gemm_time_ms": 1e3 * gemm_time,
+            "step_gflops": flops / step_time / 1e9, "gemm_gflops": flops / gemm_time / 1e9,
+            "fraction_of_gemm_limit": gemm_time / step_time, "train_epoch_s": train_epoch,
+            "evaluation_per_epoch_s": evaluation, "epoch_s": epoch, "full_run_projected_s": cfg.epochs * epoch,
+            "eval_gflops": seeds * cfg.n_tasks * cfg.eval_images * 4 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+            / evaluation / 1e9, "step_mflop": flops / 1e6}
 
 
 def plot(rows: list[dict]):
     import matplotlib.pyplot as plt
 
-    value = {row["quantity"]: row["value"] for row in rows}
+    counts = sorted({int(row["seeds"]) for row in rows})
+    value = {(int(row["seeds"]), row["quantity"]): row["value"] for row in rows}
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4))
-    left.bar(["GEMMs only\n(limit)", "training\nstep"], [value["gemm_time_ms"], value["step_time_ms"]],
-             color=["0.6", "C0"])
-    left.set(ylabel="ms per step (B = 64)",
-             title=f"{value['step_gflops']:.0f} of {value['gemm_gflops']:.0f} GFLOP/s "
-                   f"({100 * value['fraction_of_gemm_limit']:.0f} %)")
-    right.bar(["epoch"], [value["train_epoch_s"]], label="training (500 steps)")
-    right.bar(["epoch"], [value["evaluation_per_epoch_s"]], bottom=[value["train_epoch_s"]],
-              label="evaluation (5 × 9 984)")
-    right.set(ylabel="s", title=f"full run ≈ {value['full_run_projected_s']:.0f} s (25 epochs)")
-    right.legend(loc="lower center", framealpha=0.9, frameon=True)
+    labels = [f"S = {s}" for s in counts]
+    positions = np.arange(len(counts))
+    left.bar(positions - 0.2, [value[(s, "gemm_time_ms")] for s in counts], 0.4, color="0.6", label="GEMMs only")
+    left.bar(positions + 0.2, [value[(s, "step_time_ms")] for s in counts], 0.4, label="training step")
+    left.set(xticks=positions, xticklabels=labels, ylabel="ms per step (B = 64 per seed)",
+             title=" · ".join(f"S={s}: {100 * value[(s, 'fraction_of_gemm_limit')]:.0f} % of GEMM" for s in counts))
+    left.legend(fontsize=7)
+    right.bar(labels, [value[(s, "train_epoch_s")] for s in counts], label="training (500 steps)")
+    right.bar(labels, [value[(s, "evaluation_per_epoch_s")] for s in counts],
+              bottom=[value[(s, "train_epoch_s")] for s in counts], label="evaluation (5 × 9 984)")
+    right.set(ylabel="s per epoch (all seeds)",
+              title=" · ".join(f"S={s}: {value[(s, 'epoch_s')] / value[(counts[0], 'epoch_s')]:.2f}×" for s in counts))
+    right.legend(loc="lower center", framealpha=0.9, frameon=True, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -152,12 +161,20 @@ def main(cfg: Config) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    rows = measure(cfg, device, getattr(torch, cfg.dtype))
-    for row in rows:
-        print(f"{row['quantity']:26s} {row['value']:10.3f}")
+    rows = []
+    for seeds in cfg.seed_counts:
+        values = measure(cfg, seeds, device, getattr(torch, cfg.dtype))
+        rows += [{"seeds": seeds, "quantity": key, "value": value, "device": str(device), "dtype": cfg.dtype,
+                  "threads": torch.get_num_threads()} for key, value in values.items()]
+    results = {f"S={row['seeds']} {row['quantity']}": row["value"] for row in rows}
+    single = {row["quantity"]: row["value"] for row in rows if row["seeds"] == cfg.seed_counts[0]}
+    ratios = {f"epoch of S={seeds} relative to S={cfg.seed_counts[0]}": results[f"S={seeds} epoch_s"] / single["epoch_s"]
+              for seeds in cfg.seed_counts}
+    for key, value in {**results, **ratios}.items():
+        print(f"{key:40s} {value:10.3f}")
     paths = [write_csv(out_dir / f"{STEM}.csv", rows),
              write_json(out_dir / f"{STEM}.json", run_metadata(
-                 cfg, started, device, results={row["quantity"]: row["value"] for row in rows},
+                 cfg, started, device, results=results, batched_seed_cost=ratios,
                  torch_threads=torch.get_num_threads(), load_average_before=load, cpu_count=os.cpu_count()))]
     paths += save_figure(plot(rows), out_dir, STEM)
     print_written(paths)

@@ -84,6 +84,7 @@ class ContinualConfig(BaseConfig):
     meta: float = 1.35  # metaplasticity strength m of `metaplastic` (Laborieux: 1.35 permuted MNIST, 1.5 MNIST→Fashion)
     ewc_lambda: float = 5000.0  # EWC weight λ (`ewc`, `ewc_fields`), in units of the mean per-image loss
     ewc_samples: int = 1000  # training images per task for the empirical Fisher (at most n_train; the baseline's: 5000)
+    batch_seeds: bool = True  # train the seeds of a field-rule method as one batched computation (a seed dimension)
 
     def validate(self) -> None:
         super().validate()
@@ -216,18 +217,26 @@ def _atomic_torch_save(payload, path: Path) -> None:
 
 
 class FieldRunner:
-    """One run of the field-space rule (model.FieldLearner) through a task sequence: β schedule, the variant's KL
-    reference, optional EWC on the fields, σ/K snapshots. Same interface as baselines.BinaryLearner."""
+    """A run of the field-space rule (model.FieldLearner) through a task sequence: β schedule, the variant's KL
+    reference, optional EWC on the fields, σ/K snapshots. Same interface as baselines.BinaryLearner.
 
-    def __init__(self, cfg: ContinualConfig, method: FieldMethod, seed: int, total_epochs: int, device, dtype):
+    Several seeds train as one batched computation (a leading seed dimension on the fields, `model.init_fields`):
+    each seed starts from its own initial fields and sees its own data order and evaluation images; the noise of
+    the Gaussian pass comes from one generator for all of them."""
+
+    def __init__(self, cfg: ContinualConfig, method: FieldMethod, seeds: tuple[int, ...], total_epochs: int, device,
+                 dtype):
         self.cfg, self.method, self.total_epochs = cfg, method, total_epochs
-        self.batch_size, self.beta = cfg.batch_size, None
-        self.fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype,
-                                  device)
+        self.batch_size, self.beta, self.seeds = cfg.batch_size, None, seeds
+        if method.ewc and len(seeds) > 1:
+            raise ValueError("EWC on the fields runs one seed at a time")
+        generators = [torch_generator(seed, device) for seed in seeds]
+        self.fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]),
+                                  generators if len(seeds) > 1 else generators[0], dtype, device)
         self.learner = FieldLearner(self.fields, cfg.lr, method.kl,
                                     cfg.anchor_weight if method.kl == "task_start" else 1.0)
         self.ewc = FisherPenalty(self.fields, cfg.ewc_lambda) if method.ewc else None
-        self.fisher_noise = torch_generator(seed + 4000, device)
+        self.fisher_noise = torch_generator(seeds[0] + 4000, device)
 
     def begin_epoch(self, epoch: int) -> None:
         self.beta = beta_schedule(epoch, self.total_epochs, self.cfg.beta_slope, self.cfg.beta_max,
@@ -255,8 +264,12 @@ class FieldRunner:
     def accuracy(self, x, labels, mode: str, task_index: int, generator) -> float:
         return accuracy(self.fields, x, labels, self.beta, mode, generator)
 
-    def snapshot(self) -> dict[str, np.ndarray]:
-        return snapshot(self.fields, self.learner.kl_grad, self.beta)
+    def snapshot(self) -> list[dict[str, np.ndarray]]:
+        """σ/K statistics of every seed."""
+        if len(self.seeds) == 1:
+            return [snapshot(self.fields, self.learner.kl_grad, self.beta)]
+        return [snapshot([field[index] for field in self.fields], [buffer[index] for buffer in self.learner.kl_grad],
+                         self.beta) for index in range(len(self.seeds))]
 
     def state_dict(self) -> dict:
         return {"learner": self.learner.state_dict(), "fisher_noise": self.fisher_noise.get_state(),
@@ -269,11 +282,18 @@ class FieldRunner:
             self.ewc.load_state_dict(state["ewc"])
 
 
-def make_runner(cfg: ContinualConfig, method: str, seed: int, total_epochs: int, device, dtype):
-    """The learner of one method × seed."""
+def batches_seeds(method: str) -> bool:
+    """Field-rule methods without EWC train their seeds as one batched computation (`FieldRunner`)."""
+    spec = METHODS[method]
+    return isinstance(spec, FieldMethod) and not spec.ewc
+
+
+def make_runner(cfg: ContinualConfig, method: str, seeds: tuple[int, ...], total_epochs: int, device, dtype):
+    """The learner of one method and its seeds (several only where `batches_seeds`)."""
     spec = METHODS[method]
     if isinstance(spec, FieldMethod):
-        return FieldRunner(cfg, spec, seed, total_epochs, device, dtype)
+        return FieldRunner(cfg, spec, seeds, total_epochs, device, dtype)
+    (seed,) = seeds
     return BinaryLearner((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]), torch_generator(seed, device), dtype, device,
                          cfg.bnn_lr, cfg.bnn_batch_size, cfg.meta if spec.metaplastic else 0.0, cfg.bnn_weight_decay,
                          cfg.ewc_lambda if spec.ewc else 0.0, cfg.ewc_samples)
@@ -296,26 +316,29 @@ def load_checkpoint(path: Path, device) -> dict:
     return state
 
 
-def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, seed: int, device, dtype,
-                   checkpoint: Path) -> tuple[list[dict], dict[str, np.ndarray] | None]:
-    """Learn the tasks in order with one method; return the accuracy rows and the stacked snapshots (None for the
-    binarized baselines)."""
+def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, seeds: tuple[int, ...], device,
+                   dtype, checkpoint: Path) -> tuple[list[dict], list[dict[str, np.ndarray]] | None]:
+    """Learn the tasks in order with one method and its seeds (one batched computation where `batches_seeds`);
+    return the accuracy rows and, per seed, the stacked snapshots (None for the binarized baselines)."""
     total_epochs = len(tasks) * cfg.epochs_per_task
-    runner = make_runner(cfg, method, seed, total_epochs, device, dtype)
-    generators = {name: torch_generator(seed + offset, device) for name, offset in
-                  (("shuffle", 1000), ("noise", 2000), ("evaluation", 3000))}
+    runner = make_runner(cfg, method, seeds, total_epochs, device, dtype)
+    per_seed = {name: [torch_generator(seed + offset, device) for seed in seeds]
+                for name, offset in (("shuffle", 1000), ("evaluation", 3000))}
+    generators = {"noise": torch_generator(seeds[0] + 2000, device),
+                  **{f"{name}{index}": gen for name, gens in per_seed.items() for index, gen in enumerate(gens)}}
     rows, snapshots, done = [], [], 0
     state = load_checkpoint(checkpoint, device) if cfg.resume and checkpoint.exists() else None
     if state is not None and state.get("fingerprint") != fingerprint(cfg):
-        print(f"{checkpoint} was written with other settings: starting {method} seed {seed} afresh")
+        print(f"{checkpoint} was written with other settings: starting {method} seeds {list(seeds)} afresh")
         state = None
     if state is not None:
         runner.load_state_dict(state["runner"])
         for name, generator in generators.items():
             generator.set_state(state["generators"][name])
         rows, snapshots, done = state["rows"], state["snapshots"], state["epoch"]
-    progress = tqdm(total=total_epochs, initial=done, desc=f"{method} seed {seed}", unit="epoch", leave=False)
+    progress = tqdm(total=total_epochs, initial=done, desc=f"{method} seeds {list(seeds)}", unit="epoch", leave=False)
     steps = len(tasks[0].x_train) // runner.batch_size
+    gather = (lambda data, index: data[index[0]]) if len(seeds) == 1 else (lambda data, index: data[index])
     for epoch in range(done + 1, total_epochs + 1):
         task_index = (epoch - 1) // cfg.epochs_per_task
         task = tasks[task_index]
@@ -325,21 +348,25 @@ def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, se
         shot = runner.snapshot()
         if shot is not None:
             snapshots.append(shot)
-        order = torch.randperm(len(task.x_train), generator=generators["shuffle"], device=device)
+        order = torch.stack([torch.randperm(len(task.x_train), generator=gen, device=device)
+                             for gen in per_seed["shuffle"]])  # (S, n_train): each seed's own data order
         for step in range(steps):
-            batch = order[step * runner.batch_size:(step + 1) * runner.batch_size]
-            runner.step(task.x_train[batch], task.y_train[batch], generators["noise"], f"epoch {epoch}, step {step + 1}")
+            batch = order[:, step * runner.batch_size:(step + 1) * runner.batch_size]
+            runner.step(gather(task.x_train, batch), gather(task.y_train, batch), generators["noise"],
+                        f"epoch {epoch}, step {step + 1}")
         end_of_task = epoch % cfg.epochs_per_task == 0
         if end_of_task:
             runner.end_task(task_index, task.x_train, task.y_train, final=task_index == len(tasks) - 1)
         for eval_index, eval_task in enumerate(tasks):
-            keep = torch.randperm(len(eval_task.x_test), generator=generators["evaluation"], device=device)
-            x_eval, y_eval = eval_task.x_test[keep[:cfg.eval_images]], eval_task.y_test[keep[:cfg.eval_images]]
+            keep = torch.stack([torch.randperm(len(eval_task.x_test), generator=gen, device=device)[:cfg.eval_images]
+                                for gen in per_seed["evaluation"]])
+            x_eval, y_eval = gather(eval_task.x_test, keep), gather(eval_task.y_test, keep)
             for mode in runner.evaluation_modes(end_of_task):
-                rows.append({"method": method, "seed": seed, "epoch": epoch, "task_trained": task_index + 1,
-                             "task_eval": eval_index + 1, "task_name": eval_task.name, "eval_mode": mode,
-                             "beta": runner.beta,
-                             "accuracy": runner.accuracy(x_eval, y_eval, mode, eval_index, generators["evaluation"])})
+                found = runner.accuracy(x_eval, y_eval, mode, eval_index, per_seed["evaluation"][0])
+                for seed, value in zip(seeds, found if len(seeds) > 1 else [found]):
+                    rows.append({"method": method, "seed": seed, "epoch": epoch, "task_trained": task_index + 1,
+                                 "task_eval": eval_index + 1, "task_name": eval_task.name, "eval_mode": mode,
+                                 "beta": runner.beta, "accuracy": value})
         _atomic_torch_save({"runner": runner.state_dict(), "epoch": epoch, "rows": rows, "snapshots": snapshots,
                             "generators": {name: gen.get_state() for name, gen in generators.items()},
                             "fingerprint": fingerprint(cfg)}, checkpoint)
@@ -349,7 +376,8 @@ def train_sequence(cfg: ContinualConfig, tasks: list[ImageTask], method: str, se
     if final is None:
         return rows, None
     snapshots.append(final)
-    return rows, {key: np.stack([shot[key] for shot in snapshots]) for key in snapshots[0]}
+    return rows, [{key: np.stack([shot[index][key] for shot in snapshots]) for key in snapshots[0][index]}
+                  for index in range(len(seeds))]
 
 
 _TASKS: dict = {}  # the task sequences this process has built, by source
@@ -364,39 +392,44 @@ def cached_tasks(source: tuple, device, dtype) -> list[ImageTask]:
     return _TASKS[key]
 
 
-def method_run(cfg: ContinualConfig, source: tuple, method: str, seed: int, stem: str, out_dir: str,
+def method_run(cfg: ContinualConfig, source: tuple, method: str, seeds: tuple[int, ...], stem: str, out_dir: str,
                snapshots: bool) -> list[dict]:
-    """One method × seed run through the task sequence (a point of `run_methods`, in whatever process): its rows;
-    the σ/K snapshots of a field method go to out_dir as npz."""
+    """One method with its seeds through the task sequence (a point of `run_methods`, in whatever process): its
+    rows; the σ/K snapshots of a field method go to out_dir as one npz per seed."""
     device, dtype = resolve_device(cfg.device), getattr(torch, cfg.dtype)
-    checkpoint = Path(out_dir) / "checkpoints" / f"{stem}_{method}_seed{seed}.pt"
-    rows, shots = train_sequence(cfg, cached_tasks(source, device, dtype), method, seed, device, dtype, checkpoint)
-    if snapshots and shots is not None:
+    label = f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}"
+    checkpoint = Path(out_dir) / "checkpoints" / f"{stem}_{method}_{label}.pt"
+    rows, shots = train_sequence(cfg, cached_tasks(source, device, dtype), method, seeds, device, dtype, checkpoint)
+    for seed, stacked in zip(seeds, shots if snapshots and shots is not None else []):
         path = Path(out_dir) / f"{stem}_snapshots_{method}_seed{seed}.npz"
         tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez_compressed(tmp, sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **shots)
+        np.savez_compressed(tmp, sigma_bins=LOG_SIGMA_BINS, field_bins=FIELD_BINS, **stacked)
         os.replace(tmp, path)
     checkpoint.unlink(missing_ok=True)
     return rows
 
 
 def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, snapshots: bool = True) -> list[dict]:
-    """Every method × seed on the task sequence of `source` (see `cached_tasks`), each run an independent point of
-    the sweep executor (vcl_sweep).  Finished runs are kept in a PointStore (out_dir/.<stem>.points.jsonl, kept
-    after the run): with --resume they are reused, e.g. by a rerun with more seeds or methods; without --resume the
-    store is cleared first."""
+    """Every method × seed on the task sequence of `source` (see `cached_tasks`): the seeds of a field-rule method
+    as one batched run (`batches_seeds`, unless --no-batch_seeds), every other method × seed apart; each run an
+    independent point of the sweep executor (vcl_sweep).  Finished runs are kept in a PointStore
+    (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more
+    methods; without --resume the store is cleared first."""
     store_path = out_dir / f".{stem}.points.jsonl"
     if not cfg.resume:
         store_path.unlink(missing_ok=True)
     cached_tasks(source, resolve_device(cfg.device), getattr(torch, cfg.dtype))  # data problems stop us here
     store = PointStore(out_dir, stem, fingerprint(cfg))
-    points = [(f"{method}/seed{seed}", method_run, (cfg, source, method, seed, stem, str(out_dir), snapshots))
-              for seed in range(cfg.seed, cfg.seed + cfg.seeds) for method in cfg.methods]  # seed-major
+    seeds = tuple(range(cfg.seed, cfg.seed + cfg.seeds))
+    groups = [(method, seeds) for method in cfg.methods if cfg.batch_seeds and len(seeds) > 1 and batches_seeds(method)]
+    groups += [(method, (seed,)) for seed in seeds for method in cfg.methods if (method, seeds) not in groups]
+    points = [(f"{method}/seed{group[0]}" if len(group) == 1 else f"{method}/seeds{group[0]}-{group[-1]}", method_run,
+               (cfg, source, method, group, stem, str(out_dir), snapshots)) for method, group in groups]
     results = run_points(cfg, store, points, desc=stem)
     if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
         (out_dir / "checkpoints").rmdir()
     rows = [row for key, _, _ in points for row in results[key]]
-    return sorted(rows, key=lambda row: list(cfg.methods).index(row["method"]))
+    return sorted(rows, key=lambda row: (list(cfg.methods).index(row["method"]), row["seed"]))
 
 
 # ----------------------------------------------------------------------------- summary and plot

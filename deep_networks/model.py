@@ -91,12 +91,18 @@ def kl_divergence(field: torch.Tensor, reference: torch.Tensor, beta: float) -> 
     return ising_kl(field, reference, beta).sum()
 
 
-def init_fields(sizes: Sequence[int], generator: torch.Generator, dtype=torch.float32, device="cpu"):
+def init_fields(sizes: Sequence[int], generator, dtype=torch.float32, device="cpu"):
     """θ ~ N(0, 1) i.i.d., one leaf tensor per layer stored as (n_in, n_out), i.e. θ_ij transposed, so that
-    z = a @ m needs no transpose and autograd returns contiguous gradients."""
+    z = a @ m needs no transpose and autograd returns contiguous gradients.
+
+    `generator` may be a list of generators, one per seed: the fields then carry a leading seed dimension
+    (S, n_in, n_out), seed s drawn exactly as a run of its own would draw it, and every function of this module
+    trains and evaluates the S networks as one batched computation (inputs (S, B, n_in), logits (S, B, 10))."""
+    generators = generator if isinstance(generator, (list, tuple)) else None
     fields = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        field = torch.randn(n_in, n_out, generator=generator, dtype=dtype, device=device)
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):  # every generator draws its layers in the same order
+        draw = lambda gen: torch.randn(n_in, n_out, generator=gen, dtype=dtype, device=device)
+        field = torch.stack([draw(gen) for gen in generators]) if generators else draw(generator)
         fields.append(field.requires_grad_(True))
     return fields
 
@@ -111,7 +117,7 @@ def forward(fields: Sequence[torch.Tensor], x: torch.Tensor, beta: float, mode: 
     `moments`: precomputed moment_values of every layer (same β)."""
     hidden = x
     for layer, field in enumerate(fields):
-        n_in = field.shape[0]
+        n_in = field.shape[-2]
         mean_w, var_w = field_moments(field, beta, moments[layer] if moments is not None else None)
         if mode == "binary":
             uniform = torch.rand(field.shape, generator=generator, dtype=field.dtype, device=field.device)
@@ -132,14 +138,16 @@ def forward(fields: Sequence[torch.Tensor], x: torch.Tensor, beta: float, mode: 
 
 @torch.no_grad()
 def accuracy(fields, x: torch.Tensor, labels: torch.Tensor, beta: float, mode: str, generator: torch.Generator,
-             chunk: int = 10000) -> float:
-    """Fraction of correct argmax predictions; evaluated in large chunks (same numbers as batches of 64)."""
+             chunk: int = 10000):
+    """Fraction of correct argmax predictions; evaluated in large chunks (same numbers as batches of 64).
+    With a seed dimension (x of shape (S, n, 784), labels (S, n)): a list of S fractions."""
     correct = 0
     moments = layer_moments(fields, beta)
-    for start in range(0, len(x), chunk):
-        logits = forward(fields, x[start:start + chunk], beta, mode, generator, moments=moments)
-        correct += int((logits.argmax(dim=1) == labels[start:start + chunk]).sum())
-    return correct / len(x)
+    n_images = x.shape[-2]
+    for start in range(0, n_images, chunk):
+        logits = forward(fields, x[..., start:start + chunk, :], beta, mode, generator, moments=moments)
+        correct = correct + (logits.argmax(dim=-1) == labels[..., start:start + chunk]).sum(-1)
+    return (correct.double() / n_images).tolist()
 
 
 class FieldLearner:
@@ -168,7 +176,7 @@ class FieldLearner:
     def loss(self, x, labels, beta, generator=None, noise=None) -> torch.Tensor:
         cached = self._moments is not None and self._moments[0] == beta
         logits = forward(self.fields, x, beta, "noisy", generator, noise, self._moments[1] if cached else None)
-        return F.cross_entropy(logits, labels, reduction="sum")
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="sum")
 
     def step(self, x, labels, beta: float, generator=None, where: str = "", extra_grad=None) -> float:
         """`extra_grad`: per-layer tensors added to the gradient (a penalty such as EWC), or None."""

@@ -168,10 +168,10 @@ def test_task_batchnorm_is_restored_for_finished_tasks_and_the_optimizer_is_rese
 
 def test_ewc_with_zero_weight_is_the_plain_bnn(tmp_path):
     cfg, tasks = tiny_config(bnn_batch_size=32, ewc_samples=20), tiny_tasks()
-    plain, _ = train_sequence(cfg, tasks, "bnn", 0, torch.device("cpu"), torch.float32, tmp_path / "a.pt")
-    zero, _ = train_sequence(dataclasses.replace(cfg, ewc_lambda=0.0), tasks, "ewc", 0, torch.device("cpu"),
+    plain, _ = train_sequence(cfg, tasks, "bnn", (0,), torch.device("cpu"), torch.float32, tmp_path / "a.pt")
+    zero, _ = train_sequence(dataclasses.replace(cfg, ewc_lambda=0.0), tasks, "ewc", (0,), torch.device("cpu"),
                              torch.float32, tmp_path / "b.pt")
-    strong, _ = train_sequence(cfg, tasks, "ewc", 0, torch.device("cpu"), torch.float32, tmp_path / "c.pt")
+    strong, _ = train_sequence(cfg, tasks, "ewc", (0,), torch.device("cpu"), torch.float32, tmp_path / "c.pt")
     assert [(r["eval_mode"], r["accuracy"]) for r in plain] == [(r["eval_mode"], r["accuracy"]) for r in zero]
     assert [r["accuracy"] for r in strong] != [r["accuracy"] for r in plain]
 
@@ -179,7 +179,7 @@ def test_ewc_with_zero_weight_is_the_plain_bnn(tmp_path):
 @pytest.mark.parametrize("method", ["metaplastic", "ewc", "ewc_fields"])
 def test_baselines_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch, method):
     cfg, tasks = tiny_config(bnn_batch_size=32, ewc_samples=20), tiny_tasks()
-    reference, _ = train_sequence(cfg, tasks, method, 0, torch.device("cpu"), torch.float32, tmp_path / "ref.pt")
+    reference, _ = train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, tmp_path / "ref.pt")
     original, saves = continual._atomic_torch_save, {"count": 0}
 
     def interrupt_third_save(payload, path):  # dies after training epoch 3, before its checkpoint
@@ -190,9 +190,9 @@ def test_baselines_resume_after_interruption_gives_identical_results(tmp_path, m
 
     monkeypatch.setattr(continual, "_atomic_torch_save", interrupt_third_save)
     with pytest.raises(KeyboardInterrupt):
-        train_sequence(cfg, tasks, method, 0, torch.device("cpu"), torch.float32, tmp_path / "run.pt")
+        train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, tmp_path / "run.pt")
     monkeypatch.setattr(continual, "_atomic_torch_save", original)
-    resumed, _ = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, 0, torch.device("cpu"),
+    resumed, _ = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, (0,), torch.device("cpu"),
                                 torch.float32, tmp_path / "run.pt")
     assert resumed == reference
     assert {r["eval_mode"] for r in reference} == ({"noisy", "mean"} if method == "ewc_fields"

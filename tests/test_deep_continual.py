@@ -30,9 +30,10 @@ def test_permutation_is_shared_by_train_and_test_and_task_one_is_permuted():
 
 def test_same_seed_same_numbers_and_another_seed_differs(tmp_path):
     cfg, tasks = tiny_config(), tiny_tasks()
-    first, shots = train_sequence(cfg, tasks, "vcl", 0, torch.device("cpu"), torch.float32, tmp_path / "a.pt")
-    again, shots_again = train_sequence(cfg, tasks, "vcl", 0, torch.device("cpu"), torch.float32, tmp_path / "b.pt")
-    other, _ = train_sequence(cfg, tasks, "vcl", 1, torch.device("cpu"), torch.float32, tmp_path / "c.pt")
+    cpu = torch.device("cpu")
+    first, (shots,) = train_sequence(cfg, tasks, "vcl", (0,), cpu, torch.float32, tmp_path / "a.pt")
+    again, (shots_again,) = train_sequence(cfg, tasks, "vcl", (0,), cpu, torch.float32, tmp_path / "b.pt")
+    other, _ = train_sequence(cfg, tasks, "vcl", (1,), cpu, torch.float32, tmp_path / "c.pt")
     assert first == again
     assert all(np.array_equal(shots[key], shots_again[key]) for key in shots)
     assert [row["accuracy"] for row in first] != [row["accuracy"] for row in other]
@@ -44,8 +45,8 @@ def test_same_seed_same_numbers_and_another_seed_differs(tmp_path):
 @pytest.mark.parametrize("method", ["vcl", "vcl_anchored"])
 def test_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch, method):
     cfg, tasks = tiny_config(), tiny_tasks()
-    reference, ref_shots = train_sequence(cfg, tasks, method, 0, torch.device("cpu"), torch.float32,
-                                          tmp_path / "ref.pt")
+    reference, (ref_shots,) = train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32,
+                                             tmp_path / "ref.pt")
     checkpoint = tmp_path / "run.pt"
     calls = {"count": 0}
     original = continual.accuracy
@@ -58,11 +59,11 @@ def test_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch
 
     monkeypatch.setattr(continual, "accuracy", interrupting_accuracy)
     with pytest.raises(KeyboardInterrupt):
-        train_sequence(cfg, tasks, method, 0, torch.device("cpu"), torch.float32, checkpoint)
+        train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, checkpoint)
     monkeypatch.setattr(continual, "accuracy", original)
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 2
-    resumed, shots = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, 0, torch.device("cpu"),
-                                    torch.float32, checkpoint)
+    resumed, (shots,) = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, (0,),
+                                       torch.device("cpu"), torch.float32, checkpoint)
     assert resumed == reference
     assert all(np.array_equal(shots[key], ref_shots[key]) for key in shots)
 
@@ -141,7 +142,42 @@ def test_real_data_loads_and_trains_a_few_steps(tmp_path):
     tasks = permuted_tasks(mnist, 2, torch_generator(0))
     cfg = tiny_config(n_train=32000, hidden=(64, 64), eval_images=1000, epochs_per_task=1)
     short = [dataclasses.replace(task, x_train=task.x_train[:6400], y_train=task.y_train[:6400]) for task in tasks]
-    rows, _ = train_sequence(cfg, short, "vcl", 0, torch.device("cpu"), torch.float32, tmp_path / "run.pt")
+    rows, _ = train_sequence(cfg, short, "vcl", (0,), torch.device("cpu"), torch.float32, tmp_path / "run.pt")
     first_task = [row["accuracy"] for row in rows if row["epoch"] == 1 and row["task_eval"] == 1
                   and row["eval_mode"] == "noisy"]
     assert first_task[0] > 0.25  # 100 steps of a 64-64 network: well above chance (0.1)
+
+
+def test_batched_seeds_are_statistically_the_separate_runs(tmp_path):
+    """Four seeds as one batched run against the same seeds run one by one: same initial fields and data orders,
+    the noise drawn differently, so the accuracy matrices agree within the seed-to-seed spread, not exactly."""
+    base = synthetic_dataset(512, 200, torch_generator(0), torch.float32, "cpu")
+    tasks = permuted_tasks(base, 2, torch_generator(1))  # learnable in a few epochs: accuracy ~0.5–0.8, not 1
+    cfg = tiny_config(n_train=512, eval_images=200, epochs_per_task=3, batch_size=32, hidden=(32, 32), lr=0.05)
+    seeds, cpu = (0, 1, 2, 3), torch.device("cpu")
+    together, shots = train_sequence(cfg, tasks, "vcl", seeds, cpu, torch.float32, tmp_path / "batched.pt")
+    apart = [row for seed in seeds
+             for row in train_sequence(cfg, tasks, "vcl", (seed,), cpu, torch.float32, tmp_path / f"{seed}.pt")[0]]
+    assert len(shots) == len(seeds) and shots[0]["sigma_mean"].shape == (6 + 1, 3)
+
+    def final(rows, seed):
+        return [row["accuracy"] for row in rows if row["seed"] == seed and row["epoch"] == 6
+                and row["eval_mode"] == "noisy"]
+
+    assert sorted((row["seed"], row["epoch"], row["task_eval"], row["eval_mode"]) for row in together) == \
+        sorted((row["seed"], row["epoch"], row["task_eval"], row["eval_mode"]) for row in apart)
+    batched = np.array([final(together, seed) for seed in seeds])  # (seed, task)
+    separate = np.array([final(apart, seed) for seed in seeds])
+    spread = np.sqrt((batched.var(0, ddof=1) + separate.var(0, ddof=1)) / len(seeds))
+    assert np.all(np.abs(batched.mean(0) - separate.mean(0)) <= 4 * spread + 0.03)
+    assert batched.mean() > 0.2 and separate.mean() > 0.2  # both learn (10 classes: chance 0.1)
+
+
+def test_permuted_mnist_batches_the_seeds_of_field_methods_only(tmp_path):
+    cfg = tiny_config(methods=("vcl", "ewc_fields"), seeds=2, out_dir=str(tmp_path))
+    permuted_mnist.main(cfg)
+    points = [line.split('"key": "')[1].split('"')[0]
+              for line in (tmp_path / ".permuted_mnist.points.jsonl").read_text().splitlines()[1:]]
+    assert sorted(points) == ["ewc_fields/seed0", "ewc_fields/seed1", "vcl/seeds0-1"]
+    assert sorted(p.name for p in tmp_path.glob("*vcl_seed*.npz")) == [
+        "permuted_mnist_snapshots_vcl_seed0.npz", "permuted_mnist_snapshots_vcl_seed1.npz"]

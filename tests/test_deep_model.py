@@ -187,3 +187,31 @@ def test_non_finite_loss_stops_with_solver_error_naming_the_step():
     x = torch.full((4, SIZES[0]), float("nan"))
     with pytest.raises(SolverError, match="epoch 3, step 7"):
         learner.step(x, torch.zeros(4, dtype=torch.long), 2.0, torch_generator(0), where="epoch 3, step 7")
+
+
+def test_a_seed_dimension_trains_each_network_as_if_alone():
+    """Three seeds stacked on a leading dimension: the same initial fields as three separate inits, and the loss
+    gradient, an Adam step and the accuracy of every slice equal those of that network alone (same data, same
+    noise) — the closed-form gradient above checks the unbatched network, this reduces the batched one to it."""
+    generators = [torch_generator(seed) for seed in (3, 4, 5)]
+    stacked = init_fields(SIZES, generators, torch.float64)
+    alone = [init_fields(SIZES, torch_generator(seed), torch.float64) for seed in (3, 4, 5)]
+    for layer, field in enumerate(stacked):
+        assert torch.equal(field.detach(), torch.stack([fields[layer].detach() for fields in alone]))
+    data = torch_generator(11)
+    x = torch.rand(3, 16, SIZES[0], generator=data, dtype=torch.float64)
+    labels = torch.randint(0, 10, (3, 16), generator=data)
+    noise = [torch.randn(3, 16, n, generator=data, dtype=torch.float64) for n in SIZES[1:]]
+    batched = FieldLearner(stacked, lr=0.01)
+    batched.loss(x, labels, 2.5, noise=noise).backward()
+    batched.optimizer.step()
+    for index, fields in enumerate(alone):
+        single = FieldLearner(fields, lr=0.01)
+        single.loss(x[index], labels[index], 2.5, noise=[eps[index] for eps in noise]).backward()
+        single.optimizer.step()
+        for mine, theirs in zip(stacked, fields):
+            torch.testing.assert_close(mine.grad[index], theirs.grad, rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(mine.detach()[index], theirs.detach(), rtol=1e-12, atol=1e-14)
+    together = accuracy(stacked, x, labels, 2.5, "mean", None)
+    assert together == [accuracy(fields, x[index], labels[index], 2.5, "mean", None)
+                        for index, fields in enumerate(alone)]
