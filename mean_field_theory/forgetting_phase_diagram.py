@@ -61,7 +61,7 @@ class Config(BaseConfig):
         require(0 < self.alpha_poor < self.alpha_good, "--alpha_poor must be in (0, alpha_good)")
 
 
-QUICK = {"r0s": (0.75,), "gammas": (), "alpha_poor": 2.6, "alpha_good": 3.3, "critical": False}
+QUICK = {"r0s": (0.75,), "gammas": (), "alpha_poor": 2.75, "alpha_good": 3.15, "critical": False}
 
 
 # ---- one (γ, r₀)

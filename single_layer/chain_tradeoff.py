@@ -53,7 +53,7 @@ class Config(ChainSGDConfig):
         require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
 
 
-QUICK = {"n_tasks": 2, "alphas": (2.0,), "r0s": (0.5,), "gammas": (0.5, 1.0), "sgd_gammas": (1.0,), "n": 100,
+QUICK = {"n_tasks": 2, "alphas": (2.0,), "r0s": (0.5,), "gammas": (1.0,), "sgd_gammas": (1.0,), "n": 100,
          "trials": 2, "trials_per_point": 2, "steps1": 200, "steps": 200}
 
 
@@ -83,6 +83,8 @@ def best_gamma(rows: list[dict]) -> dict:
     for alpha, r0 in sorted({(row["alpha"], row["r0"]) for row in rows}):
         curve = sorted((row["gamma"], row["mean_eps_g"]) for row in rows
                        if (row["alpha"], row["r0"]) == (alpha, r0) and row["converged"])
+        if not curve:
+            continue
         gammas, values = np.array(curve).T
         k = int(np.argmin(values))
         refined = float(gammas[k])

@@ -35,7 +35,7 @@ def test_third_task_teacher_overlaps_match_a_monte_carlo_of_the_sites():
     """Task 1 at α = 0.5, then two tasks at arbitrary conjugates (q̂, r̂, a) and κ: the teachers as signs drawn per
     site (w¹ = +1, w^t = w^{t−1}B_t), m₁, m₂ sampled from their site measures with −κ KL(m‖m′) written out, and
     p_{s,3} = E[w^s ⟨sgn m⟩₃].  The code instead carries the law of atanh(m′) and signed masses per teacher."""
-    r0, n = 0.5, 30000
+    r0, n = 0.5, 20000
     (q2, r2, a2, k2), (q3, r3, a3, k3) = (3.0, 1.2, -0.5, 4.0), (2.0, 0.8, -1.0, 6.0)
     task1 = solve_task1(0.5)
     second = ReferenceMeasure(task1_law(task1), k2, r0)
@@ -69,8 +69,8 @@ def test_two_tasks_reproduce_the_committed_fig3_theory():
     the chain existed: teacher-1 gauge and a sum over B)."""
     rows = [row for row in read_csv(REPO_ROOT / "figures" / "fig3_second_task.csv")
             if row["source"] == "theory" and row["alpha2"] == 2.0 and row["thermodynamic"]
-            and (row["gamma"], row["r0"]) in ((1.0, 0.5), (0.1, -0.5))]
-    assert len(rows) == 2
+            and (row["gamma"], row["r0"]) == (0.1, -0.5)]  # two branches there: the chain must pick the same
+    assert len(rows) == 1
     for row in rows:
         second = next(task for task in chain.chain_of_tasks(2, 2.0, row["r0"], row["gamma"]).thermodynamic()
                       if task.task == 2)
@@ -83,8 +83,8 @@ def test_without_kl_every_task_is_task_1_and_overlaps_decay_as_r0_powers():
     p_{s,t} = r₀^{t−s} p_{t,t} (the teacher chain alone correlates the students)."""
     r0, alpha = 0.6, 1.0
     task1 = solve_task1(alpha)
-    tasks = chain.chain_of_tasks(4, alpha, r0, 0.0).thermodynamic()
-    assert [task.task for task in tasks] == [1, 2, 3, 4]
+    tasks = chain.chain_of_tasks(3, alpha, r0, 0.0, steps=1).thermodynamic()
+    assert [task.task for task in tasks] == [1, 2, 3]
     for task in tasks:
         assert (task.q, task.r, task.q_star) == pytest.approx((task1.q, task1.r, task1.q_star), abs=1e-8)
         own = task.p[-1]
