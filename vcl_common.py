@@ -369,9 +369,23 @@ def package_versions(names: Iterable[str] = ("numpy", "scipy", "torch", "torchvi
     return versions
 
 
+PATH_FIELDS = ("out_dir", "data_root", "snapshot_dir")  # config fields that hold machine paths
+
+
+def recorded_path(value: str) -> str:
+    """A path as a json records it: relative to the repository, or a placeholder for a folder outside it (a
+    machine-specific location is not provenance)."""
+    if not value:
+        return value
+    resolved = Path(value).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else "<outside the repository>"
+
+
 def run_metadata(cfg, started: float, device: Any = "cpu", **extra) -> dict:
-    """What every json carries: resolved config, seed, commit, versions, device, wall time + extras."""
-    return {"config": config_dict(cfg), "seed": cfg.seed, "git_commit": git_commit(),
+    """What every json carries: resolved config (paths relative to the repository), seed, commit, versions, device,
+    wall time + extras."""
+    config = {key: recorded_path(value) if key in PATH_FIELDS else value for key, value in config_dict(cfg).items()}
+    return {"config": config, "seed": cfg.seed, "git_commit": git_commit(),
             "versions": package_versions(), "device": str(device), "platform": platform.platform(),
             "wall_time_s": round(time.time() - started, 3), **extra}
 

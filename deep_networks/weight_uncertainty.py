@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from deep_networks.continual import ContinualConfig, permuted_tasks, resolve_data, run_methods, setup_torch
-from vcl_common import BaseConfig, FIGURES_DIR, torch_generator, ConfigError, plot_style, print_written, read_csv, read_json, run, \
-    run_metadata, save_figure, write_csv, write_json
+from vcl_common import (BaseConfig, ConfigError, plot_style, print_written, read_csv, read_json, recorded_path, run,
+                        run_metadata, save_figure, torch_generator, write_csv, write_json)
 
 STEM = "weight_uncertainty"
 QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
@@ -33,7 +33,7 @@ QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    snapshot_dir: str = ""  # folder with permuted_mnist_snapshots_<method>_seed<k>.npz (default: figures/)
+    snapshot_dir: str = ""  # folder with permuted_mnist_snapshots_<method>_seed<k>.npz (default: --out_dir)
     methods: tuple[str, ...] = ("vcl", "vcl_no_kl")  # methods to compare (those with snapshots on disk)
     epochs_per_task: int = 5  # epochs per task of the permuted run (marks the end of each task)
 
@@ -153,7 +153,7 @@ def main(cfg: Config) -> None:
     started = time.time()
 
     # ---- compute: read the snapshots (made by a tiny synthetic run in --quick mode when absent)
-    folder = Path(cfg.snapshot_dir) if cfg.snapshot_dir else (out_dir if cfg.quick else FIGURES_DIR)
+    folder = Path(cfg.snapshot_dir) if cfg.snapshot_dir else out_dir  # where permuted_mnist.py wrote them
     if cfg.quick and not snapshot_path(folder, cfg.methods[0], cfg.seed).exists():
         make_quick_snapshots(cfg, folder)
     stats, hists = load_rows(cfg, folder)
@@ -161,7 +161,7 @@ def main(cfg: Config) -> None:
     # ---- save raw data, then plot
     paths = [write_csv(out_dir / f"{STEM}.csv", stats), write_csv(out_dir / f"{STEM}_histograms.csv", hists)]
     paths.append(write_json(out_dir / f"{STEM}.json", run_metadata(
-        cfg, started, "cpu", snapshot_dir=folder, summary=summary(stats, cfg.epochs_per_task))))
+        cfg, started, "cpu", snapshot_dir=recorded_path(str(folder)), summary=summary(stats, cfg.epochs_per_task))))
     paths += save_figure(plot(stats, hists, cfg.epochs_per_task), out_dir, STEM)
     print_written(paths)
 
