@@ -64,6 +64,12 @@ def seconds_per_unit(n: int, trials: int, alpha: float, spec: OptimizerSpec, uni
     return (time.perf_counter() - started) / units
 
 
+def step_seconds(alpha: float, probes: tuple[float, ...], times: list[float]) -> float:
+    """Seconds per step at data density α, interpolated linearly between the timed probes (a step costs about
+    ∝ P = αN plus a fixed part; outside the probes the nearest probe's time, never an extrapolation)."""
+    return float(np.interp(alpha, probes, times))
+
+
 def part(figure: str, name: str, seconds: float, units: int, points: int = 1) -> dict:
     return {"figure": figure, "part": name, "seconds_per_unit": seconds, "units": units, "points": points,
             "core_hours": seconds * units / 3600.0}
@@ -75,8 +81,8 @@ def fig2c_parts(cfg: Config) -> list[dict]:
     gd = OptimizerSpec("gd", lr=paper.lr)
     probes = (1.0, 1.5, 2.0)
     times = [seconds_per_unit(n, paper.samples, alpha, gd, cfg.timed_steps, 1) for alpha in probes]
-    slope, intercept = np.polyfit(probes, times, 1)  # a step costs ∝ P = αN plus a fixed part
-    return [part("fig2c", f"alpha={alpha:g}", intercept + slope * alpha, paper.steps) for alpha in paper.alphas]
+    return [part("fig2c", f"alpha={alpha:g}", step_seconds(alpha, probes, times), paper.steps)
+            for alpha in paper.alphas]
 
 
 def fig3_parts(cfg: Config) -> list[dict]:
@@ -85,11 +91,10 @@ def fig3_parts(cfg: Config) -> list[dict]:
     adam = OptimizerSpec("adam", paper.lr1, weight_decay=paper.weight_decay)
     probes = (0.1, 1.0, 3.0, 7.0)
     times = [seconds_per_unit(n, paper.trials, alpha, adam, cfg.timed_steps, paper.steps2) for alpha in probes]
-    slope, intercept = np.polyfit(probes, times, 1)
-    parts = [part("fig3", "task 1", intercept + slope * paper.alpha1, paper.steps1)]
+    parts = [part("fig3", "task 1", step_seconds(paper.alpha1, probes, times), paper.steps1)]
     for gamma, alpha2s in fig3.SGD_ALPHA2S.items():
         for alpha2 in alpha2s:
-            parts.append(part("fig3", f"gamma={gamma:g} alpha2={alpha2:g}", intercept + slope * alpha2, paper.steps2,
+            parts.append(part("fig3", f"gamma={gamma:g} alpha2={alpha2:g}", step_seconds(alpha2, probes, times), paper.steps2,
                               points=len(paper.r0s)))
     return parts
 

@@ -23,7 +23,6 @@ import dataclasses
 import math
 import time
 
-import numpy as np
 
 from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
@@ -143,11 +142,13 @@ def plot(rows: list[dict], summary: dict):
         critical = summary.get("critical_points", {}).get(parameter, {}).get(f"critical_{parameter}")
         if critical is not None:
             ax.axhline(critical, color="grey", lw=0.8, label=f"critical {parameter} = {critical:.2f}")
-        single = [row[parameter] for row in plane if row["alpha2_spinodal_low"] == ""]
-        if single:
-            ax.plot([np.nan] * len(single), single, "x")  # keeps the axis range over the one-branch values
-        ax.set(xlabel=r"$\alpha_2$", ylabel=label, title="task 2: two branches coexist between the dashed lines")
-        ax.legend(fontsize=7)
+        for value in (row[parameter] for row in plane if row["alpha2_spinodal_low"] == ""):
+            ax.text(0.03, value, "one branch", transform=ax.get_yaxis_transform(), va="center", fontsize=7)
+            ax.axhline(value, color="grey", lw=0.5, ls=":")
+        ax.set(xlabel=r"$\alpha_2$", ylabel=label)
+        ax.legend(fontsize=7, loc="lower right" if parameter == "gamma" else "upper right")
+    fig.suptitle("task 2: the two branches coexist between the black lines", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
