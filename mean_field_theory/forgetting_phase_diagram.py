@@ -14,7 +14,8 @@ curve between the last value with one branch and the first with two (`phase_diag
 Outputs: forgetting_phase_diagram.csv (gamma, r0, alpha2_spinodal_low, alpha2_spinodal_high, alpha2_transition;
 empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g² along the traced branches),
 forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
-values).  Runtime: ≈ 10 min for the default planes on 2 cores.
+values).  A (γ, r₀) whose branches the solver cannot follow gets empty values and "not located" with the reason in
+the json; everything is written, then the script exits with code 3.  Runtime: ≈ 10 min for the default planes on 2 cores.
 Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gammas 0.5 1 --out_dir D]
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ from vcl_sweep import run_points
 STEM = "forgetting_phase_diagram"
 COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2_transition"]
 CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy"]
+ENDS = ("spinodal_low", "spinodal_high", "transition")
+NOT_LOCATED = "not located"  # a (γ, r₀) whose branch structure the solver could not follow
 ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the gradual branch
 
 
@@ -94,13 +97,16 @@ def forgetting_rows(gamma: float, r0: float, cfg: Config) -> list[dict]:
     prior holds the student longer), the range is doubled, up to ALPHA_GOOD_LIMIT."""
     family = Task2Family(reference_law(cfg), gamma, r0, cfg.beta)
     alpha_good = cfg.alpha_good
-    while True:
-        ends, traced, details = coexistence(family, family.task.near_reference, HIGH_INIT, cfg.alpha_poor,
-                                            alpha_good, f"gamma={gamma}, r0={r0}",
-                                            approach_step=(alpha_good - cfg.alpha_poor) / 40)
-        if details.get("isola_check", True) or 2 * alpha_good > ALPHA_GOOD_LIMIT:
-            break
-        alpha_good *= 2
+    try:
+        while True:
+            ends, traced, details = coexistence(family, family.task.near_reference, HIGH_INIT, cfg.alpha_poor,
+                                                alpha_good, f"gamma={gamma}, r0={r0}",
+                                                approach_step=(alpha_good - cfg.alpha_poor) / 40)
+            if details.get("isola_check", True) or 2 * alpha_good > ALPHA_GOOD_LIMIT:
+                break
+            alpha_good *= 2
+    except SolverError as error:  # reported, never guessed: empty values, the reason in the json, exit 3 at the end
+        ends, traced, details = dict.fromkeys(ENDS), [], {"kind": NOT_LOCATED, "reason": str(error)}
     details["alpha_good"] = alpha_good
     row = {"gamma": gamma, "r0": r0, **{f"alpha2_{key}": "" if value is None else value for key, value in ends.items()}}
     return [{**row, "kind": "row"}, *({**family.curve_row(branch, solution), "kind": "curve"}
@@ -142,8 +148,11 @@ def plot(rows: list[dict], summary: dict):
         critical = summary.get("critical_points", {}).get(parameter, {}).get(f"critical_{parameter}")
         if critical is not None:
             ax.axhline(critical, color="grey", lw=0.8, label=f"critical {parameter} = {critical:.2f}")
-        for value in (row[parameter] for row in plane if row["alpha2_spinodal_low"] == ""):
-            ax.text(0.03, value, "one branch", transform=ax.get_yaxis_transform(), va="center", fontsize=7)
+        for row in (row for row in plane if row["alpha2_spinodal_low"] == ""):
+            value, key = row[parameter], f"gamma={row['gamma']:g} r0={row['r0']:g}"
+            kind = summary["per_point"].get(key, {}).get("kind")
+            ax.text(0.03, value, NOT_LOCATED if kind == NOT_LOCATED else "one branch",
+                    transform=ax.get_yaxis_transform(), va="center", fontsize=7)
             ax.axhline(value, color="grey", lw=0.5, ls=":")
         ax.set(xlabel=r"$\alpha_2$", ylabel=label)
         ax.legend(fontsize=7, loc="lower right" if parameter == "gamma" else "upper right")
@@ -164,15 +173,20 @@ def main(cfg: Config):
         curves = [row for row in collected if row["kind"] == "curve"]
         details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in collected
                    if row["kind"] == "details"}
-        summary = critical_points(rows, cfg) if cfg.critical else {"reason": "--no-critical"}
+        failed = [key for key, value in details.items() if value.get("kind") == NOT_LOCATED]
+        located = [row for row in rows if f"gamma={row['gamma']:g} r0={row['r0']:g}" not in failed]
+        summary = critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"}
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", critical_points=summary,
                                                           per_point=details))
         store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
+    rows, summary = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")
+    paths = save_figure(plot(rows, summary), out_dir, STEM)
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])
+    failed = [key for key, value in summary["per_point"].items() if value.get("kind") == NOT_LOCATED]
+    if failed:
+        raise SolverError(f"the branch structure was not located at {'; '.join(failed)} (reasons in {STEM}.json)")
 
 
 if __name__ == "__main__":

@@ -79,3 +79,24 @@ def test_a_diverging_sweep_keeps_its_finished_rows_and_exits_3(tmp_path, capsys)
     sgd = [row for row in read_csv(tmp_path / "fig2b_theory_vs_sgd.csv") if row["source"] == "sgd"]
     assert {row["alpha"] for row in sgd if row["converged"]} == {0.5}
     assert [row["alpha"] for row in sgd if not row["converged"]] == [1.0]
+
+
+def test_a_transition_that_cannot_be_located_is_reported_not_guessed(tmp_path, monkeypatch, capsys):
+    from mean_field_theory import forgetting_phase_diagram as fpd
+    from vcl_common import SolverError, read_json, run
+
+    def coexistence(family, *args, **kwargs):  # the solver loses a branch at one point, finds one branch at the other
+        if family.task.gamma == 0.1:
+            raise SolverError("gamma=0.1, r0=0.0: the poor branch was lost at alpha=1.79")
+        return dict.fromkeys(fpd.ENDS), [], {"kind": "one branch", "isola_check": True}
+
+    monkeypatch.setattr(fpd, "coexistence", coexistence)
+    with pytest.raises(SystemExit) as stop:
+        run(fpd.main, fpd.Config, fpd.QUICK, argv=["--gammas", "0.1", "0.2", "--r0s", "0", "--no-critical",
+                                                     "--workers", "1", "--out_dir", str(tmp_path)])
+    assert stop.value.code == 3 and "not located at gamma=0.1 r0=0" in capsys.readouterr().err
+    per_point = read_json(tmp_path / "forgetting_phase_diagram.json")["per_point"]
+    assert per_point["gamma=0.1 r0=0"]["kind"] == "not located" and "lost" in per_point["gamma=0.1 r0=0"]["reason"]
+    assert per_point["gamma=0.2 r0=0"]["kind"] == "one branch"
+    assert len(read_csv(tmp_path / "forgetting_phase_diagram.csv")) == 3  # every point written, γ = 1 too
+    assert (tmp_path / "forgetting_phase_diagram.png").exists()
