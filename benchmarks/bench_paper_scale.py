@@ -94,8 +94,8 @@ def fig3_parts(cfg: Config) -> list[dict]:
     parts = [part("fig3", "task 1", step_seconds(paper.alpha1, probes, times), paper.steps1)]
     for gamma, alpha2s in fig3.SGD_ALPHA2S.items():
         for alpha2 in alpha2s:
-            parts.append(part("fig3", f"gamma={gamma:g} alpha2={alpha2:g}", step_seconds(alpha2, probes, times), paper.steps2,
-                              points=len(paper.r0s)))
+            parts.append(part("fig3", f"gamma={gamma:g} alpha2={alpha2:g}", step_seconds(alpha2, probes, times),
+                              paper.steps2, points=len(paper.r0s)))
     return parts
 
 
