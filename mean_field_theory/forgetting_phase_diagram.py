@@ -156,7 +156,8 @@ def plot(rows: list[dict], summary: dict):
                     transform=ax.get_yaxis_transform(), va="center", fontsize=7)
             ax.axhline(value, color="grey", lw=0.5, ls=":")
         ax.set(xlabel=r"$\alpha_2$", ylabel=label)
-        ax.legend(fontsize=7, loc="lower right" if parameter == "gamma" else "upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right" if parameter == "gamma" else "upper right")
     fig.suptitle("task 2: the two branches coexist between the black lines", fontsize=10)
     fig.tight_layout()
     return fig

@@ -24,7 +24,8 @@ def eps_g_resolution(n: int) -> float:
 def compare(theory: float, samples: Iterable[float], resolution: float = 0.0, **where) -> dict:
     """One point: theory value, SGD mean, s.d., s.e., n and both verdicts (see the module docstring)."""
     values = np.asarray(list(samples), dtype=float)
-    n, mean = len(values), float(values.mean())
+    n = len(values)
+    mean = float(values.mean()) if n else math.nan
     sd = float(values.std(ddof=1)) if n > 1 else math.nan
     se = sd / math.sqrt(n) if n > 1 else math.nan
     gap = abs(theory - mean)
