@@ -92,7 +92,7 @@ JOBS = [
     Job("mnist_fashion", "MNIST → Fashion-MNIST", ["deep_networks/sequential_mnist_fashion.py", "--methods", "vcl",
                                                    "vcl_no_kl"], "10–15 min per method", "sequential_mnist_fashion"),
     Job("compare_methods", "field rule vs metaplastic BNN, BNN, EWC (matched protocols, 3 seeds)",
-        ["deep_networks/compare_methods.py"], "≈ 3.7 h", "compare_methods"),
+        ["deep_networks/compare_methods.py"], "89 min (2 workers)", "compare_methods"),
     Job("forgetting", "task 2's first-order transition in the (α₂, r₀) and (α₂, γ) planes",
         ["mean_field_theory/forgetting_phase_diagram.py"], "18 min (1 worker)", "forgetting_phase_diagram", ["--quick"],
         ("gamma", "r0"), "40 s"),

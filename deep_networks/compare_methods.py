@@ -22,13 +22,12 @@ forgetting, and the final accuracy of task 1 (`task1_final`, the retention test 
 
 Outputs: compare_methods.csv (protocol, method, seed, evaluation, metric, value), compare_methods_accuracy.csv
 (the per-epoch rows of permuted_mnist.csv plus `protocol`), compare_methods.json (accuracy matrices, mean ± s.d.,
-the verdicts), compare_methods.md (the README table), figures compare_methods.{png,pdf} (summary bars),
+the verdicts), compare_methods.md (the table of docs/results.md §13), figures compare_methods.{png,pdf} (summary bars),
 compare_methods_curves.{png,pdf}, compare_methods_matrices.{png,pdf}.
-Runtime (2-core CPU, 1 thread per run, float32): ≈ 8 s per epoch of 32 000 images and method; pmnist with all 7
-methods × 3 seeds ≈ 70 min, mnist_fashion ≈ 55 min
-(2.1 h and 1.6 h measured on cores shared with 3–4 other jobs); the longer protocols ≈ 2.2 h per seed with 4–5 jobs
-sharing the 2 cores. Finished method × seed runs are kept (--resume); protocols keep separate stores, so they can run
-in separate processes on the same --out_dir, followed by one --resume run of all of them for the combined table.
+Runtime: the points (one method × seed run each; the seeds of a field-rule method train as one batched run) go to
+the sweep executor (--workers, --dask). The matched protocols took 89 min with 2 workers on our 2-core CPU (shared
+with other jobs for the first half hour); the longer protocols ≈ 7 h on the same cores. Finished runs are kept
+(--resume continues them and an interrupted run from its last epoch); protocols keep separate stores.
 
     python deep_networks/compare_methods.py --data_root DIR --protocols pmnist mnist_fashion
     python deep_networks/compare_methods.py --protocols pmnist_native pmnist_10 pmnist_20 \
