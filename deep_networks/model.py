@@ -40,7 +40,7 @@ def layer_moments(fields: Sequence[torch.Tensor], beta: float) -> list[tuple[tor
     """m = tanh(βθ) and σ = sech²(βθ) of every layer as plain tensors (no graph; multi-tensor ops).
 
     σ is computed as e·(1 + |m|)² with e = exp(−2β|θ|) (= 4e/(1 + e)² = sech²) rather than 1 − tanh²(βθ): no
-    cancellation in float32 (spec A13), no overflow, no division, relative accuracy down to the smallest normal
+    cancellation in float32 (docs/original_code.md A13), no overflow, no division, relative accuracy down to the smallest normal
     number."""
     detached = [field.detach() for field in fields]
     means = torch._foreach_tanh(torch._foreach_mul(detached, beta))

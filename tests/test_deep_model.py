@@ -64,7 +64,7 @@ def test_field_moments_are_stable_and_differentiate_like_tanh():
     reference = torch.tanh(2.3 * field)
     torch.testing.assert_close(mean, reference, rtol=1e-14, atol=0)
     torch.testing.assert_close(variance, 1 - reference ** 2, rtol=1e-12, atol=1e-15)
-    # float32 (spec A13): 1 − tanh² is exactly 0 at βθ = 12, sech² keeps its relative accuracy
+    # float32 (docs/original_code.md A13): 1 − tanh² is exactly 0 at βθ = 12, sech² keeps its relative accuracy
     scaled = torch.tensor([3.0, 8.0, 12.0, 30.0])
     _, variance32 = field_moments(scaled.float(), 1.0)
     exact = 1 / torch.cosh(scaled.double()) ** 2
