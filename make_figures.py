@@ -94,7 +94,7 @@ JOBS = [
     Job("compare_methods", "field rule vs metaplastic BNN, BNN, EWC (matched protocols, 3 seeds)",
         ["deep_networks/compare_methods.py"], "89 min (2 workers)", "compare_methods"),
     Job("forgetting", "task 2's first-order transition in the (α₂, r₀) and (α₂, γ) planes",
-        ["mean_field_theory/forgetting_phase_diagram.py"], "18 min (1 worker)", "forgetting_phase_diagram", ["--quick"],
+        ["mean_field_theory/forgetting_phase_diagram.py"], "10 min (2 workers)", "forgetting_phase_diagram", ["--quick"],
         ("gamma", "r0"), "40 s"),
     Job("forgetting_gamma_scan", "forgetting diagram: finer γ scan where the coexistence window narrows",
         ["mean_field_theory/forgetting_phase_diagram.py", "--gammas", "0.1", "0.125", "0.15", "0.175", "0.2", "0.25",

@@ -16,7 +16,7 @@ empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g�
 forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
 values).  A (γ, r₀) whose branches the solver cannot follow gets empty values and "not located" with the reason in
 the json; everything is written, then the script exits with code 3.
-Runtime: 18 min for the default planes with one worker on our 2-core machine shared with other jobs.
+Runtime: 10.4 min for the default planes with 2 workers on our idle 2-core machine.
 Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gammas 0.5 1 --out_dir D]
 """
 from __future__ import annotations
