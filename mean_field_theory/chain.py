@@ -19,7 +19,7 @@ import dataclasses
 import math
 
 from mean_field_theory.franz_parisi import NextTask, TaskSolution, task1_law
-from mean_field_theory.rs_solver import RSSolution
+from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import sweep_task1
 
 APPROACH_STEPS = 4  # each task is continued in α along α·k/steps, k = 1 … steps (the gradual branch from its α → 0 limit)
@@ -54,10 +54,6 @@ class Chain:
         return [task for task in self.tasks if task.thermodynamic]
 
 
-def _eps(p: float) -> float:
-    return math.acos(min(max(p, -1.0), 1.0)) / math.pi
-
-
 def _branches(rows: list[dict], alpha: float) -> list[dict]:
     return [row for row in rows if row["alpha"] == alpha]
 
@@ -90,7 +86,7 @@ def chain_of_tasks(n_tasks: int, alpha: float, r0: float, gamma: float, beta: fl
             p = (*row["p_teachers"], row["p"])
             tasks.append(ChainTask(t, row["branch"], row["thermodynamic"], row["q"], row["r"], row["q_star"],
                                    row["overlap_reference"], row["free_entropy"], row["converged"], p,
-                                   tuple(_eps(value) for value in p)))
+                                   tuple(eps_g_of(value) for value in p)))
         chosen = next(row for row in rows if row["thermodynamic"])
         if not chosen["converged"]:
             return Chain(tasks, f"task {t} did not converge (residual {chosen['residual']:.1e})")

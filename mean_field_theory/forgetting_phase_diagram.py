@@ -22,7 +22,6 @@ Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gam
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 
@@ -30,7 +29,7 @@ from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
 from mean_field_theory.phase_diagram import coexistence, critical_parameter
 from mean_field_theory.quadrature import NUMERICS_VERSION
-from mean_field_theory.rs_solver import RSProblem, single_thread
+from mean_field_theory.rs_solver import RSProblem, eps_g_of, single_thread
 from mean_field_theory.task1 import HIGH_INIT, task1_reference
 from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
                         run_metadata, save_figure, sweep_store, write_csv, write_json)
@@ -81,7 +80,7 @@ class Task2Family(Family):
             p1 = self.task.measure.averages(solution.q_hat, solution.r_hat,
                                             solution.q_star_hat - solution.q_hat / 2).extras["p_teachers"][0]
         return {"gamma": self.task.gamma, "r0": self.task.r0, "branch": branch, "alpha2": solution.alpha,
-                "eps_g1": math.acos(min(max(p1, -1.0), 1.0)) / math.pi, "eps_g2": solution.eps_g,
+                "eps_g1": eps_g_of(p1), "eps_g2": solution.eps_g,
                 "q_star": solution.q_star, "free_entropy": solution.free_entropy}
 
 

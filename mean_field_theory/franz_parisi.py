@@ -29,8 +29,8 @@ import torch
 
 from mean_field_theory.quadrature import gaussian_sinh_nodes
 from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution,
-                                         SiteAverages, VariationalChannel, iteration_is_stable, single_thread,
-                                         solve_rs, sweep_branches)
+                                         SiteAverages, VariationalChannel, eps_g_of, iteration_is_stable,
+                                         single_thread, solve_rs, sweep_branches)
 from mean_field_theory.task1 import HIGH_INIT
 
 N_X_TASK2 = 81  # nodes of the x-average inside the reference average
@@ -142,7 +142,7 @@ class TaskSolution:
         return dataclasses.asdict(self)
 
     def eps_g_teachers(self) -> list[float]:
-        return [math.acos(min(max(p, -1.0), 1.0)) / math.pi for p in self.p_teachers]
+        return [eps_g_of(p) for p in self.p_teachers]
 
 
 class NextTask:

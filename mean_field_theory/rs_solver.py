@@ -296,6 +296,12 @@ def lagrange_multiplier(measure, q_hat: float, r_hat: float, q_star_target: floa
     return scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-15) + q_hat / 2.0
 
 
+def eps_g_of(p: float) -> float:
+    """Generalization error of a clipped student whose sign overlap with a teacher is p: arccos(p)/π
+    (docs/theory.md eqs. 8, 16, 22); p is clipped to [−1, 1] against rounding."""
+    return math.acos(min(max(p, -1.0), 1.0)) / math.pi
+
+
 # ----------------------------------------------------------------------------- the saddle point
 @dataclasses.dataclass
 class RSSolution:
@@ -414,7 +420,7 @@ class RSProblem:
         residual = max(abs(a - b) for a, b in zip(new, (q, r, q_star)))
         free_entropy = -q_star_hat * q_star + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
         p1 = min(max(averages.sign, -1.0), 1.0)
-        return RSSolution(self.alpha, q, r, q_star, q_hat, r_hat, q_star_hat, p1, math.acos(p1) / math.pi, free_entropy,
+        return RSSolution(self.alpha, q, r, q_star, q_hat, r_hat, q_star_hat, p1, eps_g_of(p1), free_entropy,
                           False, self.evaluations, residual)
 
 

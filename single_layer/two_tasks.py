@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from mean_field_theory.franz_parisi import Task2Problem
-from mean_field_theory.rs_solver import RSSolution
+from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
@@ -49,10 +49,8 @@ def near_reference_limit(reference: RSSolution, kappa1: float, beta2: float, gam
     """α₂ → 0: the student spread by exp(−κ₂KL) around the reference (all conjugates 0), and the values the limits
     of docs/theory.md §5 lead one to expect."""
     at_zero = Task2Problem(reference, r0, gamma, beta2, kappa1).measure.averages(0.0, 0.0, 0.0)
-    clip = lambda p: min(1.0, max(-1.0, p))
     p1 = at_zero.extras["p_teachers"][0]
-    return {"p1": p1, "p2": at_zero.sign, "eps_g1": math.acos(clip(p1)) / math.pi,
-            "eps_g2": math.acos(clip(at_zero.sign)) / math.pi,
+    return {"p1": p1, "p2": at_zero.sign, "eps_g1": eps_g_of(p1), "eps_g2": eps_g_of(at_zero.sign),
             "eps_g2_expected_arccos_r0_p1": math.acos(r0 * reference.p1) / math.pi,
             "eps_g1_large_alpha2_arccos_r0": math.acos(r0) / math.pi}
 
