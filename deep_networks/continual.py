@@ -392,13 +392,17 @@ def cached_tasks(source: tuple, device, dtype) -> list[ImageTask]:
     return _TASKS[key]
 
 
+def seed_label(seeds: tuple[int, ...]) -> str:
+    """'seed3' for one seed, 'seeds0-2' for a batched group: names the point and its checkpoint."""
+    return f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}"
+
+
 def method_run(cfg: ContinualConfig, source: tuple, method: str, seeds: tuple[int, ...], stem: str, out_dir: str,
                snapshots: bool) -> list[dict]:
     """One method with its seeds through the task sequence (a point of `run_methods`, in whatever process): its
     rows; the σ/K snapshots of a field method go to out_dir as one npz per seed."""
     device, dtype = resolve_device(cfg.device), getattr(torch, cfg.dtype)
-    label = f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}"
-    checkpoint = Path(out_dir) / "checkpoints" / f"{stem}_{method}_{label}.pt"
+    checkpoint = Path(out_dir) / "checkpoints" / f"{stem}_{method}_{seed_label(seeds)}.pt"
     rows, shots = train_sequence(cfg, cached_tasks(source, device, dtype), method, seeds, device, dtype, checkpoint)
     for seed, stacked in zip(seeds, shots if snapshots and shots is not None else []):
         path = Path(out_dir) / f"{stem}_snapshots_{method}_seed{seed}.npz"
@@ -423,8 +427,8 @@ def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, s
     seeds = tuple(range(cfg.seed, cfg.seed + cfg.seeds))
     groups = [(method, seeds) for method in cfg.methods if cfg.batch_seeds and len(seeds) > 1 and batches_seeds(method)]
     groups += [(method, (seed,)) for seed in seeds for method in cfg.methods if (method, seeds) not in groups]
-    points = [(f"{method}/seed{group[0]}" if len(group) == 1 else f"{method}/seeds{group[0]}-{group[-1]}", method_run,
-               (cfg, source, method, group, stem, str(out_dir), snapshots)) for method, group in groups]
+    points = [(f"{method}/{seed_label(group)}", method_run, (cfg, source, method, group, stem, str(out_dir), snapshots))
+              for method, group in groups]
     results = run_points(cfg, store, points, desc=stem)
     if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
         (out_dir / "checkpoints").rmdir()
