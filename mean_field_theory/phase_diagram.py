@@ -23,7 +23,6 @@ Command: python mean_field_theory/phase_diagram.py [--betas 10 20 50 --out_dir D
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import numpy as np

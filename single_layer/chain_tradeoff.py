@@ -23,7 +23,7 @@ import numpy as np
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from single_layer.chain_of_tasks import ChainProtocol, ChainSGDConfig, sgd_chain, theory_rows
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
-from vcl_common import (plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+from vcl_common import (SolverError, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
                         sweep_store, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points
 
@@ -139,7 +139,7 @@ def plot(rows: list[dict], cfg: Config):
                 title="theory: mean error over all tasks")
     axes[1].set(xlabel=r"$\gamma$", ylabel=r"$\epsilon_g$ after the last task",
                 title=rf"$\alpha={cfg.sgd_alpha:g}$, $r_0={cfg.sgd_r0:g}$: theory vs SGD")
-    for ax in axes:
+    for ax in (ax for ax in axes if ax.get_legend_handles_labels()[0]):
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
@@ -173,6 +173,11 @@ def main(cfg: Config):
     rows = read_csv(out_dir / f"{STEM}.csv")
     paths = save_figure(plot(rows, cfg), out_dir, STEM)
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    unconverged = sorted({(row["alpha"], row["r0"], row["gamma"]) for row in rows
+                          if row["source"] == "theory" and not row["converged"]})
+    if unconverged:
+        raise SolverError(f"the theory chain did not reach its last task at (alpha, r0, gamma) = {unconverged}; "
+                          f"its mean is over the tasks solved (csv: converged = False)")
 
 
 if __name__ == "__main__":

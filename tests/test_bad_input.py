@@ -100,3 +100,21 @@ def test_a_transition_that_cannot_be_located_is_reported_not_guessed(tmp_path, m
     assert per_point["gamma=0.2 r0=0"]["kind"] == "one branch"
     assert len(read_csv(tmp_path / "forgetting_phase_diagram.csv")) == 3  # every point written, γ = 1 too
     assert (tmp_path / "forgetting_phase_diagram.png").exists()
+
+
+def test_a_trade_off_chain_that_stops_early_is_kept_and_exits_3(tmp_path, monkeypatch, capsys):
+    from single_layer import chain_tradeoff
+    from vcl_common import run
+
+    def theory_point(n_tasks, alpha, r0, gamma, beta, tol):  # the chain stops after task 1 of 2
+        rows = [{"task_trained": 1, "task_eval": 1, "alpha": alpha, "r0": r0, "gamma": gamma, "eps_g": 0.3,
+                 "thermodynamic": True, "converged": True}]
+        return [chain_tradeoff.final_row(rows, n_tasks, source="theory", seed="")]
+
+    monkeypatch.setattr(chain_tradeoff, "theory_point", theory_point)
+    with pytest.raises(SystemExit) as stop:
+        run(chain_tradeoff.main, chain_tradeoff.Config, chain_tradeoff.QUICK,
+            argv=["--quick", "--theory_only", "--workers", "1", "--out_dir", str(tmp_path)])
+    assert stop.value.code == 3 and "did not reach its last task" in capsys.readouterr().err
+    rows = read_csv(tmp_path / "chain_tradeoff.csv")
+    assert len(rows) == 1 and not rows[0]["converged"]
