@@ -58,6 +58,7 @@ class BaseConfig:
     quick: bool = False  # smoke run: tiny sizes, few points (QUICK overrides of the script)
     replot: bool = False  # redraw the figure from the csv/json already in out_dir, compute nothing
     workers: int = 0  # processes for the independent points of a sweep (default 0 = one per core at --threads each)
+    threads: int = 0  # torch CPU threads per point (default 0 = the cores shared among the points that run at once)
     dask: str = ""  # address of a Dask scheduler (tcp://host:8786): compute the points on that cluster
 
     def validate(self) -> None:
@@ -67,6 +68,8 @@ class BaseConfig:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:k], got {self.device!r}")
         check_executor(self)
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be >= 0 (0: the cores shared among the workers), got {self.threads}")
         if self.device.startswith("cuda"):
             resolve_device(self.device)  # refuses when no CUDA device is present
         require_writable_dir(self.output_dir, "--out_dir")
@@ -79,13 +82,26 @@ class BaseConfig:
 
 
 def require_writable_dir(path: Path, flag: str) -> None:
-    """`path` is (or can be created as) a writable folder: checked before anything is computed; nothing created."""
+    """`path` is (or can be created as) a folder this process can write into: checked before anything is computed,
+    by creating the missing folders and a probe file, then removing both (validation leaves nothing behind).
+    Asking the file system rather than the permission bits also catches /proc, read-only mounts and root's view."""
     path = Path(path)
-    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    existing = next(parent for parent in (path.absolute(), *path.absolute().parents) if parent.exists())
     if not existing.is_dir():
         raise ConfigError(f"{flag} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {path}: {existing} is not writable")
+    created = [folder for folder in (path.absolute(), *path.absolute().parents) if not folder.exists()]
+    try:
+        for folder in reversed(created):
+            folder.mkdir()
+        descriptor, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise ConfigError(f"{flag} {path}: cannot write there ({error.strerror or error})") from None
+    finally:
+        for folder in created:  # innermost first
+            if folder.exists():
+                folder.rmdir()
 
 
 def require(condition: bool, message: str) -> None:
@@ -203,11 +219,20 @@ def resolve_device(name: str = "auto"):
     return torch.device(name)
 
 
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def torch_setup(cfg):
-    """Set the torch CPU threads of the run (`cfg.threads`, default 1) and return its device."""
+    """Set the torch CPU threads of this process (`--threads`, default every core; a sweep sets its points' own)
+    and return the run's device."""
     import torch
 
-    torch.set_num_threads(getattr(cfg, "threads", 1))
+    torch.set_num_threads(cfg.threads or available_cores())
     return resolve_device(cfg.device)
 
 
@@ -524,6 +549,21 @@ def sweep_store(cfg, stem: str, **extra) -> PointStore:
 
 
 # ----------------------------------------------------------------------------- plotting
+def plot_by_stability(ax, points, style: str = "-", label: str | None = None, **kwargs) -> None:
+    """A theory curve from (x, y, rs_stable) points: RS-stable stretches drawn plainly, RS-unstable ones (replicon
+    λ_R ≥ 1) thin and faded; consecutive stretches share their end point so the curve stays connected."""
+    runs = []
+    for x, y, stable in sorted(points):
+        stable = stable is not False  # rows written before the replicon existed have no flag: drawn plainly
+        if runs and runs[-1][0] == stable:
+            runs[-1][1].append((x, y))
+        else:
+            runs.append((stable, ([runs[-1][1][-1]] if runs else []) + [(x, y)]))
+    for index, (stable, run) in enumerate(runs):
+        ax.plot(*zip(*run), style, lw=1.5 if stable else 0.7, alpha=1.0 if stable else 0.45,
+                label=label if index == 0 else None, **kwargs)
+
+
 def plot_style() -> None:
     """One look for every figure (headless backend, paper-like sizes)."""
     import matplotlib

@@ -4,12 +4,14 @@ A sweep is a list of points, each a key (its name in the resumable `PointStore`)
 (function, args) that returns the point's csv rows.  `run_points` computes the points that are not in the store
 yet and puts each into the store the moment it finishes, so an interrupted sweep resumes with any number of
 workers; the caller assembles the rows in the order of its point list, so the csv does not depend on which point
-finished first.  Every point runs with the same number of torch threads (`threads` of the script, default 1)
-whatever the number of workers, so that the same seeds give the same numbers.
+finished first.  Each point runs with `--threads` torch threads, by default the machine's cores shared among the
+points that run at once (`layout`): a sweep of one point, or `--workers 1`, uses every core in this process.  The
+same seed and `--threads` give the same numbers whatever `--workers`; a different thread count may change the
+last bits (torch splits its reductions by thread), and a long stochastic run may then drift within its spread.
 
 * `--workers 1`: in this process, one point after the other.
-* `--workers N` (default: as many as the machine's cores allow at `threads` each): a `ProcessPoolExecutor` with
-  the spawn start method.  A worker process that dies takes the pool with it: the pool is rebuilt and the points
+* `--workers N` (default: one per core, or as many as the cores allow at an explicit `--threads` each): a
+  `ProcessPoolExecutor` with the spawn start method.  A worker process that dies takes the pool with it: the pool is rebuilt and the points
   that had not finished are submitted again (up to RETRIES times).
 * `--dask ADDRESS` (e.g. tcp://scheduler:8786 from `dask scheduler` and `dask worker` processes, or from
   dask-jobqueue on SLURM/PBS): the points go to that cluster through `distributed.Client`; the scheduler reruns
@@ -25,23 +27,27 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from vcl_common import ConfigError, PointStore, SolverError, sweep_store
+from vcl_common import ConfigError, PointStore, SolverError, available_cores, sweep_store
 
 RETRIES = 3  # pool rebuilds after a worker process died
 CONNECT_TIMEOUT = "5s"  # how long --dask waits for the scheduler
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def worker_count(cfg) -> int:
-    """--workers, or (0) as many workers as the cores allow at `threads` torch threads each."""
-    threads = max(1, getattr(cfg, "threads", 1))
-    return cfg.workers or max(1, available_cores() // threads)
+    """--workers, or (0) one worker per core, or as many as the cores allow at an explicit --threads each."""
+    return cfg.workers or max(1, available_cores() // max(1, cfg.threads))
+
+
+def layout(cfg, n_points: int) -> tuple[int, int]:
+    """(local worker processes, torch threads per point) of a sweep of `n_points` points: no more workers than
+    points, and the cores shared among them unless --threads says otherwise, so that a sweep of one point (or
+    --workers 1) runs in this process on every core.  It depends on the configuration and the machine, not on how
+    many points a resumed run still has to do: the same seed and --threads give the same numbers whatever --workers.
+    On Dask the workers are the cluster's: one thread per point unless --threads says otherwise."""
+    if cfg.dask:
+        return 1, max(1, cfg.threads)
+    workers = max(1, min(worker_count(cfg), n_points))
+    return workers, cfg.threads or max(1, available_cores() // workers)
 
 
 def check_executor(cfg) -> None:
@@ -106,7 +112,7 @@ def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tup
     {key: rows} for all of them (stored ones included).  Points that raise SolverError are not stored: once the
     others have finished, PointsFailed reports them (with the finished results)."""
     todo = [(key, function, args) for key, function, args in points if store.get(key) is None]
-    threads, failures = max(1, getattr(cfg, "threads", 1)), {}
+    (workers, threads), failures = layout(cfg, len(points)), {}
 
     def finish(key, outcome):
         kind, value = outcome
@@ -119,8 +125,8 @@ def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tup
     with tqdm(total=len(points), initial=len(points) - len(todo), desc=desc, unit="point") as progress:
         if todo and cfg.dask:
             _run_on_dask(cfg.dask, todo, threads, finish)
-        elif todo and worker_count(cfg) > 1:
-            _run_on_pool(min(worker_count(cfg), len(todo)), store, todo, threads, finish)
+        elif todo and workers > 1 and len(todo) > 1:
+            _run_on_pool(min(workers, len(todo)), store, todo, threads, finish)
         else:
             _set_threads(threads)
             for key, function, args in todo:

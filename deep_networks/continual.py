@@ -25,9 +25,9 @@ from deep_networks.baselines import BinaryLearner, FisherPenalty, empirical_fish
 from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, forward, init_fields, \
     moment_values
 from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv,
-                        read_json, require, resolve_device, run_metadata, save_figure, torch_generator, write_csv,
-                        write_json)
-from vcl_sweep import run_points
+                        read_json, require, resolve_device, run_metadata, save_figure, torch_generator, torch_setup,
+                        write_csv, write_json)
+from vcl_sweep import layout, run_points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,6 @@ class ContinualConfig(BaseConfig):
     eval_images: int = 9984  # random test images per evaluation (156·64 as the original)
     diagnostic_modes: tuple[str, ...] = ("mean", "binary")  # extra evaluation modes at the end of each task
     dtype: str = "float32"  # float32 | float64
-    threads: int = 1  # torch CPU threads per run (runs go to --workers processes; the same on every path)
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
     resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
@@ -102,7 +101,6 @@ class ContinualConfig(BaseConfig):
         require(1 <= self.eval_images <= 10000, f"--eval_images must be in [1, 10000], got {self.eval_images}")
         require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), "--diagnostic_modes must be among mean binary")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(0 < self.bnn_lr < 1 and self.bnn_batch_size >= 2, "--bnn_lr must be in (0, 1), --bnn_batch_size >= 2")
         require(self.n_train >= self.bnn_batch_size, f"--n_train must be >= bnn_batch_size, got {self.n_train}")
         require(self.bnn_weight_decay >= 0 and self.meta >= 0, "--bnn_weight_decay and --meta must be >= 0")
@@ -413,6 +411,14 @@ def method_run(cfg: ContinualConfig, source: tuple, method: str, seeds: tuple[in
     return rows
 
 
+def method_groups(cfg: ContinualConfig) -> list[tuple[str, tuple[int, ...]]]:
+    """The runs of `run_methods`: (method, seeds), the seeds of a field-rule method as one batched group (unless
+    --no-batch_seeds), every other method × seed apart."""
+    seeds = tuple(range(cfg.seed, cfg.seed + cfg.seeds))
+    groups = [(method, seeds) for method in cfg.methods if cfg.batch_seeds and len(seeds) > 1 and batches_seeds(method)]
+    return groups + [(method, (seed,)) for seed in seeds for method in cfg.methods if (method, seeds) not in groups]
+
+
 def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, snapshots: bool = True) -> list[dict]:
     """Every method × seed on the task sequence of `source` (see `cached_tasks`): the seeds of a field-rule method
     as one batched run (`batches_seeds`, unless --no-batch_seeds), every other method × seed apart; each run an
@@ -424,11 +430,8 @@ def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, s
         store_path.unlink(missing_ok=True)
     cached_tasks(source, resolve_device(cfg.device), getattr(torch, cfg.dtype))  # data problems stop us here
     store = PointStore(out_dir, stem, fingerprint(cfg))
-    seeds = tuple(range(cfg.seed, cfg.seed + cfg.seeds))
-    groups = [(method, seeds) for method in cfg.methods if cfg.batch_seeds and len(seeds) > 1 and batches_seeds(method)]
-    groups += [(method, (seed,)) for seed in seeds for method in cfg.methods if (method, seeds) not in groups]
     points = [(f"{method}/{seed_label(group)}", method_run, (cfg, source, method, group, stem, str(out_dir), snapshots))
-              for method, group in groups]
+              for method, group in method_groups(cfg)]
     results = run_points(cfg, store, points, desc=stem)
     if (out_dir / "checkpoints").is_dir() and not any((out_dir / "checkpoints").iterdir()):
         (out_dir / "checkpoints").rmdir()
@@ -497,7 +500,7 @@ def write_outputs(cfg: ContinualConfig, stem: str, rows: list[dict], summary: di
     """Raw data first (csv, then json with the summary and the checks), then the figure drawn from them."""
     out_dir = cfg.output_dir
     paths = [write_csv(out_dir / f"{stem}.csv", rows)]
-    meta = run_metadata(cfg, started, device, summary=summary, checks=checks, torch_threads=torch.get_num_threads(),
+    meta = run_metadata(cfg, started, device, summary=summary, checks=checks, torch_threads_per_run=layout(cfg, len(method_groups(cfg)))[1],
                         data="synthetic" if cfg.quick or cfg.synthetic else data_name)
     paths.append(write_json(out_dir / f"{stem}.json", meta))
     return paths + save_figure(plot(rows, meta), out_dir, stem)
@@ -510,8 +513,6 @@ def replot_outputs(cfg: ContinualConfig, stem: str, plot) -> list[Path]:
 
 
 def setup_torch(cfg: ContinualConfig):
-    """Device, dtype and thread count of a run."""
-    torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    return device, getattr(torch, cfg.dtype)
+    """Device, dtype and thread count of a run (`vcl_sweep.layout` sets the threads of each method × seed run)."""
+    return torch_setup(cfg), getattr(torch, cfg.dtype)
 

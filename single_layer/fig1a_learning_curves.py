@@ -41,7 +41,6 @@ class Config(BaseConfig):
     min_batch: int = 10  # smallest batch size
     beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
-    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
 
     def validate(self):
         super().validate()
@@ -54,7 +53,6 @@ class Config(BaseConfig):
         require(self.minibatches >= 1 and self.min_batch >= 1, "--minibatches and --min_batch must be >= 1")
         require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"n": 60, "alphas": (1.0, 2.0), "trials": 2, "epochs": 20}

@@ -47,7 +47,6 @@ class Config(BaseConfig):
     record_every: int = 30  # epochs between recorded points
     beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
-    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
 
     def validate(self):
         super().validate()
@@ -61,7 +60,6 @@ class Config(BaseConfig):
         require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
         require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"n": 60, "alpha2s": (1.0, 4.0), "trials": 2, "epochs1": 20, "epochs2": 20, "record_every": 5}

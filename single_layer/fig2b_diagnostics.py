@@ -49,7 +49,6 @@ class Config(BaseConfig):
     beta: float = 20.0  # inverse temperature of the reference theory (β)
     good_start_overlap: float = 0.99  # sign overlap p of the students started near the good branch
     good_start_magnitude: float = 0.95  # |m_i| of those students
-    threads: int = 1  # torch CPU threads
 
     def validate(self):
         super().validate()

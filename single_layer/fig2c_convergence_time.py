@@ -40,7 +40,6 @@ class Config(BaseConfig):
     threshold: float = 5e-4  # T_c: first step whose preceding window has std(ε_g) below this
     beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
-    threads: int = 1  # torch CPU threads (use more for this large full-batch problem on a free CPU)
 
     def validate(self):
         super().validate()
@@ -51,7 +50,6 @@ class Config(BaseConfig):
         require(1 <= self.window < self.steps, f"need 1 <= --window < --steps, got {self.window}, {self.steps}")
         require(self.threshold > 0 and self.beta_h > 0, "--threshold and --beta_h must be > 0")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"n": 100, "alphas": (1.0, 2.0), "samples": 2, "steps": 300, "window": 100}

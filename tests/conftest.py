@@ -1,8 +1,11 @@
 """Helpers shared by several test modules (import them from here, not from another test module)."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import importlib.util
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -47,3 +50,33 @@ def run_in_process(script: Path, *args: str) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     return 0
+
+
+def finite_numbers(csv_path: Path) -> int:
+    """Number of rows; fails if a numeric cell is NaN/inf."""
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, cell in row.items():
+            try:
+                value = float(cell)
+            except (TypeError, ValueError):
+                continue
+            assert math.isfinite(value), f"{csv_path.name}: column {key} holds {cell}"
+    return len(rows)
+
+
+def check_quick_outputs(script: Path, folder: Path) -> None:
+    """What a --quick run of `script` must have left in `folder`: png, csv (non-empty, finite) and json (config,
+    commit, wall time); and --replot redraws the figure from them without recomputing."""
+    for extension in ("png", "csv", "json"):
+        assert list(folder.glob(f"*.{extension}")), f"no .{extension} written by {script.name}"
+    for csv_path in folder.glob("*.csv"):
+        assert finite_numbers(csv_path) > 0, f"{csv_path.name} is empty"
+    for json_path in folder.glob("*.json"):
+        meta = json.loads(json_path.read_text())
+        assert "config" in meta and "git_commit" in meta and "wall_time_s" in meta
+    for png in folder.glob("*.png"):
+        png.unlink()
+    assert run_in_process(script, "--quick", "--replot", "--device", "cpu", "--out_dir", str(folder)) == 0
+    assert list(folder.glob("*.png"))

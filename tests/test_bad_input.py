@@ -3,6 +3,8 @@ checkpoint is named with what to do; a diverging sweep keeps its finished rows a
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -24,6 +26,41 @@ def test_an_out_dir_that_is_a_file_is_refused_before_computing(tmp_path, capsys)
         assert run_in_process(FIG2A, "--alphas", "0.5", "--out_dir", str(out_dir)) == 2
         assert "is a file, not a folder" in capsys.readouterr().err
     assert blocker.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.parametrize("out_dir", ["/proc/nowhere", "/proc/nowhere/below", "/sys/nowhere"])
+def test_an_out_dir_the_system_refuses_is_refused_before_computing(out_dir, capsys):
+    """A missing parent that cannot be made (/proc, /sys: no folders can be created there, not even by root)."""
+    assert run_in_process(FIG2A, "--alphas", "0.5", "--out_dir", out_dir) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "cannot write there" in error[0]
+
+
+def test_a_read_only_out_dir_is_refused_before_computing(tmp_path):
+    """A 0o555 folder, read-only for its owner.  Root writes there anyway, so under root the script runs without the
+    capabilities that override file permissions (util-linux `setpriv`)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot make a folder read-only for this process")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--"]
+    try:
+        result = subprocess.run([*prefix, sys.executable, str(FIG2A), "--alphas", "0.5", "--out_dir",
+                                 str(locked / "out")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+    assert "cannot write there" in result.stderr and not any(locked.iterdir())
+
+
+def test_checking_an_out_dir_that_is_missing_leaves_nothing_behind(tmp_path, capsys):
+    """Missing parents are created by a run; a run refused for another reason leaves no folder behind."""
+    out_dir = tmp_path / "a" / "b" / "c"
+    assert run_in_process(FIG2A, "--alphas", "-1", "--out_dir", str(out_dir)) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -1,0 +1,47 @@
+"""The README's main command: `make_figures.py` runs its whole fast plan (here as smoke runs), finds every job's
+outputs where the job writes them, compares each csv with the committed one and ends with its summary table."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import make_figures
+from conftest import check_quick_outputs
+from vcl_common import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_the_fast_plan_runs_end_to_end_and_ends_with_its_summary(tmp_path):
+    """Also the smoke test of the plan's scripts (finite outputs, --replot): tests/test_scripts.py runs the others."""
+    result = subprocess.run([sys.executable, "make_figures.py", "--quick", "--out_dir", str(tmp_path)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    summary = result.stdout.split("\nsummary\n")[1].splitlines()[1:]
+    fast = [job for job in make_figures.JOBS if job.fast is not None]
+    assert [line.split()[0] for line in summary] == [job.name for job in fast]
+    for job, line in zip(fast, summary):
+        assert line.split()[1] == "ok"
+        figure = tmp_path / job.name / f"{job.stem.split('/')[-1]}.png"
+        assert figure.exists() and str(figure.relative_to(REPO_ROOT) if figure.is_relative_to(REPO_ROOT)
+                                       else figure).split("/")[-1] in line
+        assert "rows" in line or "no committed csv" in line  # the comparison ran (quick grids may match no row)
+        check_quick_outputs(REPO_ROOT / job.command[0], tmp_path / job.name)
+
+
+def test_an_out_dir_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = subprocess.run([sys.executable, "make_figures.py", "--quick", "--out_dir", str(tmp_path / "file")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_job_that_exits_non_zero_is_a_row_of_the_summary_and_the_plan_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(make_figures, "run_job", lambda job, flags, env: (3 if job.name == "fig2a" else 0, 1.0))
+    monkeypatch.setattr(sys, "argv", ["make_figures.py", "--quick", "--only", "fig2a", "classical", "--out_dir",
+                                      str(tmp_path)])
+    assert make_figures.main() == 1
+    summary = capsys.readouterr().out.split("\nsummary\n")[1].splitlines()[1:]
+    assert summary[0].split()[:3] == ["fig2a", "exit", "3"] and summary[1].split()[:2] == ["classical", "ok"]
