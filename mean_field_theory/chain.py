@@ -19,7 +19,7 @@ import dataclasses
 import math
 
 from mean_field_theory.franz_parisi import NextTask, TaskSolution, task1_law
-from mean_field_theory.rs_solver import RSSolution, eps_g_of
+from mean_field_theory.rs_solver import RSSolution, eps_g_of, rs_stable
 from mean_field_theory.task1 import sweep_task1
 
 APPROACH_STEPS = 4  # each task is continued in α along α·k/steps, k = 1 … steps (the gradual branch from its α → 0 limit)
@@ -40,9 +40,10 @@ class ChainTask:
     converged: bool
     p: tuple  # p_{s,t}, s = 1 … t
     eps_g: tuple  # ε_g^{s,t}
+    replicon: float  # of this task's replicas at a fixed reference (rs_solver.RSSolution); RS stable iff < 1
 
     def as_row(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
 
 
 @dataclasses.dataclass
@@ -71,7 +72,8 @@ def chain_of_tasks(n_tasks: int, alpha: float, r0: float, gamma: float, beta: fl
     first = _branches(sweep_task1(grid, beta, 0.0, tol), grid[-1])
     for row in first:
         tasks.append(ChainTask(1, row["branch"], row["thermodynamic"], row["q"], row["r"], row["q_star"], math.nan,
-                               row["free_entropy"], row["converged"], (row["p1"],), (row["eps_g"],)))
+                               row["free_entropy"], row["converged"], (row["p1"],), (row["eps_g"],),
+                               row["replicon"]))
     chosen = next(row for row in first if row["thermodynamic"])
     if not chosen["converged"]:
         return Chain(tasks, f"task 1 did not converge (residual {chosen['residual']:.1e})")
@@ -86,7 +88,7 @@ def chain_of_tasks(n_tasks: int, alpha: float, r0: float, gamma: float, beta: fl
             p = (*row["p_teachers"], row["p"])
             tasks.append(ChainTask(t, row["branch"], row["thermodynamic"], row["q"], row["r"], row["q_star"],
                                    row["overlap_reference"], row["free_entropy"], row["converged"], p,
-                                   tuple(eps_g_of(value) for value in p)))
+                                   tuple(eps_g_of(value) for value in p), row["replicon"]))
         chosen = next(row for row in rows if row["thermodynamic"])
         if not chosen["converged"]:
             return Chain(tasks, f"task {t} did not converge (residual {chosen['residual']:.1e})")

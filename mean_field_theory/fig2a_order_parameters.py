@@ -3,8 +3,10 @@
 Axes: x = α ∈ [0.01, 2] (P/N), y = q (overlap of two typical solutions), r (student–teacher overlap of the
 means), q⋆ (self-overlap; 1 − q⋆ is the mean weight variance).  β = 20, no prior (κ₁ = 0).
 Equations: docs/theory.md eqs. 11–16, solved by `mean_field_theory.task1.sweep_task1` (deterministic float64 quadrature,
-Newton to |T(x) − x| < 1e-10).  Where two RS solutions coexist (α ≈ 1.50–1.62 at β = 20) both are written;
-the one with the larger free entropy is the thermodynamic branch (solid), the other is dashed.
+Newton to |T(x) − x| < 1e-10).  Where two RS solutions coexist (α ≈ 1.50–1.90 on this grid at β = 20) both are
+written; the one with the larger free entropy is the thermodynamic branch (lines), the other is dotted.  Every row
+carries the replicon λ_R of its solution (docs/theory.md §3b): where the thermodynamic branch has λ_R ≥ 1 the RS
+solution is unstable (shaded) and does not describe the Gibbs measure.
 
 Runtime (full, 200 α values, both branches): ≈ 15 s on one CPU core.
 Command: python mean_field_theory/fig2a_order_parameters.py
@@ -20,7 +22,7 @@ from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read
 
 STEM = "fig2a_order_parameters"
 COLUMNS = ["alpha", "branch", "thermodynamic", "q", "r", "q_star", "q_hat", "r_hat", "q_star_hat", "p1", "eps_g",
-           "free_entropy", "converged", "iterations", "residual"]
+           "free_entropy", "converged", "iterations", "residual", "replicon", "rs_stable"]
 ALPHA_GRID = tuple(round(0.01 * k, 2) for k in range(1, 201))
 
 
@@ -49,8 +51,11 @@ def summarize(rows: list[dict]) -> dict:
     """Coexistence window and first-order transition (where the thermodynamic branch switches)."""
     two_branch = sorted({row["alpha"] for row in rows if row["branch"] != "unique"})
     good_wins = [row["alpha"] for row in rows if row["branch"] == "good" and row["thermodynamic"]]
+    unstable = [row["alpha"] for row in rows if row["thermodynamic"] and row["replicon"] >= 1.0]
     return {"coexistence_alphas": [two_branch[0], two_branch[-1]] if two_branch else None,
             "first_alpha_good_branch_thermodynamic": min(good_wins) if good_wins else None,
+            "rs_unstable_thermodynamic_alphas": [min(unstable), max(unstable)] if unstable else None,
+            "largest_replicon_thermodynamic": max(row["replicon"] for row in rows if row["thermodynamic"]),
             "unconverged_alphas": [row["alpha"] for row in rows if not row["converged"]]}
 
 
@@ -70,6 +75,11 @@ def plot(rows: list[dict], cfg: Config):
                 ax.plot(alphas, values, color=color, linestyle=linestyle, label=label)
             else:
                 ax.plot(alphas, values, color=color, linestyle="none", marker=".", markersize=2)
+    unstable = sorted(row["alpha"] for row in rows if row["thermodynamic"] and row["rs_stable"] is False)
+    for index, alpha in enumerate(unstable):  # one span per grid point, so that several intervals stay apart
+        spacing = min((abs(alpha - other) for other in (row["alpha"] for row in rows) if other != alpha), default=0.01)
+        ax.axvspan(alpha - spacing / 2, alpha + spacing / 2, color="tab:red", alpha=0.12, lw=0,
+                   label=r"RS unstable ($\lambda_R \geq 1$)" if index == 0 else None)
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel("order parameters")
     ax.set_title(rf"task 1, $\beta={cfg.beta:g}$ (dots: metastable branch)", fontsize=9)

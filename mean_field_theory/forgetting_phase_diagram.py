@@ -37,7 +37,8 @@ from vcl_sweep import run_points
 
 STEM = "forgetting_phase_diagram"
 COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2_transition"]
-CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy"]
+CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy", "replicon",
+                 "rs_stable"]
 ENDS = ("spinodal_low", "spinodal_high", "transition")
 NOT_LOCATED = "not located"  # a (γ, r₀) whose branch structure the solver could not follow
 ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the gradual branch
@@ -81,7 +82,8 @@ class Task2Family(Family):
                                             solution.q_star_hat - solution.q_hat / 2).extras["p_teachers"][0]
         return {"gamma": self.task.gamma, "r0": self.task.r0, "branch": branch, "alpha2": solution.alpha,
                 "eps_g1": eps_g_of(p1), "eps_g2": solution.eps_g,
-                "q_star": solution.q_star, "free_entropy": solution.free_entropy}
+                "q_star": solution.q_star, "free_entropy": solution.free_entropy, "replicon": solution.replicon,
+                "rs_stable": solution.replicon < 1.0}
 
 
 def reference_law(cfg: Config):

@@ -30,7 +30,7 @@ import torch
 from mean_field_theory.quadrature import gaussian_sinh_nodes
 from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution,
                                          SiteAverages, VariationalChannel, eps_g_of, iteration_is_stable,
-                                         single_thread, solve_rs, sweep_branches)
+                                         rs_stable, single_thread, solve_rs, sweep_branches)
 from mean_field_theory.task1 import HIGH_INIT
 
 N_X_TASK2 = 81  # nodes of the x-average inside the reference average
@@ -98,11 +98,11 @@ class ReferenceMeasure(LocalMeasure):
         fields, log_wx = self._x_rule(q_hat, r_hat)
         log_z, mean, second, sign = self.inner.site(a, fields)
         wx = torch.exp(log_wx)
-        e_log_z, e_mean, e_mean_sq, e_second, e_sign = ((wx * values).sum(-1) for values in
-                                                         (log_z, mean, mean**2, second, sign))  # per v
+        e_log_z, e_mean, e_mean_sq, e_second, e_sign, e_variance_sq = (
+            (wx * values).sum(-1) for values in (log_z, mean, mean**2, second, sign, (second - mean**2) ** 2))  # per v
         return SiteAverages(float(self.prior @ e_log_z) + self.kl_constant, float(self.prior @ e_mean),
                             float(self.prior @ e_mean_sq), float(self.prior @ e_second), float(self.prior @ e_sign),
-                            extras={"p_teachers": (self.teachers @ e_sign).tolist(),
+                            float(self.prior @ e_variance_sq), extras={"p_teachers": (self.teachers @ e_sign).tolist(),
                                     "m_teachers": (self.teachers @ e_mean).tolist(),
                                     "overlap_reference": float(self.prior @ (torch.tanh(self.v) * e_mean))})
 
@@ -137,9 +137,10 @@ class TaskSolution:
     converged: bool
     iterations: int
     residual: float
+    replicon: float  # of the task's replicas at a fixed reference (rs_solver.RSSolution); RS stable iff < 1
 
     def as_row(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
 
     def eps_g_teachers(self) -> list[float]:
         return [eps_g_of(p) for p in self.p_teachers]
@@ -178,7 +179,7 @@ class NextTask:
         return TaskSolution(alpha, solution.q, solution.r, solution.q_star, solution.q_hat, solution.r_hat,
                             solution.q_star_hat, solution.p1, solution.eps_g, tuple(extras["p_teachers"]),
                             tuple(extras["m_teachers"]), extras["overlap_reference"], solution.free_entropy,
-                            solution.converged, solution.iterations, solution.residual)
+                            solution.converged, solution.iterations, solution.residual, solution.replicon)
 
     def sweep(self, alphas) -> list[dict]:
         """Both branches along α (rs_solver.sweep_branches): up from the reference, down from near-perfect."""
@@ -219,9 +220,10 @@ class Task2Solution:
     converged: bool
     iterations: int
     residual: float
+    replicon: float  # of the task-2 replicas at a fixed task-1 reference (rs_solver.RSSolution); RS stable iff < 1
 
     def as_row(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
 
 
 class Task2Problem(NextTask):
@@ -238,7 +240,7 @@ class Task2Problem(NextTask):
                              solution.q_star_hat, self.r0, self.gamma, solution.m_teachers[0],
                              min(max(solution.p_teachers[0], -1.0), 1.0), solution.p, solution.eps_g_teachers()[0],
                              solution.eps_g, solution.free_entropy, solution.converged, solution.iterations,
-                             solution.residual)
+                             solution.residual, solution.replicon)
 
 
 def solve_task2(alpha2: float, reference: RSSolution, r0: float, gamma: float = 1.0, beta2: float = 20.0,

@@ -13,10 +13,15 @@ The first-order transition is the α in between where the two branches have equa
 fold, there is one solution for every α.  The critical β is the root of the smallest dα/ds along the curve
 (positive without folds, negative with them; brentq between the grid's last β without and first β with folds).
 Spinodals are located to ≪ 10⁻⁶ in α by bisection on the step length, the transition to 10⁻⁶.
+Replica-symmetry stability (docs/theory.md §3b): every traced solution carries its replicon λ_R; each branch is cut
+into stretches where RS is stable (λ_R < 1) or not at its de Almeida–Thouless points, located to 10⁻⁵ in α, and
+the β below which RS is stable for every α (`at_beta`) is the root of max_α λ_R − 1, located to 0.01.
 
 Outputs: phase_diagram.csv (beta, alpha_spinodal_low, alpha_spinodal_high, alpha_transition; empty where one
-branch only), phase_diagram_curves.csv (the traced branches: ε_g and q⋆ along α), phase_diagram.json
-(critical_beta, the kind of each branch end, ε_g of both branches at the transition, reasons for empty values).
+branch only), phase_diagram_curves.csv (the traced branches: ε_g, q⋆ and λ_R along α), phase_diagram_stability.csv
+(per β and branch the stretches of equal RS stability and their ends: 'AT' or 'end' of the trace),
+phase_diagram.json (critical_beta, at_beta, the kind of each branch end, ε_g of both branches at the transition,
+reasons for empty values).
 Runtime: ≈ 4 min for the 13 default β on one core.
 Command: python mean_field_theory/phase_diagram.py [--betas 10 20 50 --out_dir D]
 """
@@ -32,13 +37,14 @@ from mean_field_theory.continuation import Family, trace
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import FlatMeasure, RSProblem, VariationalChannel
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
+from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json, require, run,
                         run_metadata, save_figure, sweep_store, write_csv, write_json)
 from vcl_sweep import run_points
 
 STEM = "phase_diagram"
 COLUMNS = ["beta", "alpha_spinodal_low", "alpha_spinodal_high", "alpha_transition"]
-CURVE_COLUMNS = ["beta", "branch", "alpha", "eps_g", "q_star", "free_entropy"]
+CURVE_COLUMNS = ["beta", "branch", "alpha", "eps_g", "q_star", "free_entropy", "replicon", "rs_stable"]
+STABILITY_COLUMNS = ["beta", "branch", "alpha_from", "alpha_to", "rs_stable", "from", "to", "tolerance"]
 SATURATION = 3e-8  # a trace stops where 1 − q⋆ falls below this
 SATURATION_FIT = (SATURATION, 1e-5)  # range of 1 − q⋆ used to extrapolate α_sat
 
@@ -149,18 +155,53 @@ def coexistence(family: Family, poor_start, good_start, alpha_poor: float, alpha
 
 
 def phase_rows(beta: float, cfg: Config) -> list[dict]:
-    """One β as rows of one kind each ('row', 'curve', 'details'), for the resumable store."""
-    ends, traced, details = coexistence(Task1Family(beta), LOW_INIT, HIGH_INIT, cfg.alpha_poor, cfg.alpha_good,
-                                        f"beta={beta}")
+    """One β as rows of one kind each ('row', 'curve', 'stability', 'details'), for the resumable store."""
+    family = Task1Family(beta)
+    ends, traced, details = coexistence(family, LOW_INIT, HIGH_INIT, cfg.alpha_poor, cfg.alpha_good, f"beta={beta}")
     row = {"beta": beta, **{f"alpha_{key}": "" if value is None else value for key, value in ends.items()}}
+    segments = [{"beta": beta, "branch": branch, **segment, "kind": "stability"} for branch in ("poor", "good")
+                for segment in stability_segments(family, [s for name, s in traced if name == branch], f"beta={beta}")]
     return [{**row, "kind": "row"}, *({**curve_row(beta, branch, solution), "kind": "curve"}
-                                      for branch, solution in traced),
+                                      for branch, solution in traced), *segments,
             {"kind": "details", "beta": beta, "details": details}]
 
 
 def curve_row(beta: float, branch: str, solution) -> dict:
     return {"beta": beta, "branch": branch, "alpha": solution.alpha, "eps_g": solution.eps_g,
-            "q_star": solution.q_star, "free_entropy": solution.free_entropy}
+            "q_star": solution.q_star, "free_entropy": solution.free_entropy, "replicon": solution.replicon,
+            "rs_stable": solution.replicon < 1.0}
+
+
+def stability_segments(family: Family, branch: list, label: str, xtol: float = 1e-5) -> list[dict]:
+    """One traced branch cut into stretches of equal RS stability: every α where its replicon λ_R crosses 1
+    between two traced solutions (a de Almeida–Thouless point, 'AT') is located by brentq on λ_R(α) − 1 (each α
+    solved from the solutions on either side, linear interpolation of (q, r, q⋆)) to `xtol`; the outer ends are
+    the ends of the traced branch ('end')."""
+    ordered = sorted(branch, key=lambda solution: solution.alpha)
+    if not ordered:
+        return []
+    bounds = [(ordered[0].alpha, "end")]
+    for left, right in zip(ordered, ordered[1:]):
+        if (left.replicon - 1.0) * (right.replicon - 1.0) >= 0:
+            continue
+
+        def excess(alpha, left=left, right=right):
+            weight = (alpha - left.alpha) / (right.alpha - left.alpha)
+            guess = tuple((1 - weight) * getattr(left, key) + weight * getattr(right, key)
+                          for key in ("q", "r", "q_star"))
+            solution = family.solve(alpha, guess)
+            if not (solution.converged and abs(solution.r - guess[1]) < 0.02):
+                raise SolverError(f"{label}: the branch was lost at alpha={alpha:.6f} while locating an AT point")
+            return solution.replicon - 1.0
+
+        bounds.append((scipy.optimize.brentq(excess, left.alpha, right.alpha, xtol=xtol), "AT"))
+    bounds.append((ordered[-1].alpha, "end"))
+    segments = []
+    for (low, low_kind), (high, high_kind) in zip(bounds, bounds[1:]):
+        middle = min(ordered, key=lambda solution: abs(solution.alpha - (low + high) / 2))  # a traced point inside
+        segments.append({"alpha_from": low, "alpha_to": high, "rs_stable": middle.replicon < 1.0, "from": low_kind,
+                         "to": high_kind, "tolerance": xtol})
+    return segments
 
 
 def equal_free_entropy(family: Family, poor: list, good: list, low: float, high: float, label: str) -> dict | None:
@@ -215,39 +256,94 @@ def critical_parameter(rows: list[dict], parameter: str, family_at, start, alpha
     return {f"critical_{parameter}": value, "bracket": [low, high], "tolerance": 0.01}
 
 
+def largest_replicon(beta: float, alpha_start: float, alpha_stop: float) -> float:
+    """max over α of λ_R on the solution curve of one β that has a single branch (traced from `alpha_start`),
+    refined around the largest traced value by a bounded scalar search."""
+    family = Task1Family(beta)
+    curve = trace(family, family.solve(alpha_start, LOW_INIT), alpha_stop)
+    solutions = [point.solution for point in curve.points]
+    top = max(range(len(solutions)), key=lambda index: solutions[index].replicon)
+    left, right = solutions[max(top - 1, 0)], solutions[min(top + 1, len(solutions) - 1)]
+
+    def negative(alpha):
+        guess = solutions[top]
+        solution = family.solve(alpha, (guess.q, guess.r, guess.q_star))
+        return -solution.replicon if solution.converged else -guess.replicon
+
+    if left is right:
+        return solutions[top].replicon
+    best = scipy.optimize.minimize_scalar(negative, bounds=(left.alpha, right.alpha), method="bounded",
+                                          options={"xatol": 1e-4})
+    return max(-best.fun, solutions[top].replicon)
+
+
+def at_beta(stability: list[dict], betas, alpha_start: float, alpha_stop: float) -> dict:
+    """The β below which the RS solution is stable for every α: the root of max_α λ_R − 1 (brentq to 0.01)
+    between the grid's last β where every traced stretch is stable and the first where one is not; None if the
+    grid does not bracket it."""
+    unstable = sorted({row["beta"] for row in stability if not row["rs_stable"]})
+    stable = sorted(beta for beta in betas if beta not in unstable and beta < (unstable[0] if unstable else 0))
+    if not unstable or not stable:
+        return {"at_beta": None, "at_beta_reason": "the beta grid does not bracket the first RS-unstable beta"}
+    low, high = stable[-1], unstable[0]
+    value = scipy.optimize.brentq(lambda beta: largest_replicon(beta, alpha_start, alpha_stop) - 1.0, low, high,
+                                  xtol=0.01)
+    return {"at_beta": value, "at_beta_bracket": [low, high], "at_beta_tolerance": 0.01}
+
+
 # ---- plot
-def plot(rows: list[dict], curves: list[dict], summary: dict):
+def plot(rows: list[dict], curves: list[dict], stability: list[dict], summary: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
     fig, (plane, branches) = plt.subplots(1, 2, figsize=(9.6, 3.8))
     located = sorted((row for row in rows if row["alpha_spinodal_low"] != ""), key=lambda row: row["beta"])
-    for key, style, label in (("alpha_spinodal_low", "k--", "good branch appears"),
-                              ("alpha_spinodal_high", "k:", "poor branch ends"),
+    for key, style, label in (("alpha_spinodal_low", "k--", "good branch appears (fold)"),
                               ("alpha_transition", "r-", "first-order transition")):
         points = [(row[key], row["beta"]) for row in located if row[key] != ""]
         if points:
             plane.plot(*zip(*points), style, marker="o", markersize=3, label=label)
+    ends = summary.get("per_beta", {})
+    upper = [(row["alpha_spinodal_high"], row["beta"], ends.get(f"{row['beta']:g}", {}).get("upper_end"))
+             for row in located if row["alpha_spinodal_high"] != ""]
+    if upper:
+        plane.plot([a for a, _, _ in upper], [b for _, b, _ in upper], "k:")
+    for kind, marker, label in (("fold", "o", "poor branch ends (fold)"),
+                                ("saturation", "s", r"poor branch ends (saturation $q_\star \to 1$)")):
+        chosen = [(a, b) for a, b, end in upper if end == kind]
+        if chosen:
+            plane.plot(*zip(*chosen), "k", marker=marker, ls="none", markersize=4, mfc="white", label=label)
+    for branch, color in (("poor", "tab:blue"), ("good", "tab:green")):  # AT points: edges of unstable stretches
+        for side, kind, marker, what in (("alpha_from", "from", "^", "RS unstable above"),
+                                         ("alpha_to", "to", "v", "RS stable again above")):
+            points = sorted((row["beta"], row[side]) for row in stability if row["branch"] == branch
+                            and not row["rs_stable"] and row[kind] == "AT")
+            if points:
+                plane.plot([alpha for _, alpha in points], [beta for beta, _ in points], "-", color=color, lw=0.8,
+                           marker=marker, markersize=4, label=f"AT point, {branch} branch: {what}")
+    if summary.get("at_beta"):
+        plane.axhline(summary["at_beta"], color="tab:blue", lw=0.8, ls="-.",
+                      label=rf"RS stable everywhere below $\beta_{{AT}}={summary['at_beta']:.2f}$")
     if summary.get("critical_beta"):
-        ends = [row for row in located if row["beta"] == min(r["beta"] for r in located)]
-        alpha_c = 0.5 * (ends[0]["alpha_spinodal_low"] + ends[0]["alpha_spinodal_high"]) if ends else None
+        lowest = [row for row in located if row["beta"] == min(r["beta"] for r in located)]
+        alpha_c = 0.5 * (lowest[0]["alpha_spinodal_low"] + lowest[0]["alpha_spinodal_high"]) if lowest else None
         plane.axhline(summary["critical_beta"], color="grey", lw=0.8)
         if alpha_c:
-            plane.plot([alpha_c], [summary["critical_beta"]], "k*", markersize=9, label="critical point")
-    plane.set(xlabel=r"$\alpha$", ylabel=r"$\beta$", yscale="log", title="task 1: coexistence of two branches")
-    plane.legend(fontsize=7)
+            plane.plot([alpha_c], [summary["critical_beta"]], "k*", markersize=9, label="critical point (RS)")
+    plane.set(xlabel=r"$\alpha$", ylabel=r"$\beta$", yscale="log", title="task 1: branches and RS stability")
+    plane.legend(fontsize=6)
     shown = sorted({row["beta"] for row in curves})
     shown = [beta for beta in shown if beta in (10.0, 15.0, 20.0, 50.0, 100.0)] or shown[:4]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(shown)))
     for beta, color in zip(shown, colors):
         for branch, linestyle in (("poor", "-"), ("good", "--")):
-            points = sorted((row["alpha"], row["eps_g"]) for row in curves if row["beta"] == beta
-                            and row["branch"] == branch)
+            points = [(row["alpha"], row["eps_g"], row["rs_stable"]) for row in curves if row["beta"] == beta
+                      and row["branch"] == branch]
             if points:
-                branches.plot(*zip(*points), linestyle, color=color,
-                              label=rf"$\beta={beta:g}$" if branch == "poor" else None)
+                plot_by_stability(branches, points, linestyle, color=color,
+                                  label=rf"$\beta={beta:g}$" if branch == "poor" else None)
     branches.set(xlabel=r"$\alpha$", ylabel=r"$\epsilon_g$", xlim=(0.5, 2.6),
-                 title="traced branches (solid: from poor, dashed: from good)")
+                 title="solid: poor, dashed: good; thin: RS unstable")
     branches.legend(fontsize=7)
     return fig
 
@@ -260,17 +356,23 @@ def main(cfg: Config):
         results = run_points(cfg, store, points, desc="beta")
         rows = [row for key, _, _ in points for row in results[key] if row["kind"] == "row"]
         curves = [row for key, _, _ in points for row in results[key] if row["kind"] == "curve"]
+        stability = [row for key, _, _ in points for row in results[key] if row["kind"] == "stability"]
         details = {f"{row['beta']:g}": row["details"] for key, _, _ in points for row in results[key]
                    if row["kind"] == "details"}
         summary = (critical_parameter(rows, "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
                    if cfg.critical else {"critical_beta": None, "reason": "--no-critical"})
+        summary.update(at_beta(stability, cfg.betas, cfg.alpha_poor, cfg.alpha_good) if cfg.critical else
+                       {"at_beta": None, "at_beta_reason": "--no-critical"})
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
+        write_csv(out_dir / f"{STEM}_stability.csv", stability, STABILITY_COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", **summary, per_beta=details))
         store.close()
     rows, curves = read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_curves.csv")
-    paths = save_figure(plot(rows, curves, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])
+    stability = read_csv(out_dir / f"{STEM}_stability.csv")
+    paths = save_figure(plot(rows, curves, stability, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}_stability.csv",
+                   out_dir / f"{STEM}.json", *paths])
 
 
 if __name__ == "__main__":

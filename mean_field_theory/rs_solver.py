@@ -137,11 +137,11 @@ class VersionSpaceChannel:
         return math.sqrt(q_star - q)
 
 
-def energy_term(channel, q, r, q_star) -> torch.Tensor:
-    """G_E(q, r, q⋆) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, q⋆.
+def outer_rule(channel, q, r, q_star) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes z and log weights of the outer average E_out[f] = 2 ∫Dz Φ_N(r z/√(q−r²)) f(√q z) (teacher included).
 
-    r = 0 gives the storage problem (random labels): G_E = ∫Dz ψ(√q z).  The z-rule clusters its nodes at z = 0
-    on the narrower of the teacher sigmoid (width √(q−r²)/|r|) and the bend of ψ (`channel.layer_width`/√q),
+    r = 0 gives the storage problem (random labels): E_out[f] = ∫Dz f(√q z).  The z-rule clusters its nodes at
+    z = 0 on the narrower of the teacher sigmoid (width √(q−r²)/|r|) and the bend of ψ (`channel.layer_width`/√q),
     which both sit at or within a few widths of z = 0 (a separate cluster for the bend measured worse)."""
     spread = torch.sqrt(q - r**2)
     with torch.no_grad():
@@ -149,8 +149,24 @@ def energy_term(channel, q, r, q_star) -> torch.Tensor:
         if float(r) != 0.0:
             width = min(width, float(spread) / abs(float(r)))
     z, log_w = gaussian_sinh_nodes((0.0,), (max(width, 1e-12) / 2.0,), N_Z)
-    teacher = torch.special.log_ndtr(r * z / spread)
-    return 2.0 * torch.sum(torch.exp(log_w + teacher) * channel.log_partition(torch.sqrt(q) * z, q, q_star))
+    return z, log_w + math.log(2.0) + torch.special.log_ndtr(r * z / spread)
+
+
+def energy_term(channel, q, r, q_star) -> torch.Tensor:
+    """G_E(q, r, q⋆) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, q⋆."""
+    z, log_w = outer_rule(channel, q, r, q_star)
+    return torch.sum(torch.exp(log_w) * channel.log_partition(torch.sqrt(q) * z, q, q_star))
+
+
+def channel_curvature_sq(channel, q: float, r: float, q_star: float) -> float:
+    """E_out[(∂²_ω ψ)²], the channel factor of the replicon (docs/theory.md §3b), with ψ'' by autograd through the
+    quadrature of ψ (its nodes depend on ω but carry no gradient: the derivative of the rule at fixed nodes)."""
+    q, r, q_star = (torch.tensor(float(value), dtype=DTYPE) for value in (q, r, q_star))
+    z, log_w = outer_rule(channel, q, r, q_star)
+    omega = (torch.sqrt(q) * z).requires_grad_(True)
+    slope, = torch.autograd.grad(channel.log_partition(omega, q, q_star).sum(), omega, create_graph=True)
+    curvature, = torch.autograd.grad(slope.sum(), omega)
+    return float(torch.sum(torch.exp(log_w) * curvature**2))
 
 
 def energy_gradient(channel, q: float, r: float, q_star: float):
@@ -171,6 +187,7 @@ class SiteAverages:
     mean_sq: float  # q = E_z⟨m⟩²
     second: float  # q⋆ = E_z⟨m²⟩
     sign: float  # p = E_z⟨sgn m⟩ (teacher overlap of the clipped student)
+    variance_sq: float = math.nan  # E_z[(⟨m²⟩ − ⟨m⟩²)²], the site factor of the replicon
     extras: dict = dataclasses.field(default_factory=dict)  # measure-specific averages (Franz–Parisi)
 
 
@@ -189,7 +206,8 @@ class LocalMeasure:
         z, log_w = gaussian_sinh_nodes((center,), (scale,), N_Z)
         weights = torch.exp(log_w)
         log_z, mean, second, sign = self.site(a, sqrt_q_hat * z + r_hat)
-        return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign)))
+        variance_sq = (second - mean**2) ** 2
+        return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign, variance_sq)))
 
 
 class FlatMeasure(LocalMeasure):
@@ -318,9 +336,16 @@ class RSSolution:
     converged: bool
     iterations: int  # evaluations of the saddle-point map
     residual: float  # max |T(x) − x| at the returned point
+    replicon: float = math.nan  # λ_R = α E_out[(ψ'')²] E_z[(⟨m²⟩ − ⟨m⟩²)²]: RS is locally stable iff λ_R < 1
 
     def as_row(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
+
+
+def rs_stable(replicon: float) -> bool:
+    """The replica-symmetric saddle point is stable against replica-symmetry breaking (the replicon, or
+    de Almeida–Thouless, eigenvalue of the Hessian of the replicated free entropy is negative) iff λ_R < 1."""
+    return bool(replicon < 1.0)
 
 
 class RSProblem:
@@ -420,8 +445,9 @@ class RSProblem:
         residual = max(abs(a - b) for a, b in zip(new, (q, r, q_star)))
         free_entropy = -q_star_hat * q_star + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
         p1 = min(max(averages.sign, -1.0), 1.0)
+        replicon = self.alpha * channel_curvature_sq(self.channel, q, r, q_star) * averages.variance_sq
         return RSSolution(self.alpha, q, r, q_star, q_hat, r_hat, q_star_hat, p1, eps_g_of(p1), free_entropy,
-                          False, self.evaluations, residual)
+                          False, self.evaluations, residual, replicon)
 
 
 class EvaluationBudgetSpent(Exception):

@@ -36,7 +36,8 @@ from vcl_sweep import run_points
 
 STEM = "chain_of_tasks"
 COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed", "eps_g", "p", "converged",
-           "branch", "thermodynamic", "q", "r", "q_star", "overlap_reference", "free_entropy", "settling"]
+           "branch", "thermodynamic", "q", "r", "q_star", "overlap_reference", "free_entropy", "replicon", "rs_stable",
+           "settling"]
 
 
 # ---- hyperparameters
@@ -52,12 +53,11 @@ class ChainSGDConfig(BaseConfig):
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 1e-3  # decoupled Adam weight decay
     tol: float = 1e-10  # saddle-point tolerance
-    threads: int = 1  # torch CPU threads per worker
 
     def validate(self):
         super().validate()
-        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps, self.threads) >= 1,
-                "--n, --trials, --trials_per_point, --steps1, --steps, --threads must be >= 1")
+        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps) >= 1,
+                "--n, --trials, --trials_per_point, --steps1, --steps must be >= 1")
         require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
         require(self.tol > 0, f"--tol must be > 0, got {self.tol}")
 
@@ -104,7 +104,8 @@ def theory_rows(n_tasks: int, alpha: float, r0: float, gamma: float, beta: float
              "source": "theory", "seed": "", "eps_g": task.eps_g[s - 1], "p": task.p[s - 1],
              "converged": task.converged, "branch": task.branch, "thermodynamic": task.thermodynamic, "q": task.q,
              "r": task.r, "q_star": task.q_star, "overlap_reference": task.overlap_reference,
-             "free_entropy": task.free_entropy} for task in chain.tasks for s in range(1, task.task + 1)]
+             "free_entropy": task.free_entropy, "replicon": task.replicon, "rs_stable": task.replicon < 1.0}
+            for task in chain.tasks for s in range(1, task.task + 1)]
 
 
 # ---- SGD

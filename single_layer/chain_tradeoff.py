@@ -28,7 +28,8 @@ from vcl_common import (SolverError, plot_style, print_written, read_csv, requir
 from vcl_sweep import run_points
 
 STEM = "chain_tradeoff"
-COLUMNS = ["alpha", "r0", "gamma", "source", "seed", "mean_eps_g", "eps_g_first", "eps_g_last", "converged"]
+COLUMNS = ["alpha", "r0", "gamma", "source", "seed", "mean_eps_g", "eps_g_first", "eps_g_last", "converged",
+           "replicon", "rs_stable"]
 
 
 # ---- hyperparameters
@@ -68,7 +69,9 @@ def final_row(rows: list[dict], n_tasks: int, **extra) -> dict:
 
 def theory_point(n_tasks: int, alpha: float, r0: float, gamma: float, beta: float, tol: float) -> list[dict]:
     rows = [row for row in theory_rows(n_tasks, alpha, r0, gamma, beta, tol) if row["thermodynamic"]]
-    return [final_row([row for row in rows if row["converged"]] or rows, n_tasks, source="theory", seed="")]
+    replicon = max(row["replicon"] for row in rows)  # the least stable task of the chain
+    return [final_row([row for row in rows if row["converged"]] or rows, n_tasks, source="theory", seed="",
+                      replicon=replicon, rs_stable=replicon < 1.0)]
 
 
 def sgd_point(protocol: ChainProtocol, seed: int, n_trials: int, device: str) -> list[dict]:

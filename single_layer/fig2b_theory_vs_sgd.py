@@ -23,8 +23,8 @@ import torch
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
+from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json,
+                        require, run, run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
 from vcl_sweep import PointsFailed, run_points
 
 STEM = "fig2b_theory_vs_sgd"
@@ -54,7 +54,6 @@ class Config(BaseConfig):
     agreement_alpha_max: float = 1.2  # the agreement summary is split at this α (below it: one RS solution)
     check_betas: tuple[float, ...] = (5.0, 10.0, 12.5, 15.0, 50.0, 100.0)  # the theory at other β, at the SGD α
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
-    threads: int = 1  # torch CPU threads (1 is fastest for these small batched products on a shared CPU)
 
     def validate(self):
         super().validate()
@@ -71,7 +70,6 @@ class Config(BaseConfig):
         require(self.n_test >= 1, f"--n_test must be >= 1, got {self.n_test}")
         require(0 < self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
@@ -160,17 +158,19 @@ def plot(rows: list[dict], fit: dict):
     sgd_alphas = sorted({row["alpha"] for row in sgd})
     for quantity, colour, marker, label in (("p1", "black", "o", "p_1"), ("eps_g", "dimgrey", "s", r"\epsilon_g")):
         for thermodynamic, style in ((True, "-"), (False, "--")):
-            branch = sorted((row for row in theory if row["thermodynamic"] == thermodynamic), key=lambda r: r["alpha"])
+            branch = [(row["alpha"], row[quantity], row.get("rs_stable", True)) for row in theory
+                      if row["thermodynamic"] == thermodynamic]
             if branch:
-                axis.plot([row["alpha"] for row in branch], [row[quantity] for row in branch], style, color=colour,
-                          label=f"${label}$" if thermodynamic else None)
+                plot_by_stability(axis, branch, style, color=colour,
+                                  label=f"${label}$ (RS; faded: RS unstable)" if thermodynamic else None)
         values = [[row[quantity] for row in sgd if row["alpha"] == a] for a in sgd_alphas]
         spreads = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
         axis.errorbar(sgd_alphas, [np.mean(v) for v in values], yerr=spreads, fmt=marker + "--", color=colour,
-                      mfc="none", lw=0.8, label=rf"${label}^{{\rm SGD}}$")
+                      mfc="none", lw=0.8, label=rf"${label}^{{\rm SGD}}$ (mean ± 1 s.d. over trials)")
     if fit.get("exponent") is not None:
         axis.text(1.5, 0.67, rf"$\epsilon_g \propto \alpha^{{-{fit['exponent']:.1f}}}$", fontsize=9)
     axis.set_xlabel(r"$\alpha$")
+    axis.set_ylabel(r"teacher overlap $p_1$, generalization error $\epsilon_g$")
     axis.set_ylim(-0.02, 1.02)
     axis.legend(loc="center right")
     return fig

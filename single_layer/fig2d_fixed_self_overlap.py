@@ -27,7 +27,7 @@ from vcl_common import (BaseConfig, SolverError, kept_sgd_rows, plot_style, prin
 from vcl_sweep import sweep
 
 STEM = "fig2d_fixed_self_overlap"
-COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged"]
+COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged", "replicon", "rs_stable"]
 SGD_FIELDS = ("alpha", "n", "trials", "n_test", "epochs", "lr", "momentum", "batch_size", "record_every",
               "schedule_start", "schedule_epochs", "q_star_cap", "seed")  # what the SGD rows depend on
 
@@ -52,7 +52,6 @@ class Config(BaseConfig):
     q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
-    threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU; 2 on an idle 2-core machine)
 
     def validate(self):
         super().validate()
@@ -61,7 +60,6 @@ class Config(BaseConfig):
         require(min(self.n, self.trials, self.n_test, self.epochs, self.batch_size, self.record_every,
                     self.schedule_epochs) >= 1, "sizes and epoch counts must be >= 1")
         require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(0 < self.schedule_start < self.q_star_cap < 1, "need 0 < schedule_start < q_star_cap < 1")
 
 
@@ -76,7 +74,8 @@ def run_theory(cfg: Config) -> list[dict]:
         if solution.converged:
             init = (solution.q, solution.r, q_star)
         rows.append({"q_star": q_star, "source": "theory", "seed": "", "epoch": "", "eps_g": solution.eps_g,
-                     "p1": solution.p1, "converged": solution.converged})
+                     "p1": solution.p1, "converged": solution.converged, "replicon": solution.replicon,
+                     "rs_stable": solution.replicon < 1.0})
     return rows
 
 

@@ -29,7 +29,7 @@ from vcl_common import (REPO_ROOT, BaseConfig, SolverError, plot_style, print_wr
                         run, run_metadata, save_figure, write_csv, write_json)
 
 STEM = "fig3_matched_reference"
-COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged"]
+COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged", "replicon", "rs_stable"]
 
 
 # ---- hyperparameters
@@ -75,7 +75,8 @@ def theory_points(cfg: Config, reference, label: str, beta1: float, points) -> l
         for row in Task2Problem(reference, r0, cfg.gamma, cfg.beta2).sweep(alpha2s):
             if row["thermodynamic"]:
                 rows.append({"reference": label, "beta1": beta1, "r0": r0, "alpha2": row["alpha"],
-                             "eps_g1": row["eps_g1"], "eps_g2": row["eps_g2"], "converged": row["converged"]})
+                             "eps_g1": row["eps_g1"], "eps_g2": row["eps_g2"], "converged": row["converged"],
+                             "replicon": row["replicon"], "rs_stable": row["rs_stable"]})
     return rows
 
 

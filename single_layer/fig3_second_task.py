@@ -31,7 +31,7 @@ from vcl_sweep import run_points
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
-           "thermodynamic", "q2", "r2", "q2_star", "T", "free_entropy"]
+           "thermodynamic", "q2", "r2", "q2_star", "T", "free_entropy", "replicon", "rs_stable"]
 PAPER_ALPHA2S = {1.0: (0.01, 0.1) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
 SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[γ] (the original script's table)
     (1.0, -0.5): (0.001, 0.005, 0.01, 0.001, 0.001, 0.01, 0.01, 0.001, 0.01, 0.01, 0.001, 0.01, 0.005, 0.001, 0.001),
@@ -65,7 +65,6 @@ class Config(BaseConfig):
     lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
     weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
     tol: float = 1e-10  # saddle-point tolerance
-    threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU; 2 on an idle 2-core machine)
 
     def validate(self):
         super().validate()
@@ -76,7 +75,6 @@ class Config(BaseConfig):
         require(all(alpha2 > 0 for alpha2 in self.alpha2s + self.sgd_alpha2s), "--alpha2s/--sgd_alpha2s must be > 0")
         require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
         require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         require(self.theory_only or len(sgd_points(self)) > 0,
                 f"--sgd_alpha2s {self.sgd_alpha2s} selects no point of the SGD grid")
 

@@ -37,7 +37,7 @@ from vcl_sweep import run_points
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
            "branch", "thermodynamic", "q", "r", "q_star", "q2", "r2", "q2_star", "T", "free_entropy",
-           "epochs_trained"]
+           "replicon", "rs_stable", "epochs_trained"]
 PAPER_ALPHA2S = tuple(0.5 * k for k in range(1, 10))  # α₂ = 0.5 … 4.5 (theory and SGD of panels b–d)
 BOOKKEEPING = (*RUN_ONLY_FIELDS, "theory_only", "panels")  # fields that do not change any stored point
 THEORY_FIELDS = ("beta1", "kappa1", "theory_alphas", "sgd_alphas", "alpha1", "reference_branch", "beta2", "gamma",
@@ -96,7 +96,6 @@ class Config(BaseConfig):
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     tol: float = 1e-10  # saddle-point tolerance (max |T(x) − x|)
-    threads: int = 1  # torch CPU threads (1 avoids over-subscription on a shared CPU)
 
     def validate(self):
         super().validate()
@@ -113,7 +112,7 @@ class Config(BaseConfig):
                 "--learning_rates_d and --batch_sizes_d need one entry per α₂")
         require(min(self.n, self.trials, self.n_test, self.epochs_a, self.epochs1_bc, self.epochs2_bc, self.epochs1_d,
                     self.epochs2_d, self.batch1_bc, self.batch1_d, *self.batch_sizes_a, *self.batch_sizes_bc,
-                    *self.batch_sizes_d, self.threads) >= 1, "sizes, epochs, batch sizes, threads must be >= 1")
+                    *self.batch_sizes_d) >= 1, "sizes, epochs, batch sizes must be >= 1")
         require(min(self.lr1_bc, self.lr1_d, *self.learning_rates_a, *self.learning_rates_bc, *self.learning_rates_d,
                     self.tol) > 0 and min(self.weight_decay1_bc, self.weight_decay2_bc, *self.weight_decays_a) >= 0
                 and 0 <= self.momentum1_d < 1 and 0 <= self.momentum2_d < 1, "lr, tol > 0; decays >= 0; μ in [0, 1)")

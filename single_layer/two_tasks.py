@@ -24,7 +24,7 @@ from vcl_common import SolverError
 from vcl_sweep import run_points
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
-                  "T", "free_entropy")
+                  "T", "free_entropy", "replicon", "rs_stable")
 
 
 def solved_reference(alpha1: float, beta1: float, kappa1: float, branch: str, tol: float) -> tuple[RSSolution, str]:
