@@ -331,7 +331,7 @@ def plot(rows: list[dict], curves: list[dict], stability: list[dict], summary: d
         if alpha_c:
             plane.plot([alpha_c], [summary["critical_beta"]], "k*", markersize=9, label="critical point (RS)")
     plane.set(xlabel=r"$\alpha$", ylabel=r"$\beta$", yscale="log", title="task 1: branches and RS stability")
-    plane.legend(fontsize=6)
+    plane.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2)  # below: the plane is full
     shown = sorted({row["beta"] for row in curves})
     shown = [beta for beta in shown if beta in (10.0, 15.0, 20.0, 50.0, 100.0)] or shown[:4]
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(shown)))

@@ -10,7 +10,7 @@ from vcl_common import REPO_ROOT, PointStore, parse_config
 from vcl_sweep import crash_once, run_points
 
 FIG1A = REPO_ROOT / "single_layer" / "fig1a_learning_curves.py"
-ARGS = ("--quick", "--device", "cpu", "--alphas", "0.5", "1.0", "1.5", "2.0")
+ARGS = ("--quick", "--device", "cpu", "--threads", "1", "--alphas", "0.5", "1.0", "1.5", "2.0")  # same threads: same bits
 
 
 @pytest.fixture(scope="module")
