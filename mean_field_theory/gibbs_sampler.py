@@ -1,0 +1,307 @@
+"""An exact sampler of the theory's own Gibbs measure at finite N (docs/theory.md eq. 9 and §3b): the check of a
+replica solution that does not share its assumptions.
+
+The measure over the variational means m ∈ [−1, 1]^N of one teacher–student instance (inputs X, labels y) is
+
+    P(m) ∝ exp{β A(m)},   A(m) = Σ_μ ln Φ_N(y^μ m·x^μ / √Σ_i(1 − m_i²)) + c Σ_i S(m_i) − γ KL(m‖m′),
+
+with c = κ₁/β (0 in the main text, 1 for the uniform prior) and, for a second task, γ KL to a reference m′ (an
+equilibrium sample of task 1, κ₂ = βγ).  It is sampled in u = artanh m, where the flat measure on the cube becomes
+Π_i sech² u_i du (log density β A + Σ ln sech² u), by Hamiltonian Monte Carlo (leapfrog, Metropolis test: detailed
+balance holds exactly for any step size) combined with parallel tempering over a geometric β ladder (swaps of adjacent
+temperatures accepted with min(1, e^{(β_k − β_{k+1})(A_{k+1} − A_k)})).  Everything is batched: disorder samples ×
+replicas × temperatures are one tensor.  Half of the replicas start at random (u ~ N(0, 1)), half near the teacher
+(m = 0.9 w); that the two groups reach the same state (R̂) is the equilibration test.  Step sizes are tuned per
+temperature during the warm-up only, then frozen.
+
+Observables at the target β, per recorded sweep: ε_g of the clipped student sgn m, r = m·w/N, q⋆ = m·m/N, the
+overlap q_ab = m^a·m^b/N of every pair of replicas on the same instance (its histogram P(q): two peaks are the mark
+of replica-symmetry breaking), and A.  Diagnostics: HMC and swap acceptance, the integrated autocorrelation time
+τ_int and effective sample size of A and r, R̂ between random and teacher-near starts, and the overlap of the A
+histograms of adjacent temperatures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from single_layer.perceptron import sample_trials, sign
+from vcl_common import torch_generator
+
+DTYPE = torch.float64
+TARGET_ACCEPTANCE = 0.7  # of the HMC proposals, per temperature, aimed at during the warm-up
+R_HAT_LIMIT = 1.05  # largest R̂ (random vs teacher-near starts) of an equilibrated run
+MIN_ESS = 50.0  # smallest effective sample size (per instance) of an equilibrated run
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How long and how the chains run."""
+
+    sweeps: int = 2000  # recorded HMC sweeps (each followed by a round of tempering swaps)
+    warmup: int = 1000  # sweeps before recording (step sizes tuned here, then frozen)
+    leapfrog: int = 10  # leapfrog steps per HMC proposal
+    temperatures: int = 8  # rungs of the β ladder (1: no tempering)
+    beta_min: float = 2.0  # hottest rung (the ladder is geometric from beta_min to the target β)
+    replicas: int = 4  # per instance: half start at random, half near the teacher
+    thin: int = 2  # record every `thin`-th sweep
+
+    def __post_init__(self):
+        if min(self.sweeps, self.leapfrog, self.temperatures, self.thin) < 1 or self.warmup < 0:
+            raise ValueError("sweeps, leapfrog, temperatures and thin must be >= 1, warmup >= 0")
+        if self.replicas < 2 or self.replicas % 2:
+            raise ValueError(f"replicas must be even and >= 2 (random and teacher-near starts), got {self.replicas}")
+        if not self.beta_min > 0:
+            raise ValueError(f"beta_min must be > 0, got {self.beta_min}")
+
+
+class Measure:
+    """β A(m) + Σ ln sech² u of eq. 9 for every chain of a (D instances, R replicas, K temperatures, N) tensor u."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, entropy_weight: float = 0.0,
+                 reference: torch.Tensor | None = None, gamma: float = 0.0):
+        self.signed = (inputs * labels.unsqueeze(-1)).to(DTYPE)  # (D, P, N): y^μ x^μ
+        self.entropy_weight, self.gamma = float(entropy_weight), float(gamma)
+        self.reference = None if reference is None else reference.to(DTYPE)  # (D, R, N) or (D, 1, N): m′
+
+    def action(self, u: torch.Tensor) -> torch.Tensor:
+        """A(m(u)) per chain, shape u.shape[:-1]."""
+        m, sech_sq = torch.tanh(u), _sech_sq(u)
+        fields = torch.einsum("drkn,dpn->drkp", m, self.signed) / torch.sqrt(sech_sq.sum(-1, keepdim=True))
+        value = torch.special.log_ndtr(fields).sum(-1)
+        if self.entropy_weight:
+            value = value + self.entropy_weight * _ising_entropy(u, m).sum(-1)
+        if self.gamma:
+            value = value - self.gamma * _ising_kl(u, m, self.reference.unsqueeze(2)).sum(-1)
+        return value
+
+    def log_density(self, u: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(β_k A + Σ ln sech² u, A) per chain; betas has shape (K,)."""
+        action = self.action(u)
+        return betas * action + torch.log(_sech_sq(u)).sum(-1), action
+
+
+def _sech_sq(u: torch.Tensor) -> torch.Tensor:
+    """1 − tanh² u without cancellation: 4 e^{−2|u|}/(1 + e^{−2|u|})²."""
+    decay = torch.exp(-2.0 * u.abs())
+    return 4.0 * decay / (1.0 + decay) ** 2
+
+
+def _ising_entropy(u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """S(m) = ln 2cosh u − u m of the Ising distribution with mean m = tanh u."""
+    return torch.logaddexp(u, -u) - u * m
+
+
+def _ising_kl(u: torch.Tensor, m: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """KL(m‖m′) = u m − ln 2cosh u − u′ m + ln 2cosh u′ of two Ising distributions (u′ = artanh m′)."""
+    reference_u = torch.atanh(reference.clamp(-1 + 1e-15, 1 - 1e-15))
+    return (u - reference_u) * m - torch.logaddexp(u, -u) + torch.logaddexp(reference_u, -reference_u)
+
+
+def _gradient(measure: Measure, u: torch.Tensor, betas: torch.Tensor):
+    u = u.detach().requires_grad_(True)
+    log_density, action = measure.log_density(u, betas)
+    grad, = torch.autograd.grad(log_density.sum(), u)
+    return log_density.detach(), action.detach(), grad
+
+
+def hmc_sweep(measure: Measure, u, betas, step, leapfrog: int, generator, state=None):
+    """One HMC proposal for every chain (step: per chain, broadcast to u.shape[:-1]); returns (u, log density,
+    A, gradient, accepted) — the last three reused by the next sweep."""
+    log_density, action, grad = state if state is not None else _gradient(measure, u, betas)
+    momentum = torch.randn(u.shape, generator=generator, dtype=DTYPE)
+    step_n = step.unsqueeze(-1)
+    position, moving = u, momentum + 0.5 * step_n * grad
+    for index in range(leapfrog):
+        position = position + step_n * moving
+        new_log, new_action, new_grad = _gradient(measure, position, betas)
+        moving = moving + (step_n if index < leapfrog - 1 else 0.5 * step_n) * new_grad
+    log_ratio = (new_log - 0.5 * (moving**2).sum(-1)) - (log_density - 0.5 * (momentum**2).sum(-1))
+    accepted = torch.log(torch.rand(log_ratio.shape, generator=generator, dtype=DTYPE)) < torch.nan_to_num(
+        log_ratio, nan=-math.inf)
+    keep = accepted.unsqueeze(-1)
+    return (torch.where(keep, position, u), torch.where(accepted, new_log, log_density),
+            torch.where(accepted, new_action, action), torch.where(keep, new_grad, grad), accepted)
+
+
+def swap_round(u, action, betas, parity: int, generator):
+    """Replica-exchange proposals between rungs (k, k+1) with k ≡ parity (mod 2), for every instance and replica;
+    returns (u, accepted per pair (D, R, pairs), pair indices)."""
+    low = torch.arange(parity, max(betas.shape[0] - 1, parity), 2)
+    if low.numel() == 0:  # a single rung, or no pair of this parity
+        return u, None, low
+    log_ratio = (betas[low] - betas[low + 1]) * (action[..., low + 1] - action[..., low])
+    accepted = torch.log(torch.rand(log_ratio.shape, generator=generator, dtype=DTYPE)) < log_ratio
+    order = torch.arange(betas.shape[0]).expand(*u.shape[:2], -1).clone()
+    order[..., low] = torch.where(accepted, low + 1, low)
+    order[..., low + 1] = torch.where(accepted, low, low + 1)
+    return torch.gather(u, 2, order.unsqueeze(-1).expand(u.shape)), accepted, low
+
+
+def ladder(beta: float, schedule: Schedule) -> torch.Tensor:
+    if schedule.temperatures == 1:
+        return torch.tensor([beta], dtype=DTYPE)
+    return torch.tensor(np.geomspace(min(schedule.beta_min, beta), beta, schedule.temperatures), dtype=DTYPE)
+
+
+def initial_state(teacher: torch.Tensor, schedule: Schedule, generator) -> torch.Tensor:
+    """u of every chain: the first half of the replicas u ~ N(0, 1), the second half at m = 0.9 w (+ small noise)."""
+    instances, n = teacher.shape
+    half = schedule.replicas // 2
+    shape = (instances, half, schedule.temperatures, n)
+    random = torch.randn(shape, generator=generator, dtype=DTYPE)
+    near = math.atanh(0.9) * teacher.to(DTYPE)[:, None, None, :] + 0.1 * torch.randn(shape, generator=generator,
+                                                                                        dtype=DTYPE)
+    return torch.cat([random, near], dim=1)
+
+
+@dataclasses.dataclass
+class Run:
+    """Recorded series at the target β (shape (samples, D, R) unless said) and the diagnostics of one run."""
+
+    eps_g: np.ndarray
+    r: np.ndarray
+    q_star: np.ndarray
+    action: np.ndarray
+    overlaps: np.ndarray  # (samples, D, pairs): q_ab of every replica pair a < b of an instance
+    pairs: list  # (a, b) of each overlap column
+    hmc_acceptance: np.ndarray  # per rung, recorded sweeps
+    swap_acceptance: np.ndarray  # per adjacent pair of rungs
+    betas: np.ndarray
+    steps: np.ndarray  # frozen HMC step per rung
+    action_by_rung: np.ndarray  # (samples, D, R, K): A of every rung, for the histogram overlaps
+    last: torch.Tensor  # final u of every chain (D, R, K, N)
+
+
+def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Schedule, seed: int,
+           start: torch.Tensor | None = None) -> Run:
+    """Run the tempered HMC chains of one measure (module docstring); `start` overrides the initial u."""
+    generator = torch_generator(seed)
+    betas = ladder(beta, schedule)
+    u = initial_state(teacher, schedule, generator) if start is None else start.clone().to(DTYPE)
+    n = u.shape[-1]
+    step = torch.full((schedule.temperatures,), 0.5 * n ** -0.25, dtype=DTYPE)  # HMC steps shrink like N^(-1/4)
+    chain_step = lambda: step.expand(u.shape[:-1])  # noqa: E731 — the current step of every chain
+    state, accepted_window = None, []
+    for sweep in range(schedule.warmup):
+        u, *state, accepted = hmc_sweep(measure, u, betas, chain_step(), schedule.leapfrog, generator, state)
+        accepted_window.append(accepted.to(DTYPE).mean(dim=(0, 1)))
+        if (sweep + 1) % 10 == 0:  # tune each rung's step towards the target acceptance, warm-up only
+            rate = torch.stack(accepted_window).mean(0)
+            step = step * torch.exp(1.5 * (rate - TARGET_ACCEPTANCE))
+            accepted_window = []
+        u, _, _ = swap_round(u, state[1], betas, sweep % 2, generator)
+        state = None  # swapped configurations: recompute their density
+    records = {name: [] for name in ("eps_g", "r", "q_star", "action", "overlaps", "action_by_rung")}
+    hmc_accepted, swaps, swap_counts = torch.zeros(schedule.temperatures, dtype=DTYPE), \
+        torch.zeros(max(schedule.temperatures - 1, 1), dtype=DTYPE), torch.zeros(max(schedule.temperatures - 1, 1))
+    upper = torch.triu_indices(schedule.replicas, schedule.replicas, offset=1)
+    pairs = upper.T.tolist()
+    for sweep in range(schedule.sweeps):
+        u, *state, accepted = hmc_sweep(measure, u, betas, chain_step(), schedule.leapfrog, generator, state)
+        hmc_accepted += accepted.to(DTYPE).mean(dim=(0, 1))
+        u, swapped, low = swap_round(u, state[1], betas, sweep % 2, generator)
+        if swapped is not None:
+            swaps[low] += swapped.to(DTYPE).mean(dim=(0, 1))
+            swap_counts[low] += 1
+            state = None
+        if sweep % schedule.thin == 0:
+            action = state[1] if state is not None else measure.action(u)
+            m = torch.tanh(u[:, :, -1])  # target rung (D, R, N)
+            w = teacher.to(DTYPE).unsqueeze(1)
+            records["eps_g"].append(torch.arccos((sign(m) * w).mean(-1).clamp(-1, 1)) / math.pi)
+            records["r"].append((m * w).mean(-1))
+            records["q_star"].append((m * m).mean(-1))
+            records["action"].append(action[..., -1])
+            records["action_by_rung"].append(action)
+            gram = torch.einsum("dan,dbn->dab", m, m) / n
+            records["overlaps"].append(gram[:, upper[0], upper[1]])
+    stacked = {name: torch.stack(values).numpy() for name, values in records.items()}
+    return Run(**stacked, pairs=pairs, hmc_acceptance=(hmc_accepted / schedule.sweeps).numpy(),
+               swap_acceptance=(swaps / swap_counts.clamp(min=1)).numpy(), betas=betas.numpy(), steps=step.numpy(),
+               last=u)
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def integrated_time(series: np.ndarray, window_factor: float = 5.0) -> float:
+    """τ_int of a 1-d series (Sokal's automatic window: the smallest W with W ≥ c·τ(W)); 1 for white noise."""
+    x = np.asarray(series, dtype=float) - np.mean(series)
+    if len(x) < 4 or not np.any(x):
+        return 1.0
+    spectrum = np.fft.rfft(x, n=2 * len(x))
+    autocorrelation = np.fft.irfft(spectrum * np.conj(spectrum))[: len(x)]
+    autocorrelation /= autocorrelation[0]
+    tau = 2.0 * np.cumsum(autocorrelation) - 1.0
+    window = np.arange(len(x))
+    inside = window < window_factor * tau
+    cut = int(np.argmin(inside)) if not inside.all() else len(x) - 1
+    return float(max(tau[cut], 1.0))
+
+
+def r_hat(chains: np.ndarray) -> float:
+    """Gelman–Rubin potential scale reduction of (samples, chains) (split in halves): ≈ 1 when the chains agree."""
+    samples = chains.shape[0] // 2
+    split = np.concatenate([chains[:samples], chains[samples:2 * samples]], axis=1)
+    within = split.var(axis=0, ddof=1).mean()
+    between = samples * split.mean(axis=0).var(ddof=1)
+    if within == 0:
+        return 1.0 if between == 0 else math.inf
+    return float(math.sqrt(((samples - 1) / samples * within + between / samples) / within))
+
+
+def histogram_overlap(first: np.ndarray, second: np.ndarray, bins: int = 40) -> float:
+    """Σ min(p, q) of two normalised histograms on common bins: 0 disjoint, 1 identical."""
+    edges = np.histogram_bin_edges(np.concatenate([first, second]), bins=bins)
+    p, _ = np.histogram(first, bins=edges)
+    q, _ = np.histogram(second, bins=edges)
+    return float(np.minimum(p / p.sum(), q / q.sum()).sum())
+
+
+def diagnostics(run: Run) -> dict:
+    """Acceptance, τ_int and ESS (per instance, of A and r), R̂ between random and teacher-near starts (max over
+    instances of eps_g, r, q⋆, A), the A-histogram overlap of adjacent rungs, and the verdict `equilibrated`."""
+    samples, instances, replicas = run.r.shape
+    tau = {name: float(np.mean([integrated_time(getattr(run, name)[:, d, a]) for d in range(instances)
+                                for a in range(replicas)])) for name in ("action", "r")}
+    ess = {name: samples * replicas / tau[name] for name in tau}
+    worst = {name: max(r_hat(getattr(run, name)[:, d, :]) for d in range(instances))
+             for name in ("eps_g", "r", "q_star", "action")}
+    overlaps = [histogram_overlap(run.action_by_rung[..., k].ravel(), run.action_by_rung[..., k + 1].ravel())
+                for k in range(len(run.betas) - 1)]
+    reasons = [f"R_hat({name}) = {value:.3f} > {R_HAT_LIMIT}" for name, value in worst.items() if value > R_HAT_LIMIT]
+    reasons += [f"ESS({name}) = {value:.0f} < {MIN_ESS:.0f}" for name, value in ess.items() if value < MIN_ESS]
+    return {"hmc_acceptance": run.hmc_acceptance.tolist(), "swap_acceptance": run.swap_acceptance.tolist(),
+            "betas": run.betas.tolist(), "steps": run.steps.tolist(), "tau_int": tau, "ess_per_instance": ess,
+            "r_hat_max": worst, "energy_histogram_overlap": overlaps, "equilibrated": not reasons,
+            "reason": "; ".join(reasons)}
+
+
+def summary(run: Run) -> dict:
+    """Means over instances (and replicas, samples) of ε_g, r, q⋆ and q, with the standard error over instances."""
+    result = {}
+    for name in ("eps_g", "r", "q_star"):
+        per_instance = getattr(run, name).mean(axis=(0, 2))
+        result[name] = float(per_instance.mean())
+        result[f"{name}_se"] = float(per_instance.std(ddof=1) / math.sqrt(len(per_instance))) if len(
+            per_instance) > 1 else math.nan
+    per_instance = run.overlaps.mean(axis=(0, 2))
+    result["q"] = float(per_instance.mean())
+    result["q_se"] = float(per_instance.std(ddof=1) / math.sqrt(len(per_instance))) if len(per_instance) > 1 else \
+        math.nan
+    return result
+
+
+def overlap_histogram(run: Run, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """P(q) of the replica overlaps on [−1, 1] (density), pooled over instances, pairs and samples."""
+    density, edges = np.histogram(run.overlaps.ravel(), bins=bins, range=(-1.0, 1.0), density=True)
+    return density, edges
+
+
+def task1_instances(n: int, alpha: float, instances: int, seed: int) -> tuple[torch.Tensor, Measure]:
+    """Teachers (D, N) and the task-1 measure of `instances` teacher–student instances (perceptron.sample_trials:
+    the data of SGD trial k is instance k)."""
+    _, (task,) = sample_trials(instances, n, [alpha], seed=seed, dtype=DTYPE)
+    return task.teacher, Measure(task.inputs, task.labels)

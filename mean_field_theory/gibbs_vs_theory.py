@@ -1,0 +1,198 @@
+"""Beyond the paper — the theory's Gibbs measure sampled at finite N against its RS solution (and SGD).
+
+Axes: x = α; y = ε_g of the clipped student sgn m (left), the replica overlap q and self-overlap q⋆ (middle), and
+the distribution P(q) of the overlap of two replicas at the largest α of each β (right).  Lines: the RS solution
+(thermodynamic branch; faded where its replicon λ_R ≥ 1, docs/theory.md §3b).  Points: tempered HMC of eq. 9
+(`mean_field_theory.gibbs_sampler`) at each N, mean over instances ± 1 s.e. over instances; a point whose chains did
+not equilibrate (R̂ between random and teacher-near starts > 1.05, or too few effective samples) is drawn hollow and
+makes the script exit 3.  Squares: SGD of Fig. 2b at β = 20 where `figures/fig2b_theory_vs_sgd.csv` has the same α.
+The N → ∞ value of each observable is a weighted least-squares fit a + b/N over the N of the run (its s.e. from
+the fit) when there are at least three N.
+
+Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog; the committed run is
+the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100, 200; its wall time is in the json).  This is a first, small
+run: the sizes N = 400 … 1600 and the Fig. 2b α grid that the N → ∞ extrapolation needs are open (their cost grows like
+N^2.5 per point on a CPU).
+Command: python mean_field_theory/gibbs_vs_theory.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from mean_field_theory import gibbs_sampler
+from mean_field_theory.task1 import sweep_task1
+from single_layer.perceptron import n_patterns
+from vcl_common import (FIGURES_DIR, BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv,
+                        read_json, require, run, run_metadata, save_figure, write_csv, write_json)
+from vcl_sweep import sweep
+
+STEM = "gibbs_vs_theory"
+OBSERVABLES = ("eps_g", "r", "q_star", "q")
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    betas: tuple[float, ...] = (5.0, 20.0)  # inverse temperatures of eq. 9 (β); 5 lies below the AT line
+    alphas: tuple[float, ...] = (0.5, 1.0, 1.3)  # data densities α
+    ns: tuple[int, ...] = (100, 200)  # system sizes N
+    instances: int = 4  # teacher–student instances per point (seed + k, as SGD trial k)
+    replicas: int = 4  # chains per instance: half from random starts, half near the teacher
+    sweeps: int = 3000  # recorded HMC sweeps
+    warmup: int = 1000  # sweeps before recording (step sizes tuned, then frozen)
+    leapfrog: int = 10  # leapfrog steps per proposal
+    beta_min: float = 5.0  # hottest rung of the tempering ladder (RS-stable: a single state, fast mixing)
+    rungs_per_unit: float = 0.75  # tempering rungs per unit of ln(β/β_min)·√N (0: no tempering)
+    thin: int = 2  # record every thin-th sweep
+
+    def validate(self):
+        super().validate()
+        require(len(self.betas) > 0 and min(self.betas) > 0, f"--betas must be > 0, got {self.betas}")
+        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0, got {self.alphas}")
+        require(len(self.ns) > 0 and min(self.ns) >= 2, f"--ns must be >= 2 (N < 2 has no overlap), got {self.ns}")
+        require(all(n_patterns(alpha, n) >= 1 for alpha in self.alphas for n in self.ns), "every α·N must be >= 1")
+        require(self.instances >= 2, f"--instances must be >= 2 (an s.e. over instances), got {self.instances}")
+        require(self.replicas >= 2 and self.replicas % 2 == 0, f"--replicas must be even and >= 2: {self.replicas}")
+        require(min(self.sweeps, self.leapfrog, self.thin) >= 1 and self.warmup >= 0,
+                "--sweeps, --leapfrog, --thin must be >= 1 and --warmup >= 0")
+        require(self.beta_min > 0 and self.rungs_per_unit >= 0, "--beta_min must be > 0, --rungs_per_unit >= 0")
+
+
+QUICK = {"betas": (5.0,), "alphas": (1.0,), "ns": (40,), "instances": 2, "replicas": 2, "sweeps": 200, "warmup": 100,
+         "leapfrog": 5, "thin": 1}
+
+
+def schedule(cfg: Config, beta: float, n: int) -> gibbs_sampler.Schedule:
+    """The chains of one point: rungs ∝ ln(β/β_min)·√N (the spread of A grows like √N, so must the rung density)."""
+    span = math.log(max(beta / cfg.beta_min, 1.0))
+    rungs = 1 + math.ceil(cfg.rungs_per_unit * span * math.sqrt(n)) if span > 0 and cfg.rungs_per_unit else 1
+    return gibbs_sampler.Schedule(cfg.sweeps, cfg.warmup, cfg.leapfrog, rungs, min(cfg.beta_min, beta), cfg.replicas,
+                                  cfg.thin)
+
+
+def point(cfg: Config, beta: float, alpha: float, n: int) -> list[dict]:
+    """One (β, α, N): the summary row (means ± s.e. over instances), its diagnostics and P(q)."""
+    teacher, measure = gibbs_sampler.task1_instances(n, alpha, cfg.instances, cfg.seed)
+    chains = gibbs_sampler.sample(measure, teacher, beta, schedule(cfg, beta, n), cfg.seed)
+    checks = gibbs_sampler.diagnostics(chains)
+    density, edges = gibbs_sampler.overlap_histogram(chains)
+    return [{"beta": beta, "alpha": alpha, "n": n, "source": "mcmc", **gibbs_sampler.summary(chains),
+             "equilibrated": checks["equilibrated"], "rungs": len(checks["betas"]),
+             "diagnostics": checks, "p_of_q": density.tolist(), "q_edges": edges.tolist()}]
+
+
+def extrapolate(rows: list[dict]) -> list[dict]:
+    """Per (β, α) and observable: a + b/N by weighted least squares over the N (≥ 3 of them), a and its s.e."""
+    result = []
+    for beta, alpha in sorted({(row["beta"], row["alpha"]) for row in rows}):
+        chosen = sorted((row for row in rows if (row["beta"], row["alpha"]) == (beta, alpha)), key=lambda r: r["n"])
+        if len(chosen) < 3:
+            continue
+        extrapolated = {"beta": beta, "alpha": alpha, "n": "inf", "source": "mcmc_extrapolated"}
+        for name in OBSERVABLES:
+            x = np.array([[1.0, 1.0 / row["n"]] for row in chosen])
+            weights = 1.0 / np.array([max(row[f"{name}_se"], 1e-6) for row in chosen]) ** 2
+            covariance = np.linalg.inv(x.T @ (weights[:, None] * x))
+            coefficients = covariance @ x.T @ (weights * np.array([row[name] for row in chosen]))
+            extrapolated[name], extrapolated[f"{name}_se"] = coefficients[0], math.sqrt(covariance[0, 0])
+        result.append(extrapolated)
+    return result
+
+
+def theory_rows(cfg: Config) -> list[dict]:
+    grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, 40), 4), *cfg.alphas})
+    return [{"source": "rs", "n": "inf", **row} for beta in cfg.betas
+            for row in sweep_task1([float(alpha) for alpha in grid], beta=beta)]
+
+
+def sgd_rows() -> list[dict]:
+    """SGD of Fig. 2b (β = 20 settings, N = 1000) if its committed csv is present."""
+    path = FIGURES_DIR / "fig2b_theory_vs_sgd.csv"
+    return [row for row in read_csv(path) if row["source"] == "sgd" and row.get("converged", True)] if path.exists() \
+        else []
+
+
+# ---- plot
+def plot(rows: list[dict], sgd: list[dict]):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, (error_ax, overlap_ax, histogram_ax) = plt.subplots(1, 3, figsize=(13.5, 3.8))
+    mcmc = [row for row in rows if row["source"] == "mcmc"]
+    betas = sorted({row["beta"] for row in mcmc})
+    colors = dict(zip(betas, plt.cm.viridis(np.linspace(0.1, 0.8, len(betas)))))
+    markers = dict(zip(sorted({row["n"] for row in mcmc}), "ovs^D"))
+    for beta in betas:
+        theory = [row for row in rows if row["source"] == "rs" and row["beta"] == beta and row["thermodynamic"]]
+        plot_by_stability(error_ax, [(r["alpha"], r["eps_g"], r["rs_stable"]) for r in theory], "-",
+                          color=colors[beta], label=rf"RS, $\beta={beta:g}$ (faded: $\lambda_R \geq 1$)")
+        plot_by_stability(overlap_ax, [(r["alpha"], r["q"], r["rs_stable"]) for r in theory], "-", color=colors[beta],
+                          label=rf"RS $q$, $\beta={beta:g}$")
+        for n, marker in markers.items():
+            chosen = sorted((row for row in mcmc if row["beta"] == beta and row["n"] == n), key=lambda r: r["alpha"])
+            for ax, name in ((error_ax, "eps_g"), (overlap_ax, "q")):
+                for equilibrated in (True, False):
+                    part = [row for row in chosen if row["equilibrated"] == equilibrated]
+                    if part:
+                        ax.errorbar([r["alpha"] for r in part], [r[name] for r in part],
+                                    yerr=[r[f"{name}_se"] for r in part], fmt=marker, color=colors[beta],
+                                    mfc=None if equilibrated else "none", ms=4,
+                                    label=(f"MCMC N={n} (± 1 s.e. over instances)" + ("" if equilibrated else
+                                           ", not equilibrated")) if name == "eps_g" and beta == betas[-1] else None)
+    extrapolated = [row for row in rows if row["source"] == "mcmc_extrapolated"]
+    if extrapolated:
+        error_ax.errorbar([r["alpha"] for r in extrapolated], [r["eps_g"] for r in extrapolated],
+                          yerr=[r["eps_g_se"] for r in extrapolated], fmt="*", color="k", label=r"MCMC, $N\to\infty$")
+    if sgd:
+        alphas = sorted({row["alpha"] for row in sgd if row["alpha"] <= max(r["alpha"] for r in mcmc) + 0.2})
+        values = [[row["eps_g"] for row in sgd if row["alpha"] == alpha] for alpha in alphas]
+        error_ax.errorbar(alphas, [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) / math.sqrt(len(v))
+                                                                     for v in values],
+                          fmt="s", color="tab:red", mfc="none", ms=4, label="SGD, Fig. 2b (± 1 s.e. over trials)")
+    error_ax.set(xlabel=r"$\alpha$", ylabel=r"$\epsilon_g$ of sgn $m$", title="generalization error")
+    overlap_ax.set(xlabel=r"$\alpha$", ylabel=r"replica overlap $q$", title="overlap of two replicas")
+    error_ax.legend(fontsize=6)
+    overlap_ax.legend(fontsize=6)
+    for beta in betas:
+        top = max((row for row in mcmc if row["beta"] == beta), key=lambda r: (r["alpha"], r["n"]))
+        centres = 0.5 * (np.array(top["q_edges"][1:]) + np.array(top["q_edges"][:-1]))
+        histogram_ax.step(centres, top["p_of_q"], where="mid", color=colors[beta],
+                          label=rf"$\beta={beta:g}$, $\alpha={top['alpha']:g}$, $N={top['n']}$")
+    histogram_ax.set(xlabel=r"$q_{ab}$", ylabel=r"$P(q)$", title="overlap distribution (two peaks: RSB)")
+    histogram_ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def main(cfg: Config):
+    out_dir, started = cfg.output_dir, time.time()
+    if not cfg.replot:
+        theory = theory_rows(cfg)
+        points = [(f"beta={beta!r} alpha={alpha!r} n={n!r}", point, (cfg, beta, alpha, n))
+                  for beta in cfg.betas for alpha in cfg.alphas for n in cfg.ns]
+        mcmc, store = sweep(cfg, STEM, points, desc="(beta, alpha, N)")
+        details = {f"beta={row['beta']:g} alpha={row['alpha']:g} n={row['n']}": {
+            key: row.pop(key) for key in ("diagnostics", "p_of_q", "q_edges")} for row in mcmc}
+        rows = theory + mcmc + extrapolate(mcmc)
+        write_csv(out_dir / f"{STEM}.csv", rows)
+        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", points=details))
+        store.close()
+    rows, details = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["points"]
+    for row in rows:
+        if row["source"] == "mcmc":
+            row.update({key: details[f"beta={row['beta']:g} alpha={row['alpha']:g} n={row['n']}"][key]
+                        for key in ("p_of_q", "q_edges")})
+    paths = save_figure(plot(rows, sgd_rows()), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    failing = [key for key, value in details.items() if not value["diagnostics"]["equilibrated"]]
+    if failing:
+        raise SolverError(f"not equilibrated by its own criterion at {failing} (rows kept, equilibrated=False; "
+                          f"reasons in {STEM}.json)")
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)

@@ -1,0 +1,95 @@
+"""The exact sampler of eq. 9 (mean_field_theory/gibbs_sampler.py) against computations it does not share: adaptive
+numerical integration over the cube at N = 2 and 3 (tempering and HMC together must give the target marginals), the
+RS solution where RS is stable (β = 5, λ_R ≈ 0.19), and its own reproducibility (same seed, same chain)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import special
+
+from mean_field_theory.gibbs_sampler import (Measure, Schedule, diagnostics, integrated_time, r_hat, sample, summary,
+                                             task1_instances)
+from mean_field_theory.task1 import solve_task1
+
+
+def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, panels=6):
+    """E[r], E[q⋆] and E[A] of P(m) ∝ e^{βA(m)} on [−1, 1]^N (N = 2 or 3): a tensor-product composite Gauss–Legendre
+    rule (`panels` panels of `nodes` nodes per axis), vectorised; the test checks it against twice the nodes."""
+    edges = np.linspace(-1.0, 1.0, panels + 1)
+    base, weights = np.polynomial.legendre.leggauss(nodes)
+    axis = np.concatenate([(high - low) / 2 * base + (high + low) / 2 for low, high in zip(edges[:-1], edges[1:])])
+    axis_weights = np.concatenate([(high - low) / 2 * weights for low, high in zip(edges[:-1], edges[1:])])
+    n = inputs.shape[1]
+    m = np.stack(np.meshgrid(*[axis] * n, indexing="ij"), axis=-1).reshape(-1, n)
+    weight = np.prod(np.stack(np.meshgrid(*[axis_weights] * n, indexing="ij"), axis=-1).reshape(-1, n), axis=-1)
+    action = special.log_ndtr(m @ (inputs * labels[:, None]).T / np.sqrt(np.sum(1 - m**2, axis=-1, keepdims=True)))
+    action = action.sum(-1)
+    if entropy_weight:
+        plus, minus = (1 + m) / 2, (1 - m) / 2
+        action = action - entropy_weight * np.sum(special.xlogy(plus, plus) + special.xlogy(minus, minus), axis=-1)
+    density = weight * np.exp(beta * (action - action.max()))
+    density /= density.sum()
+    return {"r": density @ (m @ teacher / n), "q_star": density @ np.mean(m**2, axis=-1), "action": density @ action}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, beta, entropy_weight, temperatures", [(2, 3.0, 0.0, 3), (3, 2.0, 1.0, 1)])
+def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures):
+    """Many independent replicas of one instance; the sampled means agree with the integrals over the cube within 4
+    standard errors (from the spread of the replicas' own means: independent chains)."""
+    generator = np.random.default_rng(n)
+    inputs = generator.choice([-1.0, 1.0], size=(n, n))
+    teacher = generator.choice([-1.0, 1.0], size=n)
+    labels = np.where(inputs @ teacher >= 0, 1.0, -1.0)
+    measure = Measure(torch.tensor(inputs)[None], torch.tensor(labels)[None], entropy_weight=entropy_weight)
+    schedule = Schedule(sweeps=400, warmup=100, leapfrog=5, temperatures=temperatures, beta_min=1.0, replicas=256,
+                        thin=1)
+    run = sample(measure, torch.tensor(teacher)[None], beta, schedule, seed=3)
+    exact = exact_averages(inputs, labels, teacher, beta, entropy_weight)
+    finer = exact_averages(inputs, labels, teacher, beta, entropy_weight, nodes=24)
+    assert all(abs(exact[name] - finer[name]) < 1e-6 for name in exact)  # the reference is converged
+    for name in ("r", "q_star", "action"):
+        per_chain = getattr(run, name)[:, 0, :].mean(axis=0)
+        error = per_chain.std(ddof=1) / math.sqrt(len(per_chain))
+        assert abs(per_chain.mean() - exact[name]) < 4 * error + 1e-3, (name, per_chain.mean(), exact[name], error)
+
+
+@pytest.mark.slow
+def test_where_rs_is_stable_the_sampled_measure_is_the_rs_solution():
+    """β = 5, α = 1 (λ_R ≈ 0.19): N = 200, 4 instances; agreement within 4 s.e. plus 0.01 for finite N."""
+    teacher, measure = task1_instances(200, 1.0, 4, seed=0)
+    run = sample(measure, teacher, 5.0, Schedule(sweeps=300, warmup=200, temperatures=1), seed=1)
+    checks = diagnostics(run)
+    assert checks["equilibrated"], checks["reason"]
+    sampled, theory = summary(run), solve_task1(1.0, beta=5.0)
+    for name in ("eps_g", "r", "q_star", "q"):
+        assert abs(sampled[name] - getattr(theory, name)) < 4 * sampled[f"{name}_se"] + 0.01, name
+
+
+def test_the_same_seed_gives_the_same_chain():
+    teacher, measure = task1_instances(20, 1.0, 2, seed=0)
+    schedule = Schedule(sweeps=20, warmup=10, temperatures=2, replicas=2)
+    first, second = (sample(measure, teacher, 5.0, schedule, seed=7) for _ in range(2))
+    assert np.array_equal(first.action, second.action) and np.array_equal(first.overlaps, second.overlaps)
+    assert not np.array_equal(first.action, sample(measure, teacher, 5.0, schedule, seed=8).action)
+
+
+def test_the_diagnostics_on_known_series():
+    """τ_int of an AR(1) series is (1 + ρ)/(1 − ρ); R̂ is ≈ 1 for chains of one law and large for two laws."""
+    generator = np.random.default_rng(0)
+    rho, series = 0.8, np.zeros(200_000)
+    noise = generator.normal(size=series.size)
+    for index in range(1, series.size):
+        series[index] = rho * series[index - 1] + noise[index]
+    assert integrated_time(series) == pytest.approx((1 + rho) / (1 - rho), rel=0.1)
+    same = generator.normal(size=(2000, 4))
+    assert r_hat(same) < 1.01 and r_hat(same + np.array([0, 0, 3, 3])) > 1.5
+
+
+@pytest.mark.parametrize("options", [{"replicas": 3}, {"sweeps": 0}, {"beta_min": 0.0}, {"temperatures": 0}])
+def test_a_bad_schedule_is_refused(options):
+    with pytest.raises(ValueError):
+        Schedule(**options)
