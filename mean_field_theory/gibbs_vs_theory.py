@@ -92,7 +92,7 @@ def extrapolate(rows: list[dict]) -> list[dict]:
         chosen = sorted((row for row in rows if (row["beta"], row["alpha"]) == (beta, alpha)), key=lambda r: r["n"])
         if len(chosen) < 3:
             continue
-        extrapolated = {"beta": beta, "alpha": alpha, "n": "inf", "source": "mcmc_extrapolated"}
+        extrapolated = {"beta": beta, "alpha": alpha, "n": "", "source": "mcmc_extrapolated"}  # N → ∞
         for name in OBSERVABLES:
             x = np.array([[1.0, 1.0 / row["n"]] for row in chosen])
             weights = 1.0 / np.array([max(row[f"{name}_se"], 1e-6) for row in chosen]) ** 2
@@ -105,7 +105,7 @@ def extrapolate(rows: list[dict]) -> list[dict]:
 
 def theory_rows(cfg: Config) -> list[dict]:
     grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, 40), 4), *cfg.alphas})
-    return [{"source": "rs", "n": "inf", **row} for beta in cfg.betas
+    return [{"source": "rs", "n": "", **row} for beta in cfg.betas
             for row in sweep_task1([float(alpha) for alpha in grid], beta=beta)]
 
 
