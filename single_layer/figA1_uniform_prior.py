@@ -136,7 +136,7 @@ def theory_a(cfg: Config) -> list[dict]:
     alphas = sorted({round(a, 10) for a in (*cfg.theory_alphas, *cfg.sgd_alphas)})
     return [{"panel": "a", "source": "theory", "seed": "", "eps_g1": row["eps_g"],
              **{key: row[key] for key in ("alpha", "p1", "converged", "branch", "thermodynamic", "q", "r", "q_star",
-                                          "free_entropy")}}
+                                          "free_entropy", "replicon", "rs_stable")}}
             for row in sweep_task1(alphas, beta=cfg.beta1, kappa=cfg.kappa1, tol=cfg.tol)]
 
 
