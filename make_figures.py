@@ -49,13 +49,15 @@ class Job:
 FIG3_SGD = ["--n", "500", "--trials", "6", "--sgd_alpha2s", "0.01", "0.1", "0.5", "1", "2", "3", "4", "5", "6", "7"]
 JOBS = [
     Job("fig2a", "Fig. 2a: task-1 order parameters vs α (theory, both branches)",
-        ["mean_field_theory/fig2a_order_parameters.py"], "20 s", "fig2a_order_parameters", [], ("alpha", "branch"),
-        "20 s"),
+        ["mean_field_theory/fig2a_order_parameters.py"], "47 s", "fig2a_order_parameters", [], ("alpha", "branch"),
+        "47 s"),
     Job("classical", "solver validation: classical perceptron results",
         ["mean_field_theory/classical_perceptron.py"], "6 s", "classical_perceptron", [], ("quantity",), "6 s"),
     Job("phase", "task-1 phase diagram (α, β): spinodals, transition, critical β",
         ["mean_field_theory/phase_diagram.py"], "3 min", "phase_diagram",
         ["--betas", "12.5", "20", "50", "--no-critical"], ("beta",), "40 s"),
+    Job("gibbs", "beyond the paper: the Gibbs measure of eq. 9 sampled (tempered HMC) vs its RS solution and SGD",
+        ["mean_field_theory/gibbs_vs_theory.py"], "see its json", "gibbs_vs_theory"),
     Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"], "1 min",
         "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s"),
     Job("fig2b", "Fig. 2b: ε_g vs α, theory vs SGD", ["single_layer/fig2b_theory_vs_sgd.py"], "15 min",
@@ -88,7 +90,8 @@ JOBS = [
     Job("pmnist", "permuted MNIST, 4 field-rule variants", ["deep_networks/permuted_mnist.py", "--methods", "vcl",
                                                             "vcl_no_kl", "vcl_fixed_beta", "vcl_anchored"],
         "2.6 min per method", "permuted_mnist", ["--methods", "vcl"],
-        ("method", "seed", "epoch", "task_eval", "eval_mode"), "3 min"),
+        ("method", "seed", "epoch", "task_eval", "eval_mode"), "3 min",
+        tolerance=0.02),  # the fast run uses 2 threads, the committed one 1: rounding changes the trajectory
     Job("pmnist_lambda2e-4", "permuted MNIST, anchored prior with λ = 2·10⁻⁴",
         ["deep_networks/permuted_mnist.py", "--methods", "vcl_anchored", "--anchor_weight", "0.0002", "--out_dir",
          "figures/permuted_mnist_anchored_lambda2e-4"], "3 min", "permuted_mnist_anchored_lambda2e-4/permuted_mnist"),

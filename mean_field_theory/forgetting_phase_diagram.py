@@ -12,7 +12,9 @@ critical point, where the coexistence window closes, is the root of the smallest
 curve between the last value with one branch and the first with two (`phase_diagram.critical_parameter`).
 
 Outputs: forgetting_phase_diagram.csv (gamma, r0, alpha2_spinodal_low, alpha2_spinodal_high, alpha2_transition;
-empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g² along the traced branches),
+empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g², λ_R along the traced branches),
+forgetting_phase_diagram_stability.csv (each branch cut at its de Almeida–Thouless points into stretches where the
+task-2 RS solution, at its fixed reference, is stable or not: `phase_diagram.stability_segments`; docs/theory.md §3b),
 forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
 values).  A (γ, r₀) whose branches the solver cannot follow gets empty values and "not located" with the reason in
 the json; everything is written, then the script exits with code 3.
@@ -27,7 +29,7 @@ import time
 
 from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
-from mean_field_theory.phase_diagram import coexistence, critical_parameter
+from mean_field_theory.phase_diagram import coexistence, critical_parameter, stability_segments
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSProblem, eps_g_of, single_thread
 from mean_field_theory.task1 import HIGH_INIT, task1_reference
@@ -37,6 +39,7 @@ from vcl_sweep import run_points
 
 STEM = "forgetting_phase_diagram"
 COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2_transition"]
+STABILITY_COLUMNS = ["gamma", "r0", "branch", "alpha_from", "alpha_to", "rs_stable", "from", "to", "tolerance"]
 CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy", "replicon",
                  "rs_stable"]
 ENDS = ("spinodal_low", "spinodal_high", "transition")
@@ -110,9 +113,15 @@ def forgetting_rows(gamma: float, r0: float, cfg: Config) -> list[dict]:
     except SolverError as error:  # reported, never guessed: empty values, the reason in the json, exit 3 at the end
         ends, traced, details = dict.fromkeys(ENDS), [], {"kind": NOT_LOCATED, "reason": str(error)}
     details["alpha_good"] = alpha_good
+    try:
+        segments = [{"gamma": gamma, "r0": r0, "branch": branch, **segment, "kind": "stability"}
+                    for branch in ("poor", "good") for segment in stability_segments(
+                        family, [solution for name, solution in traced if name == branch], f"gamma={gamma}, r0={r0}")]
+    except SolverError as error:  # the branches stand; only their RS stability is not located
+        segments, details["stability_reason"] = [], str(error)
     row = {"gamma": gamma, "r0": r0, **{f"alpha2_{key}": "" if value is None else value for key, value in ends.items()}}
     return [{**row, "kind": "row"}, *({**family.curve_row(branch, solution), "kind": "curve"}
-                                      for branch, solution in traced),
+                                      for branch, solution in traced), *segments,
             {"kind": "details", "gamma": gamma, "r0": r0, "details": details}]
 
 
@@ -133,7 +142,7 @@ def critical_points(rows: list[dict], cfg: Config) -> dict:
 
 
 # ---- plot
-def plot(rows: list[dict], summary: dict):
+def plot(rows: list[dict], stability: list[dict], summary: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
@@ -147,6 +156,14 @@ def plot(rows: list[dict], summary: dict):
             points = [(row[key], row[parameter]) for row in plane if row[key] != ""]
             if points:
                 ax.plot(*zip(*points), style, marker="o", markersize=3, label=name)
+        for branch, color in (("poor", "tab:blue"), ("good", "tab:green")):  # where RS is unstable (λ_R ≥ 1)
+            for side, kind, marker, what in (("alpha_from", "from", "^", "unstable above"),
+                                             ("alpha_to", "to", "v", "stable again above")):
+                points = sorted((row[parameter], row[side]) for row in stability if row[fixed[0]] == fixed[1]
+                                and row["branch"] == branch and not row["rs_stable"] and row[kind] == "AT")
+                if points:
+                    ax.plot([a for _, a in points], [p for p, _ in points], marker, color=color, ms=4,
+                            label=f"AT, {'gradual' if branch == 'poor' else 'perfect-learning'} branch: RS {what}")
         critical = summary.get("critical_points", {}).get(parameter, {}).get(f"critical_{parameter}")
         if critical is not None:
             ax.axhline(critical, color="grey", lw=0.8, label=f"critical {parameter} = {critical:.2f}")
@@ -174,6 +191,7 @@ def main(cfg: Config):
         collected = [row for key, _, _ in points for row in results[key]]
         rows = [row for row in collected if row["kind"] == "row"]
         curves = [row for row in collected if row["kind"] == "curve"]
+        stability = [row for row in collected if row["kind"] == "stability"]
         details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in collected
                    if row["kind"] == "details"}
         failed = [key for key, value in details.items() if value.get("kind") == NOT_LOCATED]
@@ -181,12 +199,15 @@ def main(cfg: Config):
         summary = critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"}
         write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
         write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
+        write_csv(out_dir / f"{STEM}_stability.csv", stability, STABILITY_COLUMNS)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", critical_points=summary,
                                                           per_point=details))
         store.close()
     rows, summary = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")
-    paths = save_figure(plot(rows, summary), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])
+    stability = read_csv(out_dir / f"{STEM}_stability.csv")
+    paths = save_figure(plot(rows, stability, summary), out_dir, STEM)
+    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}_stability.csv",
+                   out_dir / f"{STEM}.json", *paths])
     failed = [key for key, value in summary["per_point"].items() if value.get("kind") == NOT_LOCATED]
     if failed:
         raise SolverError(f"the branch structure was not located at {'; '.join(failed)} (reasons in {STEM}.json)")

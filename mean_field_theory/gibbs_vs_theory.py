@@ -48,6 +48,7 @@ class Config(BaseConfig):
     beta_min: float = 5.0  # hottest rung of the tempering ladder (RS-stable: a single state, fast mixing)
     rungs_per_unit: float = 0.75  # tempering rungs per unit of ln(β/β_min)·√N (0: no tempering)
     thin: int = 2  # record every thin-th sweep
+    theory_points: int = 40  # α grid of the RS curves (plus the sampled α)
 
     def validate(self):
         super().validate()
@@ -60,10 +61,11 @@ class Config(BaseConfig):
         require(min(self.sweeps, self.leapfrog, self.thin) >= 1 and self.warmup >= 0,
                 "--sweeps, --leapfrog, --thin must be >= 1 and --warmup >= 0")
         require(self.beta_min > 0 and self.rungs_per_unit >= 0, "--beta_min must be > 0, --rungs_per_unit >= 0")
+        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
 
 
 QUICK = {"betas": (5.0,), "alphas": (1.0,), "ns": (40,), "instances": 2, "replicas": 2, "sweeps": 200, "warmup": 100,
-         "leapfrog": 5, "thin": 1}
+         "leapfrog": 5, "thin": 1, "theory_points": 6}
 
 
 def schedule(cfg: Config, beta: float, n: int) -> gibbs_sampler.Schedule:
@@ -104,7 +106,7 @@ def extrapolate(rows: list[dict]) -> list[dict]:
 
 
 def theory_rows(cfg: Config) -> list[dict]:
-    grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, 40), 4), *cfg.alphas})
+    grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, cfg.theory_points), 4), *cfg.alphas})
     return [{"source": "rs", "n": "", **row} for beta in cfg.betas
             for row in sweep_task1([float(alpha) for alpha in grid], beta=beta)]
 
