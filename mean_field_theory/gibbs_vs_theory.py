@@ -1,6 +1,6 @@
 """Beyond the paper — the theory's Gibbs measure sampled at finite N against its RS solution (and SGD).
 
-Axes: x = α; y = ε_g of the clipped student sgn m (left), the replica overlap q and self-overlap q⋆ (middle), and
+Axes: x = α; y = ε_g of the clipped student sgn m (left), the overlap q of two replicas (middle), and
 the distribution P(q) of the overlap of two replicas at the largest α of each β (right).  Lines: the RS solution
 (thermodynamic branch; faded where its replicon λ_R ≥ 1, docs/theory.md §3b).  Points: tempered HMC of eq. 9
 (`mean_field_theory.gibbs_sampler`) at each N, mean over instances ± 1 s.e. over instances; a point whose chains did
@@ -107,7 +107,7 @@ def extrapolate(rows: list[dict]) -> list[dict]:
 
 def theory_rows(cfg: Config) -> list[dict]:
     grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, cfg.theory_points), 4), *cfg.alphas})
-    return [{"source": "rs", "n": "", **row} for beta in cfg.betas
+    return [{"source": "rs", "beta": beta, "n": "", **row} for beta in cfg.betas
             for row in sweep_task1([float(alpha) for alpha in grid], beta=beta)]
 
 
