@@ -59,7 +59,8 @@ JOBS = [
     Job("gibbs", "beyond the paper: the Gibbs measure of eq. 9 sampled (tempered HMC) vs its RS solution and SGD",
         ["mean_field_theory/gibbs_vs_theory.py"], "see its json", "gibbs_vs_theory"),
     Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"], "1 min",
-        "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s"),
+        "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s",
+        tolerance=1e-4),  # float32 SGD: a batch of 4 trials rounds differently from the committed batch of 20
     Job("fig2b", "Fig. 2b: ε_g vs α, theory vs SGD", ["single_layer/fig2b_theory_vs_sgd.py"], "15 min",
         "fig2b_theory_vs_sgd"),
     Job("fig2b_diagnostics", "Fig. 2b diagnostics: SGD order parameters vs branches, β_eff, good-branch starts",
