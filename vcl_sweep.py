@@ -23,6 +23,8 @@ import concurrent.futures
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from typing import Callable, Sequence
 
 from tqdm import tqdm
@@ -102,6 +104,19 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _start_worker(threads: int, parent: int) -> None:
+    """Initializer of a pool worker: its torch threads, and a watcher that ends the worker once the process that
+    started the sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
+    _set_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
 def _call_with_threads(threads: int, function: Callable, args: tuple):
     _set_threads(threads)
     return _guarded(function, args)
@@ -145,8 +160,8 @@ def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) ->
             return
         context = multiprocessing.get_context("spawn")
         try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads,
-                                                        initargs=(threads,)) as pool:
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                                        initargs=(threads, os.getpid())) as pool:
                 futures = {pool.submit(_guarded, function, args): key for key, function, args in pending}
                 for future in concurrent.futures.as_completed(futures):
                     finish(futures[future], future.result())

@@ -2,6 +2,10 @@
 processes give the csv of --workers 1, also when a worker process dies in the middle of a point."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
 from conftest import run_in_process
@@ -68,3 +72,29 @@ def test_bad_executor_flags_are_refused_before_anything_is_written(flags, messag
     assert run_in_process(FIG1A, *ARGS, *flags, "--out_dir", str(tmp_path)) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and message in error[0] and not any(tmp_path.iterdir())
+
+
+def test_the_workers_of_a_killed_sweep_end_with_it(tmp_path):
+    """`kill -9` of the process that runs a sweep: its pool workers, busy with long points, end within seconds."""
+    psutil = pytest.importorskip("psutil")
+    script = ("import time, types\n"
+              "from vcl_common import PointStore\n"
+              "from vcl_sweep import run_points\n"
+              "cfg = types.SimpleNamespace(workers=2, threads=1, dask='')\n"
+              f"store = PointStore({str(tmp_path)!r}, 'sleepy', {{}})\n"
+              "run_points(cfg, store, [(f'p{k}', time.sleep, (120,)) for k in range(2)])\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT)
+    try:
+        deadline = time.time() + 60
+        workers = []
+        while time.time() < deadline and len(workers) < 2:  # the pool's workers (the resource tracker aside)
+            workers = [child for child in psutil.Process(parent.pid).children()
+                       if "resource_tracker" not in " ".join(child.cmdline())]
+            time.sleep(0.5)
+        assert len(workers) == 2
+        parent.kill()
+        parent.wait(timeout=10)
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"workers still running: {[process.pid for process in alive]}"
+    finally:
+        parent.kill()
