@@ -11,8 +11,9 @@ last bits (torch splits its reductions by thread), and a long stochastic run may
 
 * `--workers 1`: in this process, one point after the other.
 * `--workers N` (default: one per core, or as many as the cores allow at an explicit `--threads` each): a
-  `ProcessPoolExecutor` with the spawn start method.  A worker process that dies takes the pool with it: the pool is rebuilt and the points
-  that had not finished are submitted again (up to RETRIES times).
+  `ProcessPoolExecutor` with the spawn start method.  A worker process that dies takes the pool with it: the pool
+  is rebuilt and the points that had not finished are submitted again (up to RETRIES times).  A worker whose parent
+  is gone (killed with `kill PID`) ends itself instead of computing on for nothing.
 * `--dask ADDRESS` (e.g. tcp://scheduler:8786 from `dask scheduler` and `dask worker` processes, or from
   dask-jobqueue on SLURM/PBS): the points go to that cluster through `distributed.Client`; the scheduler reruns
   the point of a worker that dies elsewhere.  Refused (exit 2) when nothing answers at the address.
