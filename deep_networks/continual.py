@@ -500,7 +500,8 @@ def write_outputs(cfg: ContinualConfig, stem: str, rows: list[dict], summary: di
     """Raw data first (csv, then json with the summary and the checks), then the figure drawn from them."""
     out_dir = cfg.output_dir
     paths = [write_csv(out_dir / f"{stem}.csv", rows)]
-    meta = run_metadata(cfg, started, device, summary=summary, checks=checks, torch_threads_per_run=layout(cfg, len(method_groups(cfg)))[1],
+    meta = run_metadata(cfg, started, device, summary=summary, checks=checks,
+                        torch_threads_per_run=layout(cfg, len(method_groups(cfg)))[1],
                         data="synthetic" if cfg.quick or cfg.synthetic else data_name)
     paths.append(write_json(out_dir / f"{stem}.json", meta))
     return paths + save_figure(plot(rows, meta), out_dir, stem)

@@ -37,8 +37,8 @@ from mean_field_theory.continuation import Family, trace
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import FlatMeasure, RSProblem, VariationalChannel
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT
-from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, sweep_store, write_csv, write_json)
+from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json,
+                        require, run, run_metadata, save_figure, sweep_store, write_csv, write_json)
 from vcl_sweep import run_points
 
 STEM = "phase_diagram"
