@@ -56,3 +56,13 @@ def test_help_and_unknown_flag(script: Path, tmp_path: Path, capsys):
     error = capsys.readouterr().err
     assert "unrecognized arguments" in error and len(error.strip().splitlines()) == 1  # one line, no usage block
     assert not any(tmp_path.iterdir()), "a rejected command line must not write anything"
+
+
+def test_docs_hold_no_control_characters():
+    """A LaTeX escape written through a non-raw Python string ("\\tag", "\\rho") leaves a tab, a carriage return or
+    a bell in the text; the rendered equation is then garbage. Only newlines belong in the prose."""
+    root = Path(__file__).resolve().parents[1]
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        bad = sorted({repr(c) for c in text if ord(c) < 32 and c != "\n"})
+        assert not bad, f"{doc.name}: control characters {bad}"
