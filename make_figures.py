@@ -117,11 +117,11 @@ JOBS = [
            "--out_dir", f"figures/chain_of_tasks/{name}"], runtime, f"chain_of_tasks/{name}/chain_of_tasks",
           ["--theory_only", "--n_tasks", "4", "--alpha", alpha, "--r0", r0, "--gamma", "1"] if alpha == "4" else None,
           ("task_trained", "task_eval", "source", "branch"), "1 min")
-      for name, alpha, r0, runtime in (("alpha2_r0_gamma1", "2", "0", "6 min"),
-                                       ("alpha2_r0.5_gamma1", "2", "0.5", "11 min"),
-                                       ("alpha4_r0_gamma1", "4", "0", "23 min"))),
+      for name, alpha, r0, runtime in (("alpha2_r0_gamma1", "2", "0", "5.7 min (1 worker)"),
+                                       ("alpha2_r0.5_gamma1", "2", "0.5", "10.7 min (1 worker)"),
+                                       ("alpha4_r0_gamma1", "4", "0", "23 min (1 worker)"))),
     Job("chain_tradeoff", "retention–plasticity trade-off: mean ε_g after 5 tasks vs γ",
-        ["single_layer/chain_tradeoff.py"], "≈ 70 min", "chain_tradeoff"),
+        ["single_layer/chain_tradeoff.py"], "29 min (1 worker)", "chain_tradeoff"),
     *(Job(name, f"benchmark: {what}", [f"benchmarks/{name}.py"], runtime, name) for name, what, runtime in (
         ("bench_task1_solver", "task-1 solver vs the original Monte Carlo", "2 min"),
         ("bench_franz_parisi", "Franz–Parisi solver vs the original Monte Carlo", "4 min"),
