@@ -191,25 +191,36 @@ def markdown(table: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------- figures
+EVALUATION_LABELS = {"noisy": "noisy pass", "shared_bn": "shared BN", "task_bn": "task BN"}
+SUMMARY_AXES = {"acc": "ACC\n(mean final accuracy)", "forgetting": "forgetting\n(mean drop from best)",
+                "task1_final": "task 1\n(final accuracy)"}
+
+
 def plot_summary(table: list[dict]):
+    """Bars: mean ± s.d. over seeds of ACC, forgetting and task 1's final accuracy per method and evaluation mode
+    (field rule: the noisy Gaussian pass; binarized baselines, metaplastic included: shared BN and task-specific BN)."""
     import matplotlib.pyplot as plt
 
     protocols = list(dict.fromkeys(r["protocol"] for r in table))
     shown = ("acc", "forgetting", "task1_final")
-    fig, axes = plt.subplots(len(shown), len(protocols), figsize=(3.8 * len(protocols), 7.5), squeeze=False)
+    fig, axes = plt.subplots(len(shown), len(protocols), figsize=(3.8 * len(protocols), 9.5), squeeze=False)
     for column, protocol in enumerate(protocols):
         for row, metric in enumerate(shown):
             ax = axes[row][column]
             entries = [r for r in table if r["protocol"] == protocol and r["metric"] == metric]
-            labels = [r["method"] + (" (task BN)" if r["evaluation"] == "task_bn" else "") for r in entries]
+            labels = [f"{r['method']} ({EVALUATION_LABELS.get(r['evaluation'], r['evaluation'])})" for r in entries]
             for index, entry in enumerate(entries):
                 ax.bar(index, entry["mean"], yerr=entry["sd"], color=f"C{ALL_METHODS.index(entry['method'])}",
                        hatch="//" if entry["evaluation"] == "task_bn" else None, alpha=0.85)
             ax.set_xticks(range(len(entries)), labels, rotation=60, ha="right", fontsize=7)
             ax.set_ylim(min(0.0, *(r["mean"] - r["sd"] - 0.02 for r in entries)), 1)
             ax.axhline(0, color="0.5", lw=0.6)
+            ax.set_ylabel(SUMMARY_AXES.get(metric, metric), fontsize=8)
             ax.set_title(f"{protocol}: {metric}", fontsize=9)
-    fig.tight_layout()
+    seeds = sorted({r["seeds"] for r in table})
+    fig.suptitle(f"mean ± s.d. over {'/'.join(map(str, seeds))} seeds; field rule: noisy pass;\nbaselines "
+                 "(metaplastic, bnn, ewc): shared BN (plain) and task-specific BN (hatched)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
