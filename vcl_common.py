@@ -522,8 +522,8 @@ RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick", "refresh_t
 
 
 def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], dict]:
-    """--refresh_theory (the theory changed, the simulations did not): the SGD rows of the csv already in out_dir
-    and the json of the run that made them.  Refused (exit 2) when that run's values of `fields`, the settings
+    """--refresh_theory (the theory changed, the simulations did not): every simulation row (any source but
+    "theory": "sgd", "sgd_slow", ...) of the csv already in out_dir and the json of the run that made them.  Refused (exit 2) when that run's values of `fields`, the settings
     its SGD points depend on, differ from this configuration's."""
     previous = read_json(cfg.output_dir / f"{stem}.json")
     current = config_dict(cfg)
@@ -531,7 +531,7 @@ def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], di
     if changed:
         raise ConfigError(f"--refresh_theory: the SGD rows in {cfg.output_dir / stem}.csv were made with other "
                           f"{', '.join(changed)}; pass the same values or rerun the simulations")
-    return [row for row in read_csv(cfg.output_dir / f"{stem}.csv") if row["source"] == "sgd"], previous
+    return [row for row in read_csv(cfg.output_dir / f"{stem}.csv") if row["source"] != "theory"], previous
 
 
 def provenance_of(previous: dict) -> dict:

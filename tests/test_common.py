@@ -65,3 +65,19 @@ def test_point_store_resumes_and_resets_on_new_config(tmp_path):
 def test_results_are_ordinary_readable_files(tmp_path):
     path = write_csv(tmp_path / "x.csv", [{"a": 1}])
     assert path.stat().st_mode & 0o044 == 0o044  # group/other can read, unlike mkstemp's 0600
+
+
+def test_refresh_theory_keeps_every_simulation_row(tmp_path):
+    """--refresh_theory replaces the theory rows only: rows of any other source ("sgd", "sgd_slow", ...) are kept,
+    and a run made with other simulation settings is refused."""
+    from vcl_common import config_dict, kept_sgd_rows, write_json
+
+    cfg = parse_config(DemoConfig, QUICK, ["--out_dir", str(tmp_path)])
+    rows = [{"source": "theory", "q": 0.1}, {"source": "sgd", "q": 0.2}, {"source": "sgd_slow", "q": 0.3}]
+    write_csv(tmp_path / "demo.csv", rows)
+    write_json(tmp_path / "demo.json", {"config": config_dict(cfg)})
+    kept, _ = kept_sgd_rows(cfg, "demo", ["epochs"])
+    assert kept == rows[1:]
+    with pytest.raises(ConfigError):
+        kept_sgd_rows(parse_config(DemoConfig, QUICK, ["--out_dir", str(tmp_path), "--epochs", "3"]), "demo",
+                      ["epochs"])
