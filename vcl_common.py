@@ -523,8 +523,9 @@ RUN_ONLY_FIELDS = ("out_dir", "replot", "device", "threads", "quick", "refresh_t
 
 def kept_sgd_rows(cfg, stem: str, fields: Sequence[str]) -> tuple[list[dict], dict]:
     """--refresh_theory (the theory changed, the simulations did not): every simulation row (any source but
-    "theory": "sgd", "sgd_slow", ...) of the csv already in out_dir and the json of the run that made them.  Refused (exit 2) when that run's values of `fields`, the settings
-    its SGD points depend on, differ from this configuration's."""
+    "theory": "sgd", "sgd_slow", ...) of the csv already in out_dir and the json of the run that made them.
+    Refused (exit 2) when that run's values of `fields`, the settings its SGD points depend on, differ from this
+    configuration's."""
     previous = read_json(cfg.output_dir / f"{stem}.json")
     current = config_dict(cfg)
     changed = [key for key in fields if previous["config"].get(key) != current[key]]

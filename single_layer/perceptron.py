@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from single_layer.data_kernel import data_term_gradient_int8
 from vcl_common import SolverError, require, torch_generator
 
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -54,7 +55,7 @@ class Task:
     """One task for a batch of trials: teacher, training set and (optionally) a test set."""
 
     teacher: torch.Tensor  # (T, N) ±1
-    inputs: torch.Tensor  # (T, P, N) ±1
+    inputs: torch.Tensor  # (T, P, N) ±1, int8
     labels: torch.Tensor  # (T, P) ±1
     test_inputs: torch.Tensor | None = None  # (T, N, n_test) int8, transposed so a weight's column is contiguous
     test_fields: torch.Tensor | None = None  # (T, n_test) teacher preactivations w·x of the test patterns
@@ -96,8 +97,8 @@ def sample_trials(n_trials: int, n: int, alphas: Sequence[float], r0: float = 0.
     tasks = []
     for index in range(len(counts)):
         teacher = torch.stack([trial[0][index] for trial in per_trial]).to(device, dtype)
-        inputs = torch.stack([trial[1][index][0] for trial in per_trial]).to(device, dtype)
-        task = Task(teacher, inputs, sign(torch.einsum("tpn,tn->tp", inputs, teacher)))
+        inputs = torch.stack([trial[1][index][0] for trial in per_trial]).to(device)  # int8: ±1 exactly, 1 byte each
+        task = Task(teacher, inputs, sign(torch.einsum("tpn,tn->tp", inputs.to(dtype), teacher)))
         if n_test:
             task.test_inputs = torch.stack([trial[1][index][1] for trial in per_trial]).to(device)
             task.test_fields = torch.stack([trial[1][index][2] for trial in per_trial]).to(device, dtype)
@@ -116,14 +117,19 @@ def _means(fields: torch.Tensor, beta_h: float) -> tuple[torch.Tensor, torch.Ten
 def data_term(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
     """E(h) = −Σ_μ ln H(−y m·x/√Σσ) per trial (T,), in log space (autograd-differentiable)."""
     mean, _, variance_sum = _means(fields, beta_h)
-    margin = labels * torch.einsum("tpn,tn->tp", inputs, mean) / variance_sum.sqrt()
+    margin = labels * torch.einsum("tpn,tn->tp", inputs.to(mean.dtype), mean) / variance_sum.sqrt()
     return -torch.special.log_ndtr(margin).sum(-1)
 
 
-def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
-                       beta_h: float = 1.0) -> torch.Tensor:
+def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, beta_h: float = 1.0,
+                       batch: slice = slice(None)) -> torch.Tensor:
     """∂E/∂h_i = Σ_μ y β σ_i (x_i S + m_i m·x) / S^{3/2} · H′(t)/H(t), t = −y m·x/√S (docs/theory.md eq. 7),
-    shape (T, N)."""
+    shape (T, N), over the patterns in `batch`.  int8 inputs on the CPU go through the one-pass kernel of
+    `single_layer.data_kernel`; other inputs through two batched products."""
+    if inputs.dtype == torch.int8 and inputs.device.type == "cpu":
+        mean = torch.tanh(beta_h * fields)
+        return beta_h * data_term_gradient_int8(mean, inputs, labels, batch)
+    inputs, labels = inputs[:, batch].to(fields.dtype), labels[:, batch]
     mean, variance, variance_sum = _means(fields, beta_h)
     # m·x^μ, (T, B); the (1, N) × (N, B) form is about twice as fast as (B, N) × (N, 1) on CPU
     preactivation = torch.bmm(mean.unsqueeze(1), inputs.transpose(1, 2)).squeeze(1)
@@ -160,16 +166,17 @@ def kl_gradient(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0)
 
 def objective_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
                        anchor: torch.Tensor | None = None, kl_weight: float = 0.0, beta_h: float = 1.0,
-                       use_autograd: bool = False) -> torch.Tensor:
-    """Gradient of E(h) + kl_weight·KL(q_h ‖ q_anchor), hand-written or by autograd of the same objective."""
+                       use_autograd: bool = False, batch: slice = slice(None)) -> torch.Tensor:
+    """Gradient of E(h) over the patterns in `batch` + kl_weight·KL(q_h ‖ q_anchor), hand-written or by autograd of
+    the same objective."""
     if use_autograd:
         with torch.enable_grad():
             leaf = fields.detach().requires_grad_(True)
-            objective = data_term(leaf, inputs, labels, beta_h)
+            objective = data_term(leaf, inputs[:, batch], labels[:, batch], beta_h)
             if anchor is not None:
                 objective = objective + kl_weight * kl_divergence(leaf, anchor, beta_h)
             return torch.autograd.grad(objective.sum(), leaf)[0]
-    gradient = data_term_gradient(fields, inputs, labels, beta_h)
+    gradient = data_term_gradient(fields, inputs, labels, beta_h, batch)
     if anchor is not None:
         gradient = gradient + kl_weight * kl_gradient(fields, anchor, beta_h)
     return gradient
@@ -357,9 +364,8 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     recorded_epochs, records = [epoch_offset], [{key: value.cpu() for key, value in observe(fields).items()}]
     for epoch in range(1, epochs + 1):
         for start in range(0, n_train, batch_size):
-            gradient = objective_gradient(current, working.inputs[:, start:start + batch_size],
-                                          working.labels[:, start:start + batch_size], working_anchor, kl_weight,
-                                          beta_h, use_autograd)
+            gradient = objective_gradient(current, working.inputs, working.labels, working_anchor, kl_weight,
+                                          beta_h, use_autograd, slice(start, start + batch_size))
             current = optimizer.step(current, gradient)
             if constrain is not None:
                 current = constrain(current, epoch_offset + epoch)

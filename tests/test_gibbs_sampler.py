@@ -93,3 +93,19 @@ def test_the_diagnostics_on_known_series():
 def test_a_bad_schedule_is_refused(options):
     with pytest.raises(ValueError):
         Schedule(**options)
+
+
+def test_the_leapfrog_gradient_is_the_gradient_of_the_density():
+    """The written-out gradient (float32 products over the data) against autograd of the float64 log density,
+    with the entropy term and a task-2 KL reference, on a tempered batch of chains."""
+    generator = torch.Generator().manual_seed(5)
+    instances, patterns, n = 2, 30, 40
+    inputs = torch.randint(0, 2, (instances, patterns, n), generator=generator).double() * 2 - 1
+    labels = torch.randint(0, 2, (instances, patterns), generator=generator).double() * 2 - 1
+    reference = torch.tanh(torch.randn(instances, 3, n, generator=generator, dtype=torch.float64))
+    measure = Measure(inputs, labels, entropy_weight=0.7, reference=reference, gamma=0.4)
+    betas = torch.tensor([2.0, 5.0, 20.0], dtype=torch.float64)
+    u = torch.randn(instances, 3, 3, n, generator=generator, dtype=torch.float64).requires_grad_(True)
+    exact, = torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)
+    written = measure.leapfrog_gradient(u.detach(), betas)
+    assert torch.allclose(written, exact, rtol=1e-5, atol=1e-5 * float(exact.abs().max()))

@@ -47,6 +47,30 @@ def test_hand_written_gradient_equals_autograd(beta_h):
                           objective_gradient(fields, inputs, labels, beta_h=beta_h, use_autograd=True), rtol=1e-10)
 
 
+def test_int8_kernel_equals_the_float_paths():
+    """The one-pass int8 kernel (numba) against the torch path on float64 inputs (to 1e-12) and on float32 ones
+    (to float32 rounding, norm-wise), on the whole set and on a minibatch slice read in place; saturated synapses and
+    strongly violated patterns included."""
+    fields, inputs, labels, _ = random_problem(n_trials=4, n=300, n_patterns_=200)
+    fields[0, :5], fields[1] = 8.0, 3.0 * fields[1]
+    int8 = inputs.to(torch.int8)
+    for beta_h, batch in ((1.0, slice(None)), (0.7, slice(40, 97))):
+        kernel = data_term_gradient(fields, int8, labels, beta_h, batch)
+        double = data_term_gradient(fields, inputs, labels, beta_h, batch)
+        assert kernel.dtype == DOUBLE and torch.allclose(kernel, double, rtol=1e-12, atol=1e-14)
+        single = data_term_gradient(fields.float(), inputs.float(), labels.float(), beta_h, batch).double()
+        from_single = data_term_gradient(fields.float(), int8, labels.float(), beta_h, batch).double()
+        assert float((from_single - single).norm() / single.norm()) < 1e-6
+
+
+def test_erfcx_of_the_kernel_against_scipy():
+    from scipy.special import erfcx
+    from single_layer.data_kernel import _erfcx
+
+    for x in np.concatenate([np.linspace(-20, 30, 501), [4.999999, 5.0, 5.000001, 1e3, 1e8]]):
+        assert _erfcx(float(x)) == pytest.approx(float(erfcx(x)), rel=2e-14)
+
+
 def test_data_term_is_minus_log_gaussian_tail():
     fields, inputs, labels, _ = random_problem(n_trials=1, n_patterns_=1)
     mean = torch.tanh(fields)
@@ -86,7 +110,8 @@ def test_teacher_overlap_has_mean_r0_and_binomial_spread():
 
 def test_labels_follow_teacher_with_sgn0_plus_one():
     _, (task,) = sample_trials(2, 10, [3.0], seed=1, dtype=DOUBLE)
-    fields = torch.einsum("tpn,tn->tp", task.inputs, task.teacher)
+    assert task.inputs.dtype == torch.int8  # ±1 exactly, a quarter of the bytes of float32
+    fields = torch.einsum("tpn,tn->tp", task.inputs.to(DOUBLE), task.teacher)
     assert bool((fields == 0).any())  # N even: ties occur and must be labelled +1
     assert torch.equal(task.labels, torch.where(fields >= 0, 1.0, -1.0).to(DOUBLE))
 

@@ -1,0 +1,137 @@
+"""Benchmark: the perceptron's full-batch SGD step, float32 inputs (two batched products) vs int8 inputs (one pass).
+
+Workloads: a Fig. 3 point (N = 1000, α = 2, 20 trials) and a Fig. 2c point (N = 3000, α = 1.5, 20 samples).  For each,
+in one process and side by side (the two modes alternate, `repeats` times):
+* the data-term gradient of one step (docs/theory.md eq. 7): the float32 torch path reads the (trials, P, N) input
+  tensor twice (bytes = 2·4·T·P·N), the int8 kernel of `single_layer/data_kernel.py` once (T·P·N);
+* the machine's stream bandwidth: a copy of a 256 MB float32 tensor (bytes read + written per second), so the
+  float32 step's traffic can be compared with what memory delivers;
+* a whole Fig. 3 task-1 run cut to `steps` Adam steps (the script's own `train_task`), both modes from the same
+  seed: the ratio of wall times is the speed-up of a point, and the largest field difference at the end says
+  whether the trajectories are the same.
+Agreement: the relative (norm-wise) difference of one gradient against the float64 torch path.
+Reported: ms per step (median over repeats), GB/s effective, speed-up, agreement.  The json records the load
+average before the run.
+
+Runtime: about a minute on a 2-core CPU (the recorded wall time of the committed run).
+Command:  python benchmarks/bench_perceptron_step.py
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import time
+
+import torch
+
+from single_layer.perceptron import (OptimizerSpec, data_term_gradient, n_patterns, sample_trials, task_observer,
+                                     train_task)
+from vcl_common import BaseConfig, benchmark_main, plot_style, require, run, torch_setup
+
+STEM = "bench_perceptron_step"
+WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5)}  # (N, α)
+
+
+# ---- hyperparameters
+@dataclasses.dataclass
+class Config(BaseConfig):
+    trials: int = 20  # trials per point (20 in Figs. 3 and 2c)
+    repeats: int = 7  # alternating timings of each mode (median reported)
+    steps: int = 200  # Adam steps of the whole-run comparison (Fig. 3 task 1: lr 1e-3, wd 1e-3, full batch)
+    scale: float = 1.0  # factor on N of both workloads (a smaller machine, or --quick)
+
+    def validate(self):
+        super().validate()
+        require(self.trials >= 1 and self.repeats >= 1 and self.steps >= 1, "--trials, --repeats, --steps >= 1")
+        require(0 < self.scale <= 1, f"--scale must be in (0, 1], got {self.scale}")
+
+
+QUICK = {"trials": 2, "repeats": 2, "steps": 5, "scale": 0.05}
+
+
+def median_time(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def stream_bandwidth(repeats: int) -> float:
+    """Bytes moved per second (read + write) by a copy of a 256 MB float32 tensor."""
+    source = torch.ones(64 * 2**20)
+    target = torch.empty_like(source)
+    return 2 * source.numel() * 4 / median_time(lambda: target.copy_(source), repeats)
+
+
+def measure(cfg: Config) -> tuple[list[dict], dict]:
+    torch_setup(cfg)
+    load = os.getloadavg()[0]
+    bandwidth = stream_bandwidth(cfg.repeats)
+    rows, summary = [], {"load_average_before": load, "stream_bandwidth_GBps": bandwidth / 1e9,
+                         "threads": torch.get_num_threads()}
+    for name, (n, alpha) in WORKLOADS.items():
+        n = max(2, round(n * cfg.scale))
+        fields, (task,) = sample_trials(cfg.trials, n, [alpha], seed=cfg.seed)
+        inputs = {"float32": task.inputs.float(), "int8": task.inputs}
+        elements = cfg.trials * n_patterns(alpha, n) * n
+        exact = data_term_gradient(fields.double(), task.inputs.double(), task.labels.double())
+        data_term_gradient(fields, task.inputs, task.labels)  # compiles the kernel (or loads it from numba's cache)
+        seconds = {mode: [] for mode in inputs}
+        for _ in range(cfg.repeats):  # alternate the modes so that both see the same machine
+            for mode, values in inputs.items():
+                seconds[mode].append(median_time(lambda: data_term_gradient(fields, values, task.labels), 1))
+        for mode, values in inputs.items():
+            step = statistics.median(seconds[mode])
+            moved = elements * (8 if mode == "float32" else 1)
+            difference = data_term_gradient(fields, values, task.labels).double() - exact
+            rows.append({"workload": name, "n": n, "alpha": alpha, "mode": mode, "ms_per_step": 1e3 * step,
+                         "bytes_per_step": moved, "GBps": moved / step / 1e9,
+                         "relative_difference_to_float64": float(difference.norm() / exact.norm())})
+        float_row, int8_row = rows[-2], rows[-1]
+        summary[f"{name}: gradient step float32 / int8 (ms)"] = (float_row["ms_per_step"], int8_row["ms_per_step"])
+        summary[f"{name}: gradient speed-up"] = float_row["ms_per_step"] / int8_row["ms_per_step"]
+        summary[f"{name}: float32 traffic / stream bandwidth"] = float_row["GBps"] * 1e9 / bandwidth
+    n, alpha = max(2, round(WORKLOADS["fig3"][0] * cfg.scale)), WORKLOADS["fig3"][1]
+    fields, (task,) = sample_trials(cfg.trials, n, [alpha], seed=cfg.seed)
+    spec = OptimizerSpec("adam", lr=1e-3, weight_decay=1e-3)
+    finals, wall = {}, {}
+    for mode, values in (("float32", task.inputs.float()), ("int8", task.inputs)):
+        begin = time.perf_counter()
+        finals[mode], _ = train_task(fields, dataclasses.replace(task, inputs=values), spec, cfg.steps,
+                                     observe=task_observer([task]), record_every=cfg.steps)
+        wall[mode] = time.perf_counter() - begin
+        rows.append({"workload": "fig3 run", "n": n, "alpha": alpha, "mode": mode,
+                     "ms_per_step": 1e3 * wall[mode] / cfg.steps})
+    summary["fig3 run: wall time float32 / int8 (s)"] = (wall["float32"], wall["int8"])
+    summary["fig3 run: speed-up of a point"] = wall["float32"] / wall["int8"]
+    summary["fig3 run: max |h_float32 - h_int8| at the end"] = float((finals["float32"] - finals["int8"]).abs().max())
+    summary["fig3 run: max |h| at the end"] = float(finals["float32"].abs().max())
+    return rows, summary
+
+
+def plot(rows: list[dict]):
+    import matplotlib.pyplot as plt
+
+    plot_style()
+    fig, axis = plt.subplots(figsize=(4.5, 3.0))
+    names = list(dict.fromkeys(row["workload"] for row in rows))
+    for offset, mode, color in ((-0.2, "float32", "grey"), (0.2, "int8", "royalblue")):
+        values = [next(row["ms_per_step"] for row in rows if row["workload"] == name and row["mode"] == mode)
+                  for name in names]
+        axis.bar([index + offset for index in range(len(names))], values, width=0.4, color=color, label=mode)
+    axis.set_xticks(range(len(names)), names)
+    axis.set_ylabel("ms per step (median)")
+    axis.set_yscale("log")
+    axis.legend()
+    return fig
+
+
+def main(cfg: Config) -> None:
+    benchmark_main(cfg, STEM, measure, plot)
+
+
+if __name__ == "__main__":
+    run(main, Config, QUICK)
