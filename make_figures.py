@@ -58,6 +58,8 @@ JOBS = [
         ["--betas", "12.5", "20", "50", "--no-critical"], ("beta",), "40 s"),
     Job("gibbs", "beyond the paper: the Gibbs measure of eq. 9 sampled (tempered HMC) vs its RS solution and SGD",
         ["mean_field_theory/gibbs_vs_theory.py"], "see its json", "gibbs_vs_theory"),
+    Job("rsb_task1", "beyond the paper: task 1 at β = 20 with one step of replica-symmetry breaking vs RS, MCMC, SGD",
+        ["mean_field_theory/rsb_task1.py"], "see its json", "rsb_task1"),
     Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"], "26 s",
         "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s",
         tolerance=1e-4),  # float32 SGD: a batch of 4 trials rounds differently from the committed batch of 20
@@ -134,10 +136,21 @@ JOBS = [
 ]
 
 
-def run_job(job: Job, flags: list[str], env: dict) -> tuple[int, float]:
+def run_job(job: Job, flags: list[str], env: dict, log: Path) -> tuple[int, float, str]:
+    """Run one job; its stderr (progress bars, errors) passes through to ours and is also kept in `log`.  Returns
+    the exit code, the wall time and the last line the job wrote to stderr."""
     started = time.time()
-    result = subprocess.run([sys.executable, job.command[0], *flags], cwd=REPO_ROOT, env=env)
-    return result.returncode, time.time() - started
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as kept:
+        process = subprocess.Popen([sys.executable, job.command[0], *flags], cwd=REPO_ROOT, env=env,
+                                   stderr=subprocess.PIPE)
+        while chunk := process.stderr.read1(4096):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            kept.write(chunk)
+        code = process.wait()
+    lines = [line.strip() for line in log.read_text(errors="replace").replace("\r", "\n").splitlines() if line.strip()]
+    return code, time.time() - started, lines[-1] if lines else ""
 
 
 def compare_with_committed(job: Job, regenerated: Path) -> str:
@@ -219,11 +232,12 @@ def main() -> int:
               flush=True)
         if args.list:
             continue
-        code, seconds = run_job(job, flags, env)
+        log = (FAST_DIR / "logs" if args.full else out_root / "logs") / f"{job.name}.log"
+        code, seconds, last_line = run_job(job, flags, env, log)
         stem = FIGURES_DIR / job.stem if args.full else job_dir / Path(job.stem).name
         figure = os.path.relpath(stem.with_suffix(".png"), REPO_ROOT)
         if code != 0:
-            comparison = "see the lines above the summary"
+            comparison = f"{last_line[:120]} (whole stderr: {os.path.relpath(log, REPO_ROOT)})"
         elif args.full:
             comparison = "(the committed run itself)"
         else:

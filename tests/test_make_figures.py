@@ -46,9 +46,24 @@ def test_an_out_dir_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
 
 
 def test_a_job_that_exits_non_zero_is_a_row_of_the_summary_and_the_plan_goes_on(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(make_figures, "run_job", lambda job, flags, env: (3 if job.name == "fig2a" else 0, 1.0))
+    monkeypatch.setattr(make_figures, "run_job", lambda job, flags, env, log: (3, 1.0, "error: it broke")
+                        if job.name == "fig2a" else (0, 1.0, ""))
     monkeypatch.setattr(sys, "argv", ["make_figures.py", "--quick", "--only", "fig2a", "classical", "--out_dir",
                                       str(tmp_path)])
     assert make_figures.main() == 1
     summary = capsys.readouterr().out.split("\nsummary\n")[1].splitlines()[1:]
     assert summary[0].split()[:3] == ["fig2a", "exit", "3"] and summary[1].split()[:2] == ["classical", "ok"]
+    assert "error: it broke" in summary[0] and "logs/fig2a.log" in summary[0]
+
+
+def test_a_job_keeps_its_stderr_in_a_log_and_passes_it_through(tmp_path, capfd):
+    """A real child process: its stderr (a progress bar with carriage returns, then an error) reaches our stderr and
+    the log; the last line comes back for the summary."""
+    script = tmp_path / "failing.py"
+    script.write_text("import sys\nsys.stderr.write('step 1\\rstep 2\\n')\nsys.stderr.write('error: no data\\n')\n"
+                      "raise SystemExit(3)\n")
+    job = make_figures.Job("failing", "a job that fails", [str(script)], "seconds", "failing")
+    code, _, last_line = make_figures.run_job(job, [], dict(make_figures.os.environ), tmp_path / "logs" / "f.log")
+    assert code == 3 and last_line == "error: no data"
+    assert "error: no data" in capfd.readouterr().err
+    assert (tmp_path / "logs" / "f.log").read_bytes() == b"step 1\rstep 2\nerror: no data\n"
