@@ -71,20 +71,40 @@ def point(cfg: Config, alpha: float) -> list[dict]:
     return rows
 
 
-def transition(rows: list[dict], poor_source: str) -> float | None:
-    """α where the good RS branch's free entropy overtakes the poor branch's (RS, or 1RSB where it exists there):
-    linear interpolation of the difference between the two grid points where it changes sign."""
-    differences = []
+def mark_split(rows: list[dict], gap: float = 1e-6) -> None:
+    """`split` on every 1RSB row: q₁ − q₀ > gap.  A row without it is no 1RSB solution of its branch: the iteration
+    from that branch's RS solution fell to q₁ = q₀ (at β = 20, α = 1.6: onto the good RS branch)."""
+    for row in rows:
+        if row["source"] == "1rsb":
+            row["split"] = row["q1"] - row["q0"] > gap
+
+
+def poor_state(at: list[dict], theory: str) -> dict | None:
+    """The poor branch's state at one α: RS, or for '1rsb' the split 1RSB row (RS itself where RS is stable)."""
+    rs = next((row for row in at if row["source"] == "rs" and row["branch"] in ("poor", "unique")), None)
+    if theory == "rs" or rs is None or rs["rs_stable"]:
+        return rs
+    return next((row for row in at if row["source"] == "1rsb" and row["branch"] == rs["branch"] and row["split"]),
+                None)
+
+
+def free_entropy_gaps(rows: list[dict], theory: str) -> list[tuple[float, float]]:
+    """(α, Φ(poor) − Φ(good RS)) wherever both exist; the poor state from `poor_state`."""
+    gaps = []
     for alpha in sorted({row["alpha"] for row in rows}):
         at = [row for row in rows if row["alpha"] == alpha]
-        good = [row for row in at if row["source"] == "rs" and row["branch"] == "good"]
-        poor = ([row for row in at if row["source"] == poor_source and row["branch"] == "poor"]
-                or [row for row in at if row["source"] == "rs" and row["branch"] == "poor"])
-        if good and poor:
-            differences.append((alpha, good[0]["free_entropy"] - poor[0]["free_entropy"]))
-    for (a0, d0), (a1, d1) in zip(differences, differences[1:]):
-        if d0 < 0 <= d1:
-            return a0 + (a1 - a0) * (-d0) / (d1 - d0)
+        good = next((row for row in at if row["source"] == "rs" and row["branch"] == "good"), None)
+        poor = poor_state(at, theory)
+        if good and poor and poor["branch"] == "poor":
+            gaps.append((alpha, poor["free_entropy"] - good["free_entropy"]))
+    return gaps
+
+
+def transition(gaps: list[tuple[float, float]]) -> float | None:
+    """α where Φ(poor) − Φ(good) changes sign, linearly interpolated between consecutive points of `gaps`."""
+    for (a0, d0), (a1, d1) in zip(gaps, gaps[1:]):
+        if d0 > 0 >= d1:
+            return a0 + (a1 - a0) * d0 / (d0 - d1)
     return None
 
 
@@ -98,13 +118,13 @@ def committed(stem: str, beta: float, source: str) -> list[dict]:
 def verdict(rows: list[dict], sgd: list[dict]) -> list[dict]:
     """Per α with SGD trials: ε_g of the thermodynamic RS solution and of 1RSB (where RS is unstable) against SGD."""
     result = []
-    for alpha in sorted({row["alpha"] for row in rows if row["source"] == "1rsb"}):
+    for alpha in sorted({row["alpha"] for row in rows if row["source"] == "1rsb" and row["split"]}):
         trials = [row["eps_g"] for row in sgd if row["alpha"] == alpha]
         if len(trials) < 2:
             continue
         rs = next(row for row in rows if row["source"] == "rs" and row["alpha"] == alpha and row["thermodynamic"])
         rsb = next((row for row in rows if row["source"] == "1rsb" and row["alpha"] == alpha
-                    and row["branch"] == rs["branch"]), None)
+                    and row["branch"] == rs["branch"] and row["split"]), None)
         result.append({"alpha": alpha, "rs": compare(rs["eps_g"], trials),
                        "1rsb": compare(rsb["eps_g"], trials) if rsb else None})
     return result
@@ -124,7 +144,7 @@ def plot(rows: list[dict], theory: list[dict], mcmc: list[dict], sgd: list[dict]
         for name, style in (("q_star", ":"), ("q", "-")):
             plot_by_stability(overlap_ax, [(r["alpha"], r[name], r["rs_stable"]) for r in chosen], style,
                               color=color, label=f"RS {name.replace('_star', '⋆')}" if branch == "poor" else None)
-    rsb = sorted((row for row in rows if row["source"] == "1rsb"), key=lambda r: r["alpha"])
+    rsb = sorted((row for row in rows if row["source"] == "1rsb" and row["split"]), key=lambda r: r["alpha"])
     alphas = [r["alpha"] for r in rsb]
     error_ax.plot(alphas, [r["eps_g"] for r in rsb], "o-", color="k", ms=3, label="1RSB (poor branch)")
     for name, marker in (("q_star", "^"), ("q1", "o"), ("q0", "v")):
@@ -168,8 +188,13 @@ def main(cfg: Config):
                                          kappa=cfg.kappa)]
         points = [(f"alpha={alpha!r}", point, (cfg, alpha)) for alpha in cfg.alphas]
         rows, store = sweep(cfg, STEM, points, desc="alpha")
-        summary = {"criterion": comparison_criterion(), "transition_rs": transition(rows, "rs"),
-                   "transition_1rsb": transition(rows, "1rsb"), "versus_sgd": verdict(rows, sgd)}
+        mark_split(rows)
+        gaps = {theory: free_entropy_gaps(rows, theory) for theory in ("rs", "1rsb")}
+        summary = {"criterion": comparison_criterion(), "transition_rs": transition(gaps["rs"]),
+                   "transition_1rsb": transition(gaps["1rsb"]), "free_entropy_gap_poor_minus_good": gaps,
+                   "no_1rsb_solution_alphas": [row["alpha"] for row in rows
+                                               if row["source"] == "1rsb" and not row["split"]],
+                   "versus_sgd": verdict(rows, sgd)}
         write_csv(out_dir / f"{STEM}.csv", theory + rows)
         write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
         store.close()
@@ -178,7 +203,7 @@ def main(cfg: Config):
     paths = save_figure(plot([r for r in rows if r["source"] != "rs_curve"], theory, mcmc, sgd, cfg.beta),
                         out_dir, STEM)
     print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    failed = [row["alpha"] for row in rows if row["source"] in ("rs", "1rsb") and not row["converged"]]
+    failed = [row["alpha"] for row in rows if row["source"] in ("rs", "1rsb") and row["converged"] is False]
     if failed:
         raise SolverError(f"a saddle point did not converge at alpha = {failed} (rows kept, converged=False)")
 
