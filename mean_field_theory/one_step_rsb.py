@@ -306,33 +306,40 @@ def solve_1rsb(alpha: float, beta: float, init, kappa: float = 0.0, x_start: flo
     """The 1RSB saddle point with x from ∂Φ/∂x = 0: the fixed-x solutions are followed in x (each started from
     the previous one) and the root of ∂Φ/∂x is bracketed, then found by Brent's method to `x_tol`.
 
-    If the blocks merge (q₁ − q₀ < `collapsed`) at the first x the RS solution is the answer (RS stable against
-    this ansatz): the returned solution then has q₀ = q₁ and x = NaN."""
+    If the blocks merge (q₁ − q₀ < `collapsed`) at some x, the iteration from `init` has reached a replica-symmetric
+    solution (the RS one where RS is stable; another branch's where it is not): that solution is returned at once,
+    with x = NaN — there is no 1RSB solution to follow from this start."""
     cache: dict[float, RSB1Solution] = {}
     last = [tuple(init)]
 
     def derivative(x: float) -> float:
         solution = solve_fixed_x(alpha, beta, x, last[0], kappa, tol)
         cache[x] = solution
-        if solution.q1 - solution.q0 > collapsed:
-            last[0] = (solution.q0, solution.q1, solution.r, solution.q_star)
+        if solution.q1 - solution.q0 <= collapsed:
+            raise _Merged(solution)
+        last[0] = (solution.q0, solution.q1, solution.r, solution.q_star)
         return solution.dphi_dx
 
-    x_low = x_high = x_start
-    value = derivative(x_start)
-    if cache[x_start].q1 - cache[x_start].q0 <= collapsed:
-        return dataclasses.replace(cache[x_start], x=math.nan)
-    step = 0.15 if value < 0 else -0.15  # Φ is smallest at the root: ∂Φ/∂x < 0 below it
-    while True:
-        x_next = min(max(x_high + step, 0.02), 0.98)
-        if x_next == x_high:
-            solution = cache[x_high]
-            return dataclasses.replace(solution, converged=False)  # no root inside [0.02, 0.98]
-        next_value = derivative(x_next)
-        if (next_value > 0) != (value > 0):
-            x_low, x_high = x_high, x_next
-            break
-        x_high, value = x_next, next_value
-    root = scipy.optimize.brentq(derivative, min(x_low, x_high), max(x_low, x_high), xtol=x_tol)
-    solution = cache.get(root) or solve_fixed_x(alpha, beta, root, last[0], kappa, tol)
-    return solution
+    try:
+        x_low = x_high = x_start
+        value = derivative(x_start)
+        step = 0.15 if value < 0 else -0.15  # Φ is smallest at the root: ∂Φ/∂x < 0 below it
+        while True:
+            x_next = min(max(x_high + step, 0.02), 0.98)
+            if x_next == x_high:
+                return dataclasses.replace(cache[x_high], converged=False)  # no root inside [0.02, 0.98]
+            next_value = derivative(x_next)
+            if (next_value > 0) != (value > 0):
+                x_low, x_high = x_high, x_next
+                break
+            x_high, value = x_next, next_value
+        root = scipy.optimize.brentq(derivative, min(x_low, x_high), max(x_low, x_high), xtol=x_tol)
+    except _Merged as merged:
+        return dataclasses.replace(merged.solution, x=math.nan)
+    return cache.get(root) or solve_fixed_x(alpha, beta, root, last[0], kappa, tol)
+
+
+class _Merged(Exception):
+    def __init__(self, solution: RSB1Solution):
+        super().__init__("the blocks merged")
+        self.solution = solution

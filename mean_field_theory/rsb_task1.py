@@ -72,8 +72,8 @@ def point(cfg: Config, alpha: float) -> list[dict]:
 
 
 def mark_split(rows: list[dict], gap: float = 1e-6) -> None:
-    """`split` on every 1RSB row: q₁ − q₀ > gap.  A row without it is no 1RSB solution of its branch: the iteration
-    from that branch's RS solution fell to q₁ = q₀ (at β = 20, α = 1.6: onto the good RS branch)."""
+    """`split` on every 1RSB row: q₁ − q₀ > gap.  A row without it (x = NaN) is no 1RSB solution of its branch:
+    the iteration from that branch's RS solution fell to q₁ = q₀ (at β = 20, α = 1.6, 1.7: onto the good branch)."""
     for row in rows:
         if row["source"] == "1rsb":
             row["split"] = row["q1"] - row["q0"] > gap
