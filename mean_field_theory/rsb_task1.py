@@ -136,9 +136,13 @@ def plot(rows: list[dict], theory: list[dict], mcmc: list[dict], sgd: list[dict]
 
     plot_style()
     fig, (error_ax, overlap_ax, parisi_ax) = plt.subplots(1, 3, figsize=(13.5, 3.8))
-    for branch, color in (("poor", "tab:blue"), ("good", "tab:green"), ("unique", "tab:blue")):
-        chosen = sorted((row for row in theory if row["branch"] == branch), key=lambda r: r["alpha"])
-        label = f"RS {branch} branch (faded: $\\lambda_R \\geq 1$)" if branch != "unique" else None
+    coexisting = [row["alpha"] for row in theory if row["branch"] in ("poor", "good")]
+    start = min(coexisting, default=math.inf)  # a unique solution below the coexistence window is the poor branch
+    side = {id(row): row["branch"] if row["branch"] != "unique" else "poor" if row["alpha"] < start else "good"
+            for row in theory}
+    for branch, color in (("poor", "tab:blue"), ("good", "tab:green")):
+        chosen = sorted((row for row in theory if side[id(row)] == branch), key=lambda r: r["alpha"])
+        label = f"RS {branch} branch (faded: $\\lambda_R \\geq 1$)"
         plot_by_stability(error_ax, [(r["alpha"], r["eps_g"], r["rs_stable"]) for r in chosen], "-", color=color,
                           label=label)
         for name, style in (("q_star", ":"), ("q", "-")):
