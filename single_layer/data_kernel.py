@@ -4,9 +4,10 @@ The torch path reads the (trials, P, N) float32 inputs twice per step — m·x f
 and at the paper's sizes that tensor is far larger than the caches, so a step runs at main-memory bandwidth.  The
 inputs are ±1: int8 holds them exactly in a quarter of the bytes.  This kernel takes each pattern's row once: its
 dot product with m, the weight w_μ = y φ(t)/Φ_N(t) of eq. 7 (t the margin), and w_μ x^μ added to the
-accumulator while the row is still in L1.  Trials run in parallel (numba prange).  Arithmetic is float64 (the dot
-products of ±1 with float32 means are exact in float64 up to the rounding of their sum), so the result agrees with
-the float64 torch path to ~1e-12 and with the float32 one to its own rounding.
+accumulator while the row is still in L1.  Trials run in parallel (numba prange).  The products and sums over i
+are in the means' dtype — float32 fields: float32, as accurate as the torch float32 path it replaces (both ~7e-7
+relative to float64 at the Fig. 3 size); float64 fields: float64, equal to the float64 torch path to ~1e-12 — and
+the per-pattern scalars (margin, weight, the norm term) in float64.
 
 φ/Φ_N = √(2/π)/erfcx(−t/√2) is evaluated without cancellation for every t (continued fraction of erfcx for
 arguments ≥ 5, exp(x²)·erfc(x) below), as `torch.special.log_ndtr` does in the torch path.
@@ -36,16 +37,17 @@ def _erfcx(x: float) -> float:
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _dot(row, mean) -> float:
-    """Σ_i x_i m_i (vectorised: the sum may be reassociated)."""
-    total = 0.0
+def _dot(row, mean):
+    """Σ_i x_i m_i in m's dtype (vectorised: the sum may be reassociated)."""
+    total = mean[0] * 0
     for i in range(row.shape[0]):
         total += row[i] * mean[i]
     return total
 
 
-@numba.njit(cache=True)
-def _add_scaled(accumulator, weight: float, row) -> None:
+@numba.njit(cache=True, fastmath={"contract"})
+def _add_scaled(accumulator, weight, row) -> None:
+    """accumulator += weight · row, in the accumulator's dtype (`weight` has it)."""
     for i in range(row.shape[0]):
         accumulator[i] += weight * row[i]
 
@@ -57,30 +59,34 @@ def _gradient(mean, inputs, labels, start, stop, out):
         m = mean[trial]
         variance_sum = 0.0
         for i in range(n):
-            variance_sum += 1.0 - m[i] * m[i]
+            variance_sum += 1.0 - float(m[i]) * float(m[i])
         root = math.sqrt(variance_sum)
-        accumulator = np.zeros(n)
+        accumulator = np.zeros(n, dtype=mean.dtype)
+        weight_as_mean = np.empty(1, dtype=mean.dtype)  # the weight in m's dtype
         norm_sum = 0.0
         for mu in range(start, stop):
             row = inputs[trial, mu]
-            preactivation = _dot(row, m)
+            preactivation = float(_dot(row, m))
             label = labels[trial, mu]
             margin = label * preactivation / root
             weight = -label * SQRT_2_OVER_PI / _erfcx(-margin / math.sqrt(2.0))
             norm_sum += weight * preactivation
-            _add_scaled(accumulator, weight, row)
+            weight_as_mean[0] = weight
+            _add_scaled(accumulator, weight_as_mean[0], row)
         for i in range(n):
-            out[trial, i] = (1.0 - m[i] * m[i]) * (accumulator[i] / root + m[i] * norm_sum / (variance_sum * root))
+            mean_i = float(m[i])
+            out[trial, i] = (1.0 - mean_i * mean_i) * (float(accumulator[i]) / root
+                                                       + mean_i * norm_sum / (variance_sum * root))
 
 
 def data_term_gradient_int8(mean: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
                             batch: slice = slice(None)) -> torch.Tensor:
     """∂E/∂h / β_h of eq. 7 for means m (T, N), int8 inputs (T, P, N) and labels (T, P) of the patterns in `batch` (a
-    slice of the P patterns: the minibatch is read in place), on `torch.get_num_threads()` threads; returns a (T, N)
-    tensor of m's dtype."""
+    slice of the P patterns: the minibatch is read in place), on `torch.get_num_threads()` threads, in m's dtype
+    (float32 or float64); returns a (T, N) tensor of m's dtype."""
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
     start, stop, _ = batch.indices(inputs.shape[1])
     out = np.empty(mean.shape, dtype=np.float64)
-    _gradient(mean.detach().double().numpy(), inputs.contiguous().numpy(), labels.detach().double().contiguous().numpy(),
-              start, stop, out)
+    _gradient(mean.detach().contiguous().numpy(), inputs.contiguous().numpy(),
+              labels.detach().double().contiguous().numpy(), start, stop, out)
     return torch.from_numpy(out).to(mean.dtype)

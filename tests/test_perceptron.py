@@ -48,9 +48,9 @@ def test_hand_written_gradient_equals_autograd(beta_h):
 
 
 def test_int8_kernel_equals_the_float_paths():
-    """The one-pass int8 kernel (numba) against the torch path on float64 inputs (to 1e-12) and on float32 ones
-    (to float32 rounding, norm-wise), on the whole set and on a minibatch slice read in place; saturated synapses and
-    strongly violated patterns included."""
+    """The one-pass int8 kernel (numba) against the torch path: float64 fields to 1e-12; float32 fields as accurate as
+    the float32 torch path (norm-wise, against float64) and within 3e-6 of it — on the whole set and on a minibatch
+    slice read in place; saturated synapses and strongly violated patterns included."""
     fields, inputs, labels, _ = random_problem(n_trials=4, n=300, n_patterns_=200)
     fields[0, :5], fields[1] = 8.0, 3.0 * fields[1]
     int8 = inputs.to(torch.int8)
@@ -59,8 +59,11 @@ def test_int8_kernel_equals_the_float_paths():
         double = data_term_gradient(fields, inputs, labels, beta_h, batch)
         assert kernel.dtype == DOUBLE and torch.allclose(kernel, double, rtol=1e-12, atol=1e-14)
         single = data_term_gradient(fields.float(), inputs.float(), labels.float(), beta_h, batch).double()
-        from_single = data_term_gradient(fields.float(), int8, labels.float(), beta_h, batch).double()
-        assert float((from_single - single).norm() / single.norm()) < 1e-6
+        from_single = data_term_gradient(fields.float(), int8, labels.float(), beta_h, batch)
+        assert from_single.dtype == torch.float32
+        error, reference_error = ((value.double() - double).norm() / double.norm() for value in (from_single, single))
+        assert float(error) <= 1.5 * float(reference_error) + 1e-7
+        assert float((from_single.double() - single).norm() / single.norm()) < 3e-6
 
 
 def test_erfcx_of_the_kernel_against_scipy():
