@@ -128,14 +128,17 @@ def test_rs_limit_and_growth_of_a_small_splitting_is_the_replicon(beta, replicon
     assert solution.replicon == pytest.approx(rs.replicon, rel=1e-5)
 
 
-def test_fixed_x_solution_is_stationary_and_splits_at_beta_20():
-    """A converged fixed-x solution at β = 20, α = 1: blocks split (q₀ < q₁ < q⋆), the map's residual is tiny and a
-    second evaluation of the map at the solution returns it (a fixed point, not a stalled iteration)."""
-    rs = solve_task1(1.0, 20.0)
-    near = (0.75, 0.88, 0.62, 0.89)  # near the x = 0.364 solution of the committed run (rsb_task1.csv)
-    solution = one_step_rsb.solve_fixed_x(1.0, 20.0, 0.4, near)
+def test_the_committed_beta_20_solution_is_a_stationary_point():
+    """figures/rsb_task1.csv at α = 1 (x = 0.3637): solved again from a start 10⁻³ away, it is a converged fixed point
+    (a second evaluation of the map returns it), the blocks are split (q₀ < q₁ < q⋆), ∂Φ/∂x vanishes there and
+    Φ^1RSB lies below Φ^RS (Φ is a minimum in x)."""
+    x, committed = 0.36365290731101324, (0.7545195177519513, 0.8808218615225432, 0.618986611793934, 0.8906755147730384)
+    start = tuple(value - 1e-3 for value in committed)
+    solution = one_step_rsb.solve_fixed_x(1.0, 20.0, x, start)
     assert solution.converged
-    assert rs.r**2 < solution.q0 < solution.q1 - 0.05 < solution.q_star < 1
-    image = one_step_rsb.RSB1Problem(1.0, 20.0, 0.4).step(solution.q0, solution.q1, solution.r, solution.q_star)[0]
+    assert (solution.q0, solution.q1, solution.r, solution.q_star) == pytest.approx(committed, abs=1e-7)
+    image = one_step_rsb.RSB1Problem(1.0, 20.0, x).step(solution.q0, solution.q1, solution.r, solution.q_star)[0]
     assert image == pytest.approx((solution.q0, solution.q1, solution.r, solution.q_star), abs=1e-8)
-    assert solution.free_entropy < rs.free_entropy  # the 1RSB free entropy lies below RS's (minimum over x)
+    assert solution.r**2 < solution.q0 < solution.q1 - 0.1 < solution.q_star < 1
+    assert abs(solution.dphi_dx) < 1e-4  # ∂²Φ/∂x² ≈ 0.5 here: x is right to ~2·10⁻⁴
+    assert solution.free_entropy < solve_task1(1.0, 20.0).free_entropy
