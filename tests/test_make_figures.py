@@ -67,3 +67,22 @@ def test_a_job_keeps_its_stderr_in_a_log_and_passes_it_through(tmp_path, capfd):
     assert code == 3 and last_line == "error: no data"
     assert "error: no data" in capfd.readouterr().err
     assert (tmp_path / "logs" / "f.log").read_bytes() == b"step 1\rstep 2\nerror: no data\n"
+
+
+def test_the_readme_table_quotes_the_plan():
+    """Every job of make_figures.JOBS has its row in the README's figure table with the same command and runtime
+    (footnote marks aside); the jobs that share one templated row (finite-size runs, chains, benchmarks) excepted."""
+    import re
+
+    rows = {}
+    for line in (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("|") and "`python " in line:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            rows[re.search(r"`(python [^`]*)`", cells[1]).group(1)] = cells[2].rstrip(" †‡")
+    grouped = ("fig3_n", "chain_alpha", "bench_")
+    for job in make_figures.JOBS:
+        if job.name.startswith(grouped):
+            continue
+        command = "python " + " ".join(job.command)
+        assert command in rows, f"{job.name}: no README row runs `{command}`"
+        assert rows[command] == job.runtime, f"{job.name}: README says {rows[command]!r}, JOBS {job.runtime!r}"
