@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import math
 import os
 import subprocess
@@ -138,13 +139,29 @@ JOBS = [
 ]
 
 
+RUNTIME_MODULES = ("numpy", "scipy", "matplotlib", "tqdm", "torch", "numba", "dask")
+
+
+def job_interpreter() -> str:
+    """The Python that runs the jobs: this one if it has the project's dependencies, else the checkout's `.venv`
+    (made by the Quick start), so that `python make_figures.py` works with or without the venv activated."""
+    missing = [name for name in RUNTIME_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return sys.executable
+    venv = REPO_ROOT / ".venv" / "bin" / "python"
+    if venv.exists():
+        return str(venv)
+    raise ConfigError(f"this python ({sys.executable}) lacks {', '.join(missing)} and the checkout has no .venv: "
+                      "run the Quick start's install first")
+
+
 def run_job(job: Job, flags: list[str], env: dict, log: Path) -> tuple[int, float, str]:
     """Run one job; its stderr (progress bars, errors) passes through to ours and is also kept in `log`.  Returns
     the exit code, the wall time and the last line the job wrote to stderr."""
     started = time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as kept:
-        process = subprocess.Popen([sys.executable, job.command[0], *flags], cwd=REPO_ROOT, env=env,
+        process = subprocess.Popen([job_interpreter(), job.command[0], *flags], cwd=REPO_ROOT, env=env,
                                    stderr=subprocess.PIPE)
         while chunk := process.stderr.read1(4096):
             sys.stderr.buffer.write(chunk)
@@ -214,7 +231,14 @@ def main() -> int:
             require_writable_dir(out_root, "--out_dir")
         except ConfigError as error:
             parser.error(str(error))
-    env = dict(os.environ, **({DATA_ENV_VAR: args.data_root} if args.data_root else {}))
+    if not args.list:
+        try:
+            job_interpreter()
+        except ConfigError as error:
+            parser.error(str(error))
+    # the jobs import the project's packages from the checkout, installed or not
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=path, **({DATA_ENV_VAR: args.data_root} if args.data_root else {}))
     jobs = [job for job in JOBS if (not args.only or job.name in args.only)]
     results = []
     for job in jobs:

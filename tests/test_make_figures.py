@@ -86,3 +86,16 @@ def test_the_readme_table_quotes_the_plan():
         command = "python " + " ".join(job.command)
         assert command in rows, f"{job.name}: no README row runs `{command}`"
         assert rows[command] == job.runtime, f"{job.name}: README says {rows[command]!r}, JOBS {job.runtime!r}"
+
+
+def test_the_jobs_run_in_the_checkouts_venv_when_this_python_lacks_the_dependencies(tmp_path, monkeypatch):
+    """`python make_figures.py` from a shell without the venv activated: the jobs use `.venv/bin/python`; without a
+    venv the command stops with one line (exit 2 via the parser)."""
+    real = make_figures.importlib.util.find_spec
+    monkeypatch.setattr(make_figures.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    monkeypatch.setattr(make_figures, "REPO_ROOT", tmp_path)
+    with pytest.raises(make_figures.ConfigError, match="lacks torch"):
+        make_figures.job_interpreter()
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    assert make_figures.job_interpreter() == str(tmp_path / ".venv" / "bin" / "python")
