@@ -14,7 +14,6 @@ Command:  python benchmarks/bench_gibbs_sampler.py
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import statistics
 import time
@@ -52,12 +51,6 @@ class Config(BaseConfig):
 QUICK = {"ns": (40,), "repeats": 2, "instances": 2, "replicas": 2}
 
 
-def rungs(cfg: Config, n: int) -> int:
-    """As gibbs_vs_theory: 1 + ⌈rungs_per_unit · ln(β/β_min) · √N⌉."""
-    span = math.log(max(cfg.beta / cfg.beta_min, 1.0))
-    return 1 + math.ceil(cfg.rungs_per_unit * span * math.sqrt(n)) if span > 0 else 1
-
-
 def autograd_gradient(measure, u, betas):
     u = u.detach().requires_grad_(True)
     return torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)[0]
@@ -68,7 +61,7 @@ def measure_all(cfg: Config) -> tuple[list[dict], dict]:
     rows, summary = [], {"load_average_before": os.getloadavg()[0], "threads": torch.get_num_threads()}
     for n in cfg.ns:
         teacher, measure = gibbs_sampler.task1_instances(n, cfg.alpha, cfg.instances, cfg.seed)
-        k = rungs(cfg, n)
+        k = gibbs_sampler.rung_count(cfg.beta, cfg.beta_min, cfg.rungs_per_unit, n)
         betas = gibbs_sampler.ladder(cfg.beta, gibbs_sampler.Schedule(temperatures=k, beta_min=cfg.beta_min))
         u = torch.randn(cfg.instances, cfg.replicas, k, n, dtype=torch.float64,
                         generator=torch.Generator().manual_seed(cfg.seed))

@@ -164,6 +164,12 @@ def swap_round(u, action, betas, parity: int, generator):
     return torch.gather(u, 2, order.unsqueeze(-1).expand(u.shape)), accepted, low
 
 
+def rung_count(beta: float, beta_min: float, rungs_per_unit: float, n: int) -> int:
+    """Tempering rungs ∝ ln(β/β_min)·√N (the spread of A grows like √N, so must the rung density): 1 + ⌈c·ln·√N⌉."""
+    span = math.log(max(beta / beta_min, 1.0))
+    return 1 + math.ceil(rungs_per_unit * span * math.sqrt(n)) if span > 0 and rungs_per_unit else 1
+
+
 def ladder(beta: float, schedule: Schedule) -> torch.Tensor:
     if schedule.temperatures == 1:
         return torch.tensor([beta], dtype=DTYPE)

@@ -69,9 +69,8 @@ QUICK = {"betas": (5.0,), "alphas": (1.0,), "ns": (40,), "instances": 2, "replic
 
 
 def schedule(cfg: Config, beta: float, n: int) -> gibbs_sampler.Schedule:
-    """The chains of one point: rungs ∝ ln(β/β_min)·√N (the spread of A grows like √N, so must the rung density)."""
-    span = math.log(max(beta / cfg.beta_min, 1.0))
-    rungs = 1 + math.ceil(cfg.rungs_per_unit * span * math.sqrt(n)) if span > 0 and cfg.rungs_per_unit else 1
+    """The chains of one point (rungs: `gibbs_sampler.rung_count`)."""
+    rungs = gibbs_sampler.rung_count(beta, cfg.beta_min, cfg.rungs_per_unit, n)
     return gibbs_sampler.Schedule(cfg.sweeps, cfg.warmup, cfg.leapfrog, rungs, min(cfg.beta_min, beta), cfg.replicas,
                                   cfg.thin)
 
