@@ -483,12 +483,14 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
             epochs = sorted({row["epoch"] for row in noisy if row["method"] == method})
             values = np.array([[row["accuracy"] for row in noisy if row["method"] == method
                                 and row["task_eval"] == task and row["epoch"] == epoch] for epoch in epochs])
-            mean, spread = values.mean(axis=1), values.std(axis=1)
+            mean = values.mean(axis=1)
+            spread = values.std(axis=1, ddof=1) if values.shape[1] > 1 else np.zeros_like(mean)
             ax.plot(epochs, mean, label=label)
             ax.fill_between(epochs, mean - spread, mean + spread, alpha=0.2)
         for boundary in range(epochs_per_task, max(epochs), epochs_per_task):
             ax.axvline(boundary + 0.5, color="0.7", lw=0.8, ls="--")
-        ax.set(title=method, xlabel="epoch", ylim=(0, 1))
+        seeds = values.shape[1]
+        ax.set(title=method + (f" (band: ± 1 s.d. over {seeds} seeds)" if seeds > 1 else ""), xlabel="epoch", ylim=(0, 1))
     axes[0][0].set_ylabel("test accuracy")
     axes[0][len(methods) - 1].legend(loc="lower left")
     fig.tight_layout()

@@ -208,7 +208,7 @@ def plot(rows: list[dict], cfg: Config):
                              [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in samples.values()], fmt="o",
                              color=color, mfc="none", ms=3, lw=0.8)
     axes[0].set(xlabel="tasks learned $t$", ylabel=r"$\epsilon_g^{s,t}$",
-                title=rf"$\alpha={cfg.alpha:g}$, $r_0={cfg.r0:g}$, $\gamma={cfg.gamma:g}$ (lines: theory)")
+                title=rf"$\alpha={cfg.alpha:g}$, $r_0={cfg.r0:g}$, $\gamma={cfg.gamma:g}$ (lines: theory; points: SGD mean ± 1 s.d.)")
     axes[0].legend(fontsize=6, ncol=2)
     for ax, (name, selected) in zip(axes[1:], (("theory", theory), ("SGD", sgd))):
         image = ax.imshow(accuracy_matrix(selected, n_tasks), vmin=0.5, vmax=1.0, cmap="magma",

@@ -138,7 +138,7 @@ def plot(rows: list[dict], cfg: Config):
         if gammas:
             axes[1].errorbar(gammas, [np.mean(s) for s in samples], [np.std(s, ddof=1) if len(s) > 1 else 0.0
                                                                     for s in samples], fmt=marker, color="k", ms=4,
-                             label=f"SGD {quantity}")
+                             label=f"SGD {quantity} (mean ± 1 s.d.)")
     axes[0].set(xlabel=r"$\gamma$", ylabel=rf"$\bar\epsilon_g$ after {cfg.n_tasks} tasks",
                 title="theory: mean error over all tasks")
     axes[1].set(xlabel=r"$\gamma$", ylabel=r"$\epsilon_g$ after the last task",

@@ -93,7 +93,7 @@ def plot(rows: list[dict], alphas: list[float]):
     axis.set_xlabel("epoch")
     axis.set_ylabel(r"$\epsilon_g$")
     axis.set_ylim(0, 0.55)
-    axis.legend()
+    axis.legend(title="mean; band: min–max over trials", title_fontsize=7)
     return fig
 
 

@@ -117,7 +117,7 @@ def plot(rows: list[dict], epochs1: int):
         axis.set_ylabel(rf"$\epsilon_g^{quantity[-1]}$")
         axis.set_title(panel, loc="left")
         axis.set_ylim(0, 0.55)
-    axes[0].legend()
+    axes[0].legend(title="mean; band: min–max over trials", title_fontsize=7)
     return fig
 
 

@@ -137,7 +137,7 @@ def plot(rows: list[dict]):
             alphas = sorted({row["alpha"] for row in rows if row["source"] == source})
             values = [[row[key] for row in rows if row["source"] == source and row["alpha"] == a] for a in alphas]
             ax.errorbar(alphas, [np.mean(v) for v in values], [np.std(v, ddof=1) if len(v) > 1 else 0 for v in values],
-                        fmt=marker, color=color, mfc="none", label=name)
+                        fmt=marker, color=color, mfc="none", label=f"{name} (mean ± 1 s.d.)")
         for branch, style in (("poor", "r-"), ("good", "b-"), ("unique", "k-")):
             points = sorted((row["alpha"], row[key]) for row in rows if row["source"] == "theory"
                             and row["branch"] == branch)

@@ -87,9 +87,21 @@ def plot(rows: list[dict]):
     fig, axis = plt.subplots()
     alphas = sorted({row["alpha"] for row in rows})
     times = [np.array([row["t_c"] for row in rows if row["alpha"] == alpha]) for alpha in alphas]
-    mean, spread = np.array([t.mean() for t in times]), np.array([t.std() for t in times])
-    axis.plot(alphas, mean, "--", color="royalblue")
-    axis.fill_between(alphas, mean - spread, mean + spread, color="royalblue", alpha=0.25, linewidth=0)
+    capped = np.array([sum(not row["converged"] for row in rows if row["alpha"] == alpha) for alpha in alphas])
+    mean = np.array([t.mean() for t in times])
+    spread = np.array([t.std(ddof=1) if len(t) > 1 else 0.0 for t in times])
+    axis.plot(alphas, mean, "--", color="royalblue", label="mean over samples")
+    axis.fill_between(alphas, mean - spread, mean + spread, color="royalblue", alpha=0.25, linewidth=0,
+                      label="± 1 s.d.")
+    censored = capped > 0  # a run that hit the step limit counts T_c = limit: the mean is a lower bound there
+    if censored.any():
+        axis.plot(np.array(alphas)[censored], mean[censored], "^", color="crimson", mfc="none",
+                  label="lower bound (some runs hit the step limit)")
+        for alpha, value, count, t in zip(np.array(alphas)[censored], mean[censored], capped[censored],
+                                          np.array(times, dtype=object)[censored]):
+            axis.annotate(f"{count}/{len(t)}", (alpha, value), textcoords="offset points", xytext=(0, 6),
+                          ha="center", fontsize=6, color="crimson")
+    axis.legend(fontsize=7)
     axis.set_xlabel(r"$\alpha$")
     axis.set_ylabel(r"$T_c$")
     return fig

@@ -114,10 +114,10 @@ def plot(rows: list[dict], cfg: Config):
             at = [r for r in rows if r["source"] == source and r["epoch"] == epoch]
             q, eps = np.array([r["q_star"] for r in at]), np.array([r["eps_g"] for r in at])
             if q.mean() >= cfg.q_star_min_plot:
-                points.append((q.mean(), eps.mean(), q.std(), eps.std()))
+                points.append((q.mean(), eps.mean(), q.std(ddof=1), eps.std(ddof=1)))
         if points:
             q, eps, q_err, eps_err = map(np.array, zip(*points))
-            ax.errorbar(q, eps, eps_err, q_err, ls="none", marker=style, mfc="none", label=source.replace("_", " "))
+            ax.errorbar(q, eps, eps_err, q_err, ls="none", marker=style, mfc="none", label=source.replace("_", " ") + " (mean ± 1 s.d. over trials)")
     ax.set_xlabel(r"$q_\star$")
     ax.set_ylabel(r"$\epsilon_g$")
     ax.legend()

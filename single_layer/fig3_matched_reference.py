@@ -109,7 +109,7 @@ def plot(rows: list[dict], sgd: list[dict]):
             if alphas:
                 ax.errorbar(alphas, [np.mean(v) for v in values], [np.std(v, ddof=1) for v in values], fmt="o",
                             color=color, mfc="none", ms=3)
-        ax.set(xlabel=r"$\alpha_2$", ylabel=rf"$\epsilon_g^{key[-1]}$", title=r"$\gamma = 1$ (points: SGD)")
+        ax.set(xlabel=r"$\alpha_2$", ylabel=rf"$\epsilon_g^{key[-1]}$", title=r"$\gamma = 1$ (points: SGD mean ± 1 s.d. over trials)")
     axes[1].legend(fontsize=6)
     return fig
 

@@ -24,8 +24,8 @@ from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec
-from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, run_sgd_points, solved_reference,
-                                    theory_curve)
+from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, joint_agreement, run_sgd_points,
+                                    solved_reference, theory_curve)
 from vcl_common import (BaseConfig, PointStore, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of,
                         read_csv, require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points
@@ -133,9 +133,15 @@ def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
 def agreement(rows: list[dict], n: int) -> dict:
     """Per (γ, r₀, α₂) with SGD: the thermodynamic theory against the SGD trials (single_layer.comparison)."""
     points = {name: agreement_points(rows, ("gamma", "r0", "alpha2"), name, n) for name in ("eps_g1", "eps_g2")}
+    gammas = sorted({row["gamma"] for row in rows if row["source"] == "sgd"}, reverse=True)
     summary = {f"{name} gamma={gamma:g}": tally([p for p in found if p["gamma"] == gamma])
-               for name, found in points.items() for gamma in sorted({p["gamma"] for p in found}, reverse=True)}
-    return {"criterion": comparison_criterion(), "summary": summary, "points": points}
+               for name, found in points.items() for gamma in gammas}
+    # every point of one trial continues that trial's task-1 student: one joint test per (quantity, γ, r₀)
+    joint = {f"{name} gamma={gamma:g} r0={r0:g}": joint_agreement(
+                 [row for row in rows if row["gamma"] == gamma and row["r0"] == r0], ("gamma", "r0", "alpha2"), name)
+             for name in points for gamma in gammas
+             for r0 in sorted({row["r0"] for row in rows if row["source"] == "sgd" and row["gamma"] == gamma})}
+    return {"criterion": comparison_criterion(), "summary": summary, "joint": joint, "points": points}
 
 
 def plot(rows: list[dict], cfg: Config):

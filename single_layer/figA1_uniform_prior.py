@@ -29,8 +29,9 @@ from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, near_reference_limit, run_sgd_points,
-                                    sgd_errorbars, solved_reference, theory_curve)
+from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, joint_agreement,
+                                    near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference,
+                                    theory_curve)
 from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, PointStore, config_dict, kept_sgd_rows, plot_style,
                         print_written, provenance_of, read_csv, read_json, require, run, run_metadata, save_figure,
                         torch_setup, write_csv, write_json)
@@ -196,8 +197,12 @@ def agreement(rows: list[dict], n: int) -> dict:
     points = {"a_eps_g": agreement_points(task1, ("alpha",), "eps_g1", n),
               "b_eps_g2": agreement_points(task2, ("r0", "alpha2"), "eps_g2", n),
               "c_eps_g1": agreement_points(task2, ("r0", "alpha2"), "eps_g1", n)}
+    # panels b–c: every point of one trial continues that trial's task-1 student; one joint test per (quantity, r₀)
+    joint = {f"{name} r0={r0:g}": joint_agreement([row for row in task2 if row["r0"] == r0], ("r0", "alpha2"), key)
+             for name, key in (("b_eps_g2", "eps_g2"), ("c_eps_g1", "eps_g1"))
+             for r0 in sorted({row["r0"] for row in task2 if row["source"] == "sgd"})}
     return {"criterion": comparison_criterion(), "summary": {name: tally(found) for name, found in points.items()},
-            "points": points}
+            "joint": joint, "points": points}
 
 
 def plot(rows: list[dict]):

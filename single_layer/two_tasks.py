@@ -18,7 +18,7 @@ import torch
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
-from single_layer.comparison import compare, eps_g_resolution
+from single_layer.comparison import compare, eps_g_resolution, joint_test
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
 from vcl_common import SolverError
 from vcl_sweep import run_points
@@ -132,6 +132,17 @@ def agreement_points(rows: list[dict], keys: tuple[str, ...], quantity: str, n: 
             for point in sorted({group(row) for row in sgd}, key=str) if point in theory]
 
 
+def joint_agreement(rows: list[dict], keys: tuple[str, ...], quantity: str) -> dict:
+    """The points of `agreement_points` as one test: residuals grouped by trial (seed), which they share."""
+    group = lambda row: tuple(row.get(key) for key in keys)
+    theory = {group(row): row[quantity] for row in rows if row["source"] == "theory" and row["thermodynamic"]}
+    residuals = {}
+    for row in rows:
+        if row["source"] == "sgd" and group(row) in theory:
+            residuals.setdefault(row["seed"], []).append(row[quantity] - theory[group(row)])
+    return joint_test(residuals)
+
+
 R0_STYLE = {-0.5: ("red", "salmon", "o"), 0.0: ("blue", "royalblue", "s"), 0.5: ("black", "dimgrey", "^")}
 
 
@@ -149,8 +160,10 @@ def draw_forgetting(axis, theory: list[dict], sgd: list[dict], key: str) -> None
 
 
 def sgd_errorbars(axis, sgd: list[dict], x_key: str, key: str, **style) -> None:
-    """Mean ± s.d. over the SGD trials of column `key` at every value of `x_key`."""
+    """Mean ± 1 s.d. over the SGD trials of column `key` at every value of `x_key` (the label says so)."""
     xs = sorted({row[x_key] for row in sgd})
+    if "label" in style:
+        style["label"] += " (mean ± 1 s.d.)"
     values = [np.array([row[key] for row in sgd if row[x_key] == x]) for x in xs]
     if xs:
         axis.errorbar(xs, [v.mean() for v in values], [v.std(ddof=1) if len(v) > 1 else 0.0 for v in values],
