@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from vcl_common import (DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT, ConfigError, OneLineErrors, read_csv,
+from vcl_common import (DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT, ConfigError, OneLineErrors, read_csv, read_json,
                         require_writable_dir)
 
 FAST_DIR = FIGURES_DIR / "fast"
@@ -39,104 +39,130 @@ class Job:
     name: str  # matched by --only
     figure: str  # what it computes
     command: list[str]  # the committed run (script and flags)
-    runtime: str  # recorded wall time of the committed run (wall_time_s in its json)
-    stem: str  # its outputs: figures/<stem>.*
+    stem: str  # its outputs: figures/<stem>.*; the committed run's wall time is in figures/<stem>.json
     fast: list[str] | None = None  # flags of the fast-tier run (None: not in the fast tier)
     keys: tuple[str, ...] = ()  # columns that identify a csv row when comparing with the committed csv
-    fast_runtime: str = ""
+    fast_runtime: str = ""  # about how long the fast variant takes
+
+    @property
+    def runtime(self) -> str:
+        return recorded_runtime(self.stem)
     tolerance: float = 1e-6  # largest |difference| from the committed csv that counts as reproduced (see the docstring)
 
 
 FIG3_SGD = ["--n", "500", "--trials", "6", "--sgd_alpha2s", "0.01", "0.1", "0.5", "1", "2", "3", "4", "5", "6", "7"]
+FIG2B_POINTS = ["--sgd_alphas", "1.0", "1.3", "--batch_sizes", "64", "100", "--learning_rates", "0.002", "0.005",
+                "--weight_decays", "0.03", "0.1", "--theory_points", "2"]  # the Fig. 2b settings at these two α
 JOBS = [
     Job("fig2a", "Fig. 2a: task-1 order parameters vs α (theory, both branches)",
-        ["mean_field_theory/fig2a_order_parameters.py"], "47 s", "fig2a_order_parameters", [], ("alpha", "branch"),
-        "47 s"),
+        ["mean_field_theory/fig2a_order_parameters.py"], "fig2a_order_parameters", [], ("alpha", "branch"), "47 s"),
     Job("classical", "solver validation: classical perceptron results",
-        ["mean_field_theory/classical_perceptron.py"], "6 s", "classical_perceptron", [], ("quantity",), "6 s"),
+        ["mean_field_theory/classical_perceptron.py"], "classical_perceptron", [], ("quantity",), "6 s"),
     Job("phase", "task-1 phase diagram (α, β): spinodals, transition, critical β",
-        ["mean_field_theory/phase_diagram.py"], "2.9 min", "phase_diagram",
-        ["--betas", "12.5", "20", "50", "--no-critical"], ("beta",), "40 s"),
+        ["mean_field_theory/phase_diagram.py"], "phase_diagram", ["--betas", "12.5", "20", "50", "--no-critical"],
+        ("beta",), "40 s"),
     Job("gibbs", "beyond the paper: the Gibbs measure of eq. 9 sampled (tempered HMC) vs its RS solution and SGD",
-        ["mean_field_theory/gibbs_vs_theory.py"], "see its json", "gibbs_vs_theory"),
+        ["mean_field_theory/gibbs_vs_theory.py"], "gibbs_vs_theory"),
     Job("rsb_task1", "beyond the paper: task 1 at β = 20 with one step of replica-symmetry breaking vs RS, MCMC, SGD",
-        ["mean_field_theory/rsb_task1.py"], "see its json", "rsb_task1"),
-    Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"], "26 s",
+        ["mean_field_theory/rsb_task1.py"], "rsb_task1"),
+    Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"],
         "fig1a_learning_curves", ["--trials", "4"], ("alpha", "seed", "epoch"), "20 s",
         tolerance=1e-4),  # float32 SGD: a batch of 4 trials rounds differently from the committed batch of 20
-    Job("fig2b", "Fig. 2b: ε_g vs α, theory vs SGD", ["single_layer/fig2b_theory_vs_sgd.py"], "9.4 min",
-        "fig2b_theory_vs_sgd"),
+    Job("fig2b", "Fig. 2b: ε_g vs α, theory vs SGD", ["single_layer/fig2b_theory_vs_sgd.py"], "fig2b_theory_vs_sgd"),
+    *(Job(f"fig2b_n{n}", f"Fig. 2b finite-size check at α = 1.0 and 1.3: N = {n}",
+          ["single_layer/fig2b_theory_vs_sgd.py", *FIG2B_POINTS, "--n", n, "--out_dir",
+           f"figures/fig2b_finite_size/n{n}"], f"fig2b_finite_size/n{n}/fig2b_theory_vs_sgd")
+      for n in ("250", "500", "1000", "2000")),
     Job("fig2b_diagnostics", "Fig. 2b diagnostics: SGD order parameters vs branches, β_eff, good-branch starts",
-        ["single_layer/fig2b_diagnostics.py"], "3.7 min", "fig2b_diagnostics"),
+        ["single_layer/fig2b_diagnostics.py"], "fig2b_diagnostics"),
     Job("fig1bc", "Fig. 1b–c: learning curves across the task switch", ["single_layer/fig1bc_task_switch.py"],
-        "6.4 min", "fig1bc_task_switch"),
-    Job("fig2d", "Fig. 2d: ε_g vs q⋆ at α = 2", ["single_layer/fig2d_fixed_self_overlap.py"], "theory 12 s; SGD 47 min",
+        "fig1bc_task_switch"),
+    Job("fig2d", "Fig. 2d: ε_g vs q⋆ at α = 2", ["single_layer/fig2d_fixed_self_overlap.py"],
         "fig2d_fixed_self_overlap", ["--theory_only"], ("q_star", "source", "seed", "epoch"), "7 s"),
-    Job("fig3", "Fig. 3a–d: second task, Franz–Parisi theory vs SGD",
-        ["single_layer/fig3_second_task.py", *FIG3_SGD], "theory 3.4 min; theory + SGD 93 min", "fig3_second_task",
-        ["--theory_only", "--gammas", "1", "--r0s", "0"], ("alpha2", "r0", "gamma", "source", "branch"), "1 min"),
+    Job("fig3", "Fig. 3a–d: second task, Franz–Parisi theory vs SGD", ["single_layer/fig3_second_task.py", *FIG3_SGD],
+        "fig3_second_task", ["--theory_only", "--gammas", "1", "--r0s", "0"], ("alpha2", "r0", "gamma", "source", "branch"),
+        "1 min"),
     Job("fig3_matched", "Fig. 3 diagnostic: task-1 reference matched to the SGD's task-1 state",
-        ["single_layer/fig3_matched_reference.py"], "4.8 min", "fig3_matched_reference"),
+        ["single_layer/fig3_matched_reference.py"], "fig3_matched_reference"),
     *(Job(f"fig3_{name}", f"Fig. 3 finite-size check at α₂ = 3, r₀ = 0, γ = 1: N = {n}{note}",
           ["single_layer/fig3_second_task.py", "--r0s", "0", "--gammas", "1", "--sgd_alpha2s", "3", "--trials", "8",
-           "--n", n, *extra, "--out_dir", f"figures/fig3_finite_size/{name}"], runtime,
+           "--n", n, *extra, "--out_dir", f"figures/fig3_finite_size/{name}"],
           f"fig3_finite_size/{name}/fig3_second_task")
-      for name, n, extra, note, runtime in (("n250", "250", [], "", "theory 52 s; SGD 5 s"),
-                                            ("n500", "500", [], "", "theory 58 s; SGD 11 s"),
-                                            ("n1000", "1000", [], "", "theory 55 s; SGD 50 s"),
-                                            ("n1000_wd0", "1000", ["--weight_decay", "0"], ", no weight decay",
-                                             "theory 59 s; SGD 53 s"),
-                                            ("n2000", "2000", [], "", "theory 56 s; SGD 12.5 min (2 threads)"))),
+      for name, n, extra, note in (("n250", "250", [], ""), ("n500", "500", [], ""), ("n1000", "1000", [], ""),
+                                   ("n1000_wd0", "1000", ["--weight_decay", "0"], ", no weight decay"),
+                                   ("n2000", "2000", [], ""))),
     Job("figA1", "Fig. A1a–d: uniform prior, task 1 and task 2", ["single_layer/figA1_uniform_prior.py", "--trials",
-                                                                  "4"], "theory 6.0 min; SGD not recorded",
-        "figA1_uniform_prior"),
+                                                                  "4"], "figA1_uniform_prior"),
     Job("fig2c", "Fig. 2c: SGD convergence time vs α (reduced run)",
         ["single_layer/fig2c_convergence_time.py", "--n", "1000", "--samples", "5", "--alphas", "1.0", "1.1", "1.2",
-         "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.0"], "19 min", "fig2c_convergence_time"),
+         "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9", "2.0"], "fig2c_convergence_time"),
     Job("pmnist", "permuted MNIST, 4 field-rule variants", ["deep_networks/permuted_mnist.py", "--methods", "vcl",
                                                             "vcl_no_kl", "vcl_fixed_beta", "vcl_anchored"],
-        "9.6 min (2 workers)", "permuted_mnist", ["--methods", "vcl"],
-        ("method", "seed", "epoch", "task_eval", "eval_mode"), "3 min",
+        "permuted_mnist", ["--methods", "vcl"], ("method", "seed", "epoch", "task_eval", "eval_mode"), "3 min",
         tolerance=0.02),  # the fast run uses 2 threads, the committed one 1: rounding changes the trajectory
     Job("pmnist_lambda2e-4", "permuted MNIST, anchored prior with λ = 2·10⁻⁴",
         ["deep_networks/permuted_mnist.py", "--methods", "vcl_anchored", "--anchor_weight", "0.0002", "--out_dir",
-         "figures/permuted_mnist_anchored_lambda2e-4"], "3.2 min", "permuted_mnist_anchored_lambda2e-4/permuted_mnist"),
+         "figures/permuted_mnist_anchored_lambda2e-4"], "permuted_mnist_anchored_lambda2e-4/permuted_mnist"),
     Job("pmnist_3seeds", "permuted MNIST, vcl and vcl_no_kl, 3 seeds",
         ["deep_networks/permuted_mnist.py", "--methods", "vcl", "vcl_no_kl", "--seeds", "3", "--out_dir",
-         "figures/permuted_mnist_3seeds"], "18 min (2 workers)", "permuted_mnist_3seeds/permuted_mnist"),
+         "figures/permuted_mnist_3seeds"], "permuted_mnist_3seeds/permuted_mnist"),
     Job("weight_uncertainty", "weight uncertainty during permuted MNIST", ["deep_networks/weight_uncertainty.py"],
-        "seconds", "weight_uncertainty"),
+        "weight_uncertainty"),
     Job("mnist_fashion", "MNIST → Fashion-MNIST", ["deep_networks/sequential_mnist_fashion.py", "--methods", "vcl",
-                                                   "vcl_no_kl"], "18 min (2 workers)", "sequential_mnist_fashion"),
+                                                   "vcl_no_kl"], "sequential_mnist_fashion"),
     Job("compare_methods", "field rule vs metaplastic BNN, BNN, EWC (matched protocols, 3 seeds)",
-        ["deep_networks/compare_methods.py"], "89 min (2 workers)", "compare_methods"),
+        ["deep_networks/compare_methods.py"], "compare_methods"),
     Job("forgetting", "task 2's first-order transition in the (α₂, r₀) and (α₂, γ) planes",
-        ["mean_field_theory/forgetting_phase_diagram.py"], "47 min", "forgetting_phase_diagram", ["--quick"],
-        ("gamma", "r0"), "40 s"),
+        ["mean_field_theory/forgetting_phase_diagram.py"], "forgetting_phase_diagram", ["--quick"], ("gamma", "r0"),
+        "40 s"),
     Job("forgetting_gamma_scan", "forgetting diagram: finer γ scan where the coexistence window narrows",
         ["mean_field_theory/forgetting_phase_diagram.py", "--gammas", "0.1", "0.125", "0.15", "0.175", "0.2", "0.25",
-         "--r0s", "0", "--no-critical", "--workers", "1", "--out_dir", "figures/forgetting_gamma_scan"], "7.4 min (1 worker)",
+         "--r0s", "0", "--no-critical", "--workers", "1", "--out_dir", "figures/forgetting_gamma_scan"],
         "forgetting_gamma_scan/forgetting_phase_diagram"),
     *(Job(f"chain_{name}", f"chain of 10 tasks at α = {alpha}, r₀ = {r0}, γ = 1: theory vs SGD",
           ["single_layer/chain_of_tasks.py", "--n_tasks", "10", "--alpha", alpha, "--r0", r0, "--gamma", "1",
-           "--out_dir", f"figures/chain_of_tasks/{name}"], runtime, f"chain_of_tasks/{name}/chain_of_tasks",
+           "--out_dir", f"figures/chain_of_tasks/{name}"], f"chain_of_tasks/{name}/chain_of_tasks",
           ["--theory_only", "--n_tasks", "4", "--alpha", alpha, "--r0", r0, "--gamma", "1"] if alpha == "4" else None,
           ("task_trained", "task_eval", "source", "branch"), "1 min")
-      for name, alpha, r0, runtime in (("alpha2_r0_gamma1", "2", "0", "5.7 min (1 worker)"),
-                                       ("alpha2_r0.5_gamma1", "2", "0.5", "10.7 min (1 worker)"),
-                                       ("alpha4_r0_gamma1", "4", "0", "23 min (1 worker)"))),
+      for name, alpha, r0 in (("alpha2_r0_gamma1", "2", "0"), ("alpha2_r0.5_gamma1", "2", "0.5"),
+                              ("alpha4_r0_gamma1", "4", "0"))),
     Job("chain_tradeoff", "retention–plasticity trade-off: mean ε_g after 5 tasks vs γ",
-        ["single_layer/chain_tradeoff.py"], "29 min (1 worker)", "chain_tradeoff"),
-    *(Job(name, f"benchmark: {what}", [f"benchmarks/{name}.py"], runtime, name) for name, what, runtime in (
-        ("bench_task1_solver", "task-1 solver vs the original Monte Carlo", "1.8 min"),
-        ("bench_franz_parisi", "Franz–Parisi solver vs the original Monte Carlo", "2.3 min"),
-        ("bench_sgd_batching", "batched SGD trials vs one at a time", "11 s"),
-        ("bench_deep_training", "deep training step vs its matrix products", "49 s"),
-        ("bench_parallel_sweeps", "a sweep on 2 worker processes and on Dask vs 1", "75 s"),
-        ("bench_paper_scale", "core-hours of the paper-scale SGD runs from timed subsets", "2.0 min"),
-        ("bench_perceptron_step", "the perceptron step on int8 inputs vs float32", "19 s"),
-        ("bench_gibbs_sampler", "the Gibbs sampler's written-out gradient vs autograd", "1 s"))),
+        ["single_layer/chain_tradeoff.py"], "chain_tradeoff"),
+    *(Job(name, f"benchmark: {what}", [f"benchmarks/{name}.py"], name) for name, what in (
+        ("bench_task1_solver", "task-1 solver vs the original Monte Carlo"),
+        ("bench_franz_parisi", "Franz–Parisi solver vs the original Monte Carlo"),
+        ("bench_sgd_batching", "batched SGD trials vs one at a time"),
+        ("bench_deep_training", "deep training step vs its matrix products"),
+        ("bench_parallel_sweeps", "a sweep on 2 worker processes and on Dask vs 1"),
+        ("bench_paper_scale", "core-hours of the paper-scale SGD runs from timed subsets"),
+        ("bench_perceptron_step", "the perceptron step on int8 inputs vs float32"),
+        ("bench_gibbs_sampler", "the Gibbs sampler's written-out gradient vs autograd"))),
 ]
+
+
+def duration(seconds: float) -> str:
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    if seconds < 6000:
+        return f"{seconds / 60:.2g} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def recorded_runtime(stem: str) -> str:
+    """The wall time of the committed run, from its json (the one record of it), with its workers; for a run that
+    took its simulation rows over from an earlier run (--refresh_theory), also that run's time."""
+    path = FIGURES_DIR / f"{stem}.json"
+    if not path.exists():
+        return "no committed run"
+    record = read_json(path)
+    workers = (record.get("config") or {}).get("workers")
+    text = duration(record["wall_time_s"]) + (f" ({workers} worker{'s' * (workers > 1)})" if workers else "")
+    earlier = record.get("sgd_rows_from") or {}
+    if earlier.get("wall_time_s") is not None:
+        text = f"theory {text}; SGD rows: a run of {duration(earlier['wall_time_s'])}"
+    return text
 
 
 RUNTIME_MODULES = ("numpy", "scipy", "matplotlib", "tqdm", "torch", "numba", "dask")

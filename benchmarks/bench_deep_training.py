@@ -9,7 +9,7 @@ layers 2–3, batched over seeds — timed alone: "the machine's GEMM limit for 
 FLOP count: 2SB(4P + 2(P₂ + P₃)) per step = 411 MFLOP per seed at B = 64; evaluation 4P per image.
 Reported per S: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs); and
 the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×).
-Runtime: 49 s (the recorded wall time of the committed run). Uses a GPU automatically when present. On a CPU
+Runtime: the README's figure table (the wall time its json records). Uses a GPU automatically when present. On a CPU
 shared with other jobs use --threads 1 (two threads oversubscribe the cores and a step becomes several times slower);
 the json records the load average before the run (`load_average_before`).
 

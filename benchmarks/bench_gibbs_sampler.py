@@ -8,7 +8,7 @@ and their agreement (relative, norm-wise).  The projected cost of a point is (wa
 gradient time (the density, once per proposal, adds ~1/leapfrog); the summary compares it with the goal of 5 min
 per N = 800 point.  The json records the load average before the run.
 
-Runtime: 1 s on a 2-core CPU (the recorded wall time of the committed run).
+Runtime: the README's figure table (the wall time its json records).
 Command:  python benchmarks/bench_gibbs_sampler.py
 """
 from __future__ import annotations

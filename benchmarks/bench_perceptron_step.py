@@ -13,7 +13,7 @@ Agreement: the relative (norm-wise) difference of one gradient against the float
 Reported: ms per step (median over repeats), GB/s effective, speed-up, agreement.  The json records the load
 average before the run.
 
-Runtime: 19 s on a 2-core CPU (the recorded wall time of the committed run).
+Runtime: the README's figure table (the wall time its json records).
 Command:  python benchmarks/bench_perceptron_step.py
 """
 from __future__ import annotations

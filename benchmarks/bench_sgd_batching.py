@@ -5,7 +5,7 @@ Workload: one α point of Fig. 2b (N = 1000, α = 1.0, Adam lr 0.002, weight dec
 "sequential" runs the same code with one trial per call, in a Python loop.  Both must give the same final fields
 (trial k is seeded with seed + k either way).  Output: wall time per mode, the speed-up, the max field difference.
 
-Runtime: 11 s on a 2-core CPU (the recorded wall time of the committed run); --quick takes a few seconds.
+Runtime: the README's figure table (the wall time its json records); --quick takes a few seconds.
 Command:  python benchmarks/bench_sgd_batching.py
 """
 from __future__ import annotations

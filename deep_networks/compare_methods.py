@@ -25,8 +25,8 @@ Outputs: compare_methods.csv (protocol, method, seed, evaluation, metric, value)
 the verdicts), compare_methods.md (the table of docs/results.md §13), figures compare_methods.{png,pdf} (summary bars),
 compare_methods_curves.{png,pdf}, compare_methods_matrices.{png,pdf}.
 Runtime: the points (one method × seed run each; the seeds of a field-rule method train as one batched run) go to
-the sweep executor (--workers, --dask). The committed run of the matched protocols: recorded wall time 5312 s
-(89 min) with 2 workers on our 2-core CPU shared with other jobs; the longer protocols have no committed run.
+the sweep executor (--workers, --dask); runtime: the README's figure table (the wall time its json records); the
+longer protocols have no committed run.
 Finished runs are kept (--resume continues them and an interrupted run from its last epoch); protocols keep separate
 stores.
 

@@ -15,9 +15,7 @@ Figure: one panel per method, test accuracy (y) of tasks 1…5 vs epoch 1…25 (
 A last panel compares the methods: accuracy of each task at the end of its own training (peak) and after the last
 task (final). Outputs: permuted_mnist.{png,pdf,csv,json} and permuted_mnist_snapshots_<method>_seed<k>.npz (σ, K,
 θ histograms at the start of every epoch, read by weight_uncertainty.py). The json holds the checks of the paper's claims.
-Runtime (2-core CPU, float32): the committed run of 4 methods × 1 seed took 577 s with 2 workers of 1 thread on
-cores shared with other jobs (its recorded wall time); benchmarks/bench_deep_training.py projects 94 s per method and
-seed with 2 threads (measured at a load average of 3.2 on the 2 cores).
+Runtime: the README's figure table (the wall time its json records); the cost of one training step is in benchmarks/bench_deep_training.py.
 
     python deep_networks/permuted_mnist.py --data_root DIR
     python deep_networks/permuted_mnist.py --methods vcl vcl_no_kl vcl_fixed_beta vcl_anchored --seeds 3

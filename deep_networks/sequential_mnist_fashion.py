@@ -9,8 +9,7 @@ noisy Gaussian pass; mean network and a sampled binary network at the end of eac
 
 Figure: one panel per method, MNIST and Fashion-MNIST test accuracy (y) vs epoch 1…80 (x), switch dashed.
 Checks (the reference runs of the original code): MNIST ≥ 0.95 at epoch 40, Fashion ≥ 0.83 at epoch 80, MNIST retained 0.45–0.65 at epoch 80.
-Runtime (2-core CPU, float32): the committed run of 2 methods × 1 seed took 1063 s with 2 workers of 1 thread on
-shared cores (its recorded wall time).
+Runtime: the README's figure table (the wall time its json records).
 
     python deep_networks/sequential_mnist_fashion.py --data_root DIR
     python deep_networks/sequential_mnist_fashion.py --methods vcl vcl_no_kl

@@ -10,7 +10,7 @@ epochs trained, fraction of consolidated synapses vs epochs trained (one line st
 log10 |K| of layer 1 at the end of every task. Spec check: σ piles up near 0 as β grows, with a shrinking but
 non-zero plastic population near σ ≈ 1; mean σ of layers 1–2 ≈ 0.40 → 0.16 (task 1) → 0.05 (task 5),
 consolidated fraction ≈ 0.09 → 0.54 → 0.82.
-Runtime: seconds (the training is done by permuted_mnist.py; in --quick mode a tiny synthetic run is made first).
+Runtime: the README's figure table (the training is done by permuted_mnist.py; --quick makes a tiny synthetic run first).
 
     python deep_networks/weight_uncertainty.py                  # reads figures/permuted_mnist_snapshots_*.npz
 """

@@ -12,7 +12,7 @@ channels and compared with the literature:
   extrapolation of α·ε_g at large α.
 Axes of the figure: x = α, y = ε_g (binary teacher–student poor branch, spherical Gibbs and Bayes).
 
-Runtime: 6 s (the recorded wall time of the committed run).  Command: python mean_field_theory/classical_perceptron.py
+Runtime: the README's figure table (the wall time its json records).  Command: python mean_field_theory/classical_perceptron.py
 """
 from __future__ import annotations
 

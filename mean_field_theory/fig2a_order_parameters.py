@@ -8,7 +8,7 @@ written; the one with the larger free entropy is the thermodynamic branch (lines
 carries the replicon λ_R of its solution (docs/theory.md §3b): where the thermodynamic branch has λ_R ≥ 1 the RS
 solution is unstable (shaded) and does not describe the Gibbs measure.
 
-Runtime (full, 200 α values, both branches): 47 s on our 2-core machine (the json records it).
+Runtime: the README's figure table (the wall time its json records).
 Command: python mean_field_theory/fig2a_order_parameters.py
 """
 from __future__ import annotations

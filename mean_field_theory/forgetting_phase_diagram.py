@@ -18,8 +18,7 @@ task-2 RS solution, at its fixed reference, is stable or not: `phase_diagram.sta
 forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
 values).  A (γ, r₀) whose branches the solver cannot follow gets empty values and "not located" with the reason in
 the json; everything is written, then the script exits with code 3.
-Runtime: 2819 s (47 min) for the default planes (the recorded wall time of the committed run; one worker per core on
-2 cores shared with other jobs).
+Runtime: the README's figure table (the wall time its json records).
 Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gammas 0.5 1 --out_dir D]
 """
 from __future__ import annotations

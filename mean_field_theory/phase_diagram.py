@@ -22,7 +22,7 @@ branch only), phase_diagram_curves.csv (the traced branches: ε_g, q⋆ and λ_R
 (per β and branch the stretches of equal RS stability and their ends: 'AT' or 'end' of the trace),
 phase_diagram.json (critical_beta, at_beta, the kind of each branch end, ε_g of both branches at the transition,
 reasons for empty values).
-Runtime: 173 s for the 13 default β (the recorded wall time of the committed run; one worker per core on 2 cores).
+Runtime: the README's figure table (the wall time its json records).
 Command: python mean_field_theory/phase_diagram.py [--betas 10 20 50 --out_dir D]
 """
 from __future__ import annotations

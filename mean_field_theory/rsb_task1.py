@@ -11,8 +11,7 @@ The json holds, per α, the comparison of RS and 1RSB with SGD by the one criter
 and the first-order transition of each theory (equal free entropy of the good RS branch and of the poor branch,
 RS or 1RSB).
 
-Runtime: a 1RSB point costs 2–5 min on one core (x from ∂Φ/∂x = 0: ~6 fixed-x solves); the committed run
-(12 α) records its wall time in the json.
+Runtime: ~6 fixed-x solves per α (x from ∂Φ/∂x = 0); the README's figure table (the wall time its json records).
 Command: python mean_field_theory/rsb_task1.py
 """
 from __future__ import annotations

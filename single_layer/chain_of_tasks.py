@@ -15,9 +15,7 @@ task.  Trials run in batches of `trials_per_point`, each batch one point of the 
 Outputs: chain_of_tasks.csv (one row per (task trained t, task evaluated s) and trial; theory rows per branch),
 chain_of_tasks.json (agreement with the project's criterion, the SGD's task-1 state), chain_of_tasks.png/pdf
 (forgetting curves; the theory's and the SGD's accuracy matrices 1 − ε_g^{s,t}).
-Runtime (recorded wall time of the committed runs, theory and SGD together, T = 10, N = 500, 10 trials, --workers 1
-on a shared 2-core CPU): 341 s (α = 2, r₀ = 0), 643 s (α = 2, r₀ = ½), 1382 s (α = 4, r₀ = 0); the theory alone is not
-recorded.
+Runtime: the README's figure table (the wall time its json records).
 Command: python single_layer/chain_of_tasks.py --n_tasks 10 --alpha 2 --r0 0 --gamma 1 [--theory_only]
 """
 from __future__ import annotations

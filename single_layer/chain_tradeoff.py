@@ -10,8 +10,7 @@ for one (α, r₀), compared with the theory's ε̄ by the project's criterion.
 
 Outputs: chain_tradeoff.csv (alpha, r0, gamma, source, seed, mean_eps_g, eps_g_first, eps_g_last, converged),
 chain_tradeoff.json (best γ per (α, r₀), agreement), chain_tradeoff.png/pdf.
-Runtime: the recorded wall time of the committed run (60 theory chains of 5 tasks and 4 SGD γ × 10 trials at N = 500,
---workers 1, a shared 2-core CPU) is 1747 s (29 min); per-chain or per-point times are not recorded.
+Runtime: the README's figure table (the wall time its json records).
 Command: python single_layer/chain_tradeoff.py [--theory_only]
 """
 from __future__ import annotations

@@ -8,8 +8,7 @@ Training (docs/theory.md eqs. 4–7; settings of the original script): objective
 SGD (v ← μv + lr·g, h ← h − v) with lr = 0.03, μ = 0.9, batch size max(ceil(P/20), 10) in fixed order, h ~ N(0, 1),
 N = 1000, 500 epochs; trial k has its own teacher, data and initial fields from seed + k.
 
-Runtime: 26 s with 2 workers of 1 torch thread on a 2-core CPU (the recorded wall time of the committed run);
---quick: a few seconds.
+Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig1a_learning_curves.py
 """
 from __future__ import annotations

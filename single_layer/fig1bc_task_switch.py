@@ -10,8 +10,7 @@ E₁(h) = −Σ ln H(−y m·x/√Σσ) (no KL); task 2 minimises E₂(h) + γ K
 task 1, γ = 1 (weight γ·bs/P₂ per minibatch) and a fresh optimiser.  Task 1 is trained once and shared by every α₂
 (its teachers, data and initial fields do not depend on α₂).
 
-Runtime: 383 s with 2 workers of 1 torch thread on a 2-core CPU (the recorded wall time of the committed run);
---quick: a few seconds.
+Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig1bc_task_switch.py
 """
 from __future__ import annotations

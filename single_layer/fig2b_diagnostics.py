@@ -11,8 +11,7 @@ pair, and ε_g = arccos(p)/π.  Against them:
   trained the same way — do they stay there below the β = 20 transition (α ≈ 1.65) or fall back?
 Outputs: fig2b_diagnostics.csv (one row per student: source sgd/sgd_good_start, or theory rows per branch / β_eff),
 .json (summary per α), .png/.pdf (ε_g, q⋆, r, q vs α: SGD points, β = 20 branches, β_eff theory).
-Runtime: 221 s with 1 torch thread (the recorded wall time of the committed run; 5 α × 16 students × 2 starts at
-N = 1000).
+Runtime: the README's figure table (the wall time its json records); 5 α × 16 students × 2 starts at N = 1000.
 Command: python single_layer/fig2b_diagnostics.py
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original
 its test accuracy on 10 000 fresh patterns is 1.  The annotation ε_g ∝ α^−k is a least-squares fit of
 ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
 
-Runtime: 566 s on a shared 2-core CPU (the recorded wall time of the committed run); --quick: a few seconds.
+Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig2b_theory_vs_sgd.py
 """
 from __future__ import annotations

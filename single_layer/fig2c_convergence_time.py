@@ -7,10 +7,9 @@ teacher overlap p(t) of sgn(h) is recorded after every step.
 T_c (computed here from the recorded trajectory): with ε(t) = arccos(p(t))/π, t = 1…10 000 the step count, T_c is the
 first t ∈ [1000, 10 000) whose preceding window ε(t−999…t) has standard deviation < 5·10⁻⁴ (T_c = 9999 if never).
 
-Runtime of a full run: ~10¹⁴ multiply-adds (51 α × 20 samples × 10⁴ steps over P×N ≤ 6000×3000 inputs): 19.4
-core-hours from timed subsets (benchmarks/bench_paper_scale.py, docs/scaling.md) — use a GPU (--device cuda), many
-workers, or reduce --n/--samples/--alphas (the committed run: --n 1000 --samples 5 --alphas 1.0 1.1 … 2.0, 1139 s
-on a shared CPU, its recorded wall time); --quick takes a few seconds.
+Runtime of a full run: ~10¹⁴ multiply-adds (51 α × 20 samples × 10⁴ steps over P×N ≤ 6000×3000 inputs); its cost
+is in docs/scaling.md (benchmarks/bench_paper_scale.py) — use a GPU (--device cuda), many workers, or reduce
+--n/--samples/--alphas as the committed run does (its command and wall time: the README's figure table (the wall time its json records)); --quick takes seconds.
 Command:  python single_layer/fig2c_convergence_time.py --device cuda
 """
 from __future__ import annotations

@@ -9,8 +9,7 @@ Axes: x = q⋆ = (1/N) Σ tanh²(h_i) (1 − q⋆ = mean weight variance), y = �
   q⋆(epoch j) = 0.3 + 0.7 j/3000 (capped at `q_star_cap`), with the projection done correctly (docs/original_code.md B9: rescale m by
   √(target/q⋆), iterate because of the clamp; `perceptron.project_self_overlap`).
 
-Runtime: theory 12 s (the recorded wall time of the committed run, --refresh_theory); SGD 2796 s on a 2-core CPU
-(the run that made its SGD rows, `sgd_rows_from` in the json).
+Runtime: the README's figure table (the wall time its json records).
 Command: python single_layer/fig2d_fixed_self_overlap.py
 """
 from __future__ import annotations

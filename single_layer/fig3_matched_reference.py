@@ -8,7 +8,7 @@ points of a finished Fig. 3 run, whose own task-1 students give the matched q⋆
 task-1 ε_g.
 Outputs: fig3_matched_reference.csv (theory rows of both references at the SGD points), .json (β₁, both
 references, agreement of each with the SGD points by single_layer.comparison), .png/.pdf.
-Runtime: 287 s (the recorded wall time of the committed run).
+Runtime: the README's figure table (the wall time its json records).
 Command: python single_layer/fig3_matched_reference.py [--sgd_run figures/fig3_second_task
          --state_run figures/fig3_second_task]
 """

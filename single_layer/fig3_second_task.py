@@ -8,10 +8,8 @@ SGD (settings of the original script): N = 1000, full-batch Adam (wd 1e-3): task
 with γ KL(q_h ‖ q_h′) (h′ = fields at the end of task 1) for 20 000 steps with the paper's lr per (γ, r₀, α₂);
 task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.
 
-Runtime: theory of all four panels 203 s (the recorded wall time of the committed --refresh_theory run); the
-committed SGD rows (N = 500, 6 trials, 45 of the 63 points, see README) came with a run of theory and SGD that took
-5582 s; SGD with the paper's 20 trials × 63 points at N = 1000: 10.9 core-hours from timed subsets
-(benchmarks/bench_paper_scale.py, docs/scaling.md).  Interrupted runs resume from the finished points.
+Runtime: the README's figure table (the wall time its json records); the cost of the paper's sizes is in docs/scaling.md.
+Interrupted runs resume from the finished points.
 Command: python single_layer/fig3_second_task.py [--theory_only]
 """
 from __future__ import annotations

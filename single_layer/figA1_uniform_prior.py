@@ -10,9 +10,7 @@
     stop at sgn h = w²) with the original's lr and batch per (r₀, α₂).
 (d) SGD only, α₁ = 1.4, r₀ = 0 (B13 absent): heavy ball, task 1 lr 2e-4, μ 0.9, batch 64, ≤ 4500 epochs, stop at
     sgn h = w¹; task 2 μ 0.95, γ = 1, ≤ 7500 epochs, the original's batch and lr per α₂.
-Runtime: theory 360 s (the recorded wall time of the committed --refresh_theory run); the SGD time of the committed
-rows (4 trials) is not recorded (the run that wrote them took every point from its point store); SGD with 20 trials:
-1.8 core-hours from timed subsets, a lower estimate (benchmarks/bench_paper_scale.py, docs/scaling.md).
+Runtime: the README's figure table (the wall time its json records); the cost of the paper's sizes is in docs/scaling.md.
 Points resume after an interruption; those of a --theory_only or --panels run are kept for a later run.
 Command:  python single_layer/figA1_uniform_prior.py [--theory_only] [--panels a b c d] [--trials 20]
 """

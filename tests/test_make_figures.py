@@ -79,13 +79,27 @@ def test_the_readme_table_quotes_the_plan():
         if line.startswith("|") and "`python " in line:
             cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
             rows[re.search(r"`(python [^`]*)`", cells[1]).group(1)] = cells[2].rstrip(" †‡")
-    grouped = ("fig3_n", "chain_alpha", "bench_")
+    grouped = ("fig3_n", "fig2b_n", "chain_alpha", "bench_")
     for job in make_figures.JOBS:
         if job.name.startswith(grouped):
             continue
         command = "python " + " ".join(job.command)
         assert command in rows, f"{job.name}: no README row runs `{command}`"
         assert rows[command] == job.runtime, f"{job.name}: README says {rows[command]!r}, JOBS {job.runtime!r}"
+
+
+def test_the_scripts_leave_runtimes_to_the_json():
+    """A runtime has one record, the json of the committed run (shown by --list and the README table): a script's
+    docstring points there and quotes no wall time of its own."""
+    import re
+
+    for job in make_figures.JOBS:
+        doc = (REPO_ROOT / job.command[0]).read_text(encoding="utf-8").split('"""')[1]
+        runtime = re.search(r"^Runtime[^\n]*(\n(?!Command|\n)[^\n]*)*", doc, re.MULTILINE)
+        if runtime:
+            assert "README" in runtime.group(0), f"{job.command[0]}: its Runtime paragraph does not point to the README"
+            assert not re.search(r"\d+(\.\d+)? ?(s|min|h)\b", runtime.group(0).replace("--quick", "")), \
+                f"{job.command[0]} quotes a wall time in its docstring: {runtime.group(0)!r}"
 
 
 def test_the_jobs_run_in_the_checkouts_venv_when_this_python_lacks_the_dependencies(tmp_path, monkeypatch):
