@@ -146,13 +146,49 @@ def joint_agreement(rows: list[dict], keys: tuple[str, ...], quantity: str) -> d
 R0_STYLE = {-0.5: ("red", "salmon", "o"), 0.0: ("blue", "royalblue", "s"), 0.5: ("black", "dimgrey", "^")}
 
 
+def thermodynamic_curve(theory: list[dict], key: str) -> tuple[list[tuple], list[tuple]]:
+    """The thermodynamic branch's `key` vs α₂ as a polyline with its first-order jumps drawn as jumps.
+
+    Where the thermodynamic branch changes between two grid points at which both branches exist, the transition
+    α₂* is the zero of the free-entropy difference, interpolated linearly between the two points (each branch's
+    value at α₂* likewise); the polyline then runs to α₂* on one branch and continues from α₂* on the other.
+    Returns (polyline, jumps as (α₂*, value before, value after)).
+    """
+    at = {}
+    for row in theory:
+        at.setdefault(row["alpha2"], {})[row["branch"]] = row
+    alphas = sorted(at)
+    stable = {alpha: next((row for row in at[alpha].values() if row["thermodynamic"]), None) for alpha in alphas}
+    alphas = [alpha for alpha in alphas if stable[alpha] is not None]
+    curve, jumps = [], []
+    for index, alpha in enumerate(alphas):
+        curve.append((alpha, stable[alpha][key]))
+        if index + 1 == len(alphas):
+            break
+        following = alphas[index + 1]
+        before, after = stable[alpha]["branch"], stable[following]["branch"]
+        if before != after and {before, after} <= set(at[alpha]) & set(at[following]):
+            gap = lambda a: at[a][before]["free_entropy"] - at[a][after]["free_entropy"]
+            weight = gap(alpha) / (gap(alpha) - gap(following))  # in (0, 1): gap(alpha) > 0 > gap(following)
+            where = alpha + weight * (following - alpha)
+            value = lambda branch: (1 - weight) * at[alpha][branch][key] + weight * at[following][branch][key]
+            curve += [(where, value(before)), (where, value(after))]
+            jumps.append((where, value(before), value(after)))
+    return curve, jumps
+
+
 def draw_forgetting(axis, theory: list[dict], sgd: list[dict], key: str) -> None:
-    """ε_g (column `key`) vs α₂ per r₀: the thermodynamic theory as a line, SGD as mean ± s.d. (Figs. 3, A1b–c)."""
+    """ε_g (column `key`) vs α₂ per r₀: the thermodynamic theory as a line (markers at the computed α₂, first-order
+    jumps at their interpolated α₂*, dotted), SGD as mean ± s.d. (Figs. 3, A1b–c)."""
     for r0 in sorted({row["r0"] for row in theory + sgd}):
         dark, light, marker = R0_STYLE.get(r0, ("green", "lightgreen", "d"))
-        curve = sorted((row["alpha2"], row[key]) for row in theory if row["r0"] == r0 and row["thermodynamic"])
+        curve, jumps = thermodynamic_curve([row for row in theory if row["r0"] == r0], key)
         if curve:
-            axis.plot(*zip(*curve), "-", color=dark, marker=marker, mfc="none", label=f"theory $r_0={r0:g}$")
+            axis.plot(*zip(*curve), "-", color=dark, label=f"theory $r_0={r0:g}$")
+            axis.plot(*zip(*sorted((row["alpha2"], row[key]) for row in theory if row["r0"] == r0
+                                   and row["thermodynamic"])), ls="none", color=dark, marker=marker, mfc="none")
+        for alpha2, _, _ in jumps:
+            axis.axvline(alpha2, color=dark, lw=0.5, ls=":")
         sgd_errorbars(axis, [row for row in sgd if row["r0"] == r0], "alpha2", key, color=light, marker=marker,
                       label=f"SGD $r_0={r0:g}$")
     axis.set_xlabel(r"$\alpha_2$")

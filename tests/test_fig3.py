@@ -83,3 +83,21 @@ def test_task1_state_is_recorded_and_filled_in_for_an_older_store(tmp_path, monk
     fig3.main(tiny_config(tmp_path))
     assert read_json(tmp_path / "fig3_second_task.json")["sgd_after_task1"] == state
     assert sum('"key": "sgd task1"' in line for line in store.read_text().splitlines()) == 1
+
+
+def test_the_theory_curve_jumps_where_the_free_entropies_cross():
+    """Two branches with linear free entropies crossing at α₂ = 4.3: the curve jumps there, from one branch's
+    (interpolated) value to the other's, and is continuous where only one branch exists."""
+    from single_layer.two_tasks import thermodynamic_curve
+
+    rows = [{"alpha2": a, "branch": "unique", "thermodynamic": True, "free_entropy": -a, "eps_g2": 0.5} for a in (2, 3)]
+    for a in (4.0, 5.0):
+        poor, good = -a, -a - 0.3 + (a - 4.0)  # poor − good = 0.3 − (a − 4): zero at a = 4.3
+        rows += [{"alpha2": a, "branch": "poor", "thermodynamic": poor > good, "free_entropy": poor,
+                  "eps_g2": 0.4 - 0.1 * (a - 4)},
+                 {"alpha2": a, "branch": "good", "thermodynamic": good > poor, "free_entropy": good, "eps_g2": 0.0}]
+    curve, jumps = thermodynamic_curve(rows, "eps_g2")
+    assert len(jumps) == 1
+    where, before, after = jumps[0]
+    assert abs(where - 4.3) < 1e-12 and abs(before - 0.37) < 1e-12 and after == 0.0
+    assert [x for x, _ in curve] == [2, 3, 4.0, where, where, 5.0]
