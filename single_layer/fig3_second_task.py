@@ -155,6 +155,11 @@ def plot(rows: list[dict], cfg: Config):
         if gamma != 1.0:
             ax.set_xscale("log")
     axes[0, 0].legend(fontsize=6)
+    for ax in axes[1]:  # the γ = 0.1 panels: their own legend when they mark RS-unstable points
+        handles, labels = ax.get_legend_handles_labels()
+        shown = [(h, l) for h, l in zip(handles, labels) if l.startswith("RS unstable")]
+        if shown:
+            ax.legend(*zip(*shown), fontsize=6)
     fig.tight_layout()
     return fig
 

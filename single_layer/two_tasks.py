@@ -179,7 +179,7 @@ def thermodynamic_curve(theory: list[dict], key: str) -> tuple[list[tuple], list
 
 def draw_forgetting(axis, theory: list[dict], sgd: list[dict], key: str) -> None:
     """ε_g (column `key`) vs α₂ per r₀: the thermodynamic theory as a line (markers at the computed α₂, first-order
-    jumps at their interpolated α₂*, dotted), SGD as mean ± s.d. (Figs. 3, A1b–c)."""
+    jumps at their interpolated α₂*, dotted; × where the RS solution is unstable), SGD as mean ± s.d. (Figs. 3, A1b–c)."""
     for r0 in sorted({row["r0"] for row in theory + sgd}):
         dark, light, marker = R0_STYLE.get(r0, ("green", "lightgreen", "d"))
         curve, jumps = thermodynamic_curve([row for row in theory if row["r0"] == r0], key)
@@ -189,6 +189,10 @@ def draw_forgetting(axis, theory: list[dict], sgd: list[dict], key: str) -> None
                                    and row["thermodynamic"])), ls="none", color=dark, marker=marker, mfc="none")
         for alpha2, _, _ in jumps:
             axis.axvline(alpha2, color=dark, lw=0.5, ls=":")
+        unstable = [(row["alpha2"], row[key]) for row in theory
+                    if row["r0"] == r0 and row["thermodynamic"] and row.get("rs_stable") is False]
+        if unstable:
+            axis.plot(*zip(*unstable), "x", color=dark, ms=6, label=rf"RS unstable ($\lambda_R \geq 1$), $r_0={r0:g}$")
         sgd_errorbars(axis, [row for row in sgd if row["r0"] == r0], "alpha2", key, color=light, marker=marker,
                       label=f"SGD $r_0={r0:g}$")
     axis.set_xlabel(r"$\alpha_2$")
