@@ -63,6 +63,8 @@ JOBS = [
         ("beta",), "40 s"),
     Job("gibbs", "beyond the paper: the Gibbs measure of eq. 9 sampled (tempered HMC) vs its RS solution and SGD",
         ["mean_field_theory/gibbs_vs_theory.py"], "gibbs_vs_theory"),
+    Job("gibbs_task2", "beyond the paper: the second task's Gibbs measure sampled vs its Franz–Parisi RS solution",
+        ["mean_field_theory/gibbs_task2.py"], "gibbs_task2"),
     Job("rsb_task1", "beyond the paper: task 1 at β = 20 with one step of replica-symmetry breaking vs RS, MCMC, SGD",
         ["mean_field_theory/rsb_task1.py"], "rsb_task1"),
     Job("fig1a", "Fig. 1a: SGD learning curves, task 1", ["single_layer/fig1a_learning_curves.py"],

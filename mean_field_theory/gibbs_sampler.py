@@ -203,11 +203,13 @@ class Run:
     steps: np.ndarray  # frozen HMC step per rung
     action_by_rung: np.ndarray  # (samples, D, R, K): A of every rung, for the histogram overlaps
     last: torch.Tensor  # final u of every chain (D, R, K, N)
+    eps_g_other: np.ndarray | None = None  # ε_g of sgn m against `other_teacher` (a second task: the first teacher)
 
 
 def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Schedule, seed: int,
-           start: torch.Tensor | None = None) -> Run:
-    """Run the tempered HMC chains of one measure (module docstring); `start` overrides the initial u."""
+           start: torch.Tensor | None = None, other_teacher: torch.Tensor | None = None) -> Run:
+    """Run the tempered HMC chains of one measure (module docstring); `start` overrides the initial u; with
+    `other_teacher` (D, N) the ε_g of sgn m against it is recorded too (a second task's students on the first)."""
     generator = torch_generator(seed)
     betas = ladder(beta, schedule)
     u = initial_state(teacher, schedule, generator) if start is None else start.clone().to(DTYPE)
@@ -225,6 +227,8 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
         u, _, _ = swap_round(u, state[1], betas, sweep % 2, generator)
         state = None  # swapped configurations: recompute their density
     records = {name: [] for name in ("eps_g", "r", "q_star", "action", "overlaps", "action_by_rung")}
+    if other_teacher is not None:
+        records["eps_g_other"] = []
     hmc_accepted, swaps, swap_counts = torch.zeros(schedule.temperatures, dtype=DTYPE), \
         torch.zeros(max(schedule.temperatures - 1, 1), dtype=DTYPE), torch.zeros(max(schedule.temperatures - 1, 1))
     upper = torch.triu_indices(schedule.replicas, schedule.replicas, offset=1)
@@ -242,6 +246,9 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
             m = torch.tanh(u[:, :, -1])  # target rung (D, R, N)
             w = teacher.to(DTYPE).unsqueeze(1)
             records["eps_g"].append(torch.arccos((sign(m) * w).mean(-1).clamp(-1, 1)) / math.pi)
+            if other_teacher is not None:
+                other = other_teacher.to(DTYPE).unsqueeze(1)
+                records["eps_g_other"].append(torch.arccos((sign(m) * other).mean(-1).clamp(-1, 1)) / math.pi)
             records["r"].append((m * w).mean(-1))
             records["q_star"].append((m * m).mean(-1))
             records["action"].append(action[..., -1])
@@ -309,9 +316,10 @@ def diagnostics(run: Run) -> dict:
 
 
 def summary(run: Run) -> dict:
-    """Means over instances (and replicas, samples) of ε_g, r, q⋆ and q, with the standard error over instances."""
+    """Means over instances (and replicas, samples) of ε_g, r, q⋆ and q (and ε_g against the other teacher when
+    recorded), with the standard error over instances."""
     result = {}
-    for name in ("eps_g", "r", "q_star"):
+    for name in ("eps_g", "r", "q_star") + (("eps_g_other",) if run.eps_g_other is not None else ()):
         per_instance = getattr(run, name).mean(axis=(0, 2))
         result[name] = float(per_instance.mean())
         result[f"{name}_se"] = float(per_instance.std(ddof=1) / math.sqrt(len(per_instance))) if len(

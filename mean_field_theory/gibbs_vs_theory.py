@@ -10,9 +10,9 @@ The N → ∞ value of each observable is a weighted least-squares fit a + b/N o
 the fit) when there are at least three N.
 
 Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog; the committed run is
-the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100, 200; the README's figure table (the wall time its json records)).  This is a first, small
-run: the sizes N = 400 … 1600 and the Fig. 2b α grid that the N → ∞ extrapolation needs are open (their cost grows like
-N^2.5 per point on a CPU).
+the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100, 200), its wall time in the README's figure table (from its
+json).  This is a first, small run: the sizes N = 400 … 1600 and the Fig. 2b α grid that the N → ∞ extrapolation
+needs are open (their cost grows like N^2.5 per point on a CPU).
 Command: python mean_field_theory/gibbs_vs_theory.py
 """
 from __future__ import annotations

@@ -15,9 +15,10 @@ from mean_field_theory.gibbs_sampler import (Measure, Schedule, diagnostics, int
 from mean_field_theory.task1 import solve_task1
 
 
-def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, panels=6):
+def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, panels=6, reference=None, gamma=0.0):
     """E[r], E[q⋆] and E[A] of P(m) ∝ e^{βA(m)} on [−1, 1]^N (N = 2 or 3): a tensor-product composite Gauss–Legendre
-    rule (`panels` panels of `nodes` nodes per axis), vectorised; the test checks it against twice the nodes."""
+    rule (`panels` panels of `nodes` nodes per axis), vectorised; the test checks it against twice the nodes.  With
+    a reference m′, A has −γ KL(m‖m′), the KL of two Ising distributions written with probabilities (1 ± m)/2."""
     edges = np.linspace(-1.0, 1.0, panels + 1)
     base, weights = np.polynomial.legendre.leggauss(nodes)
     axis = np.concatenate([(high - low) / 2 * base + (high + low) / 2 for low, high in zip(edges[:-1], edges[1:])])
@@ -30,26 +31,35 @@ def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, 
     if entropy_weight:
         plus, minus = (1 + m) / 2, (1 - m) / 2
         action = action - entropy_weight * np.sum(special.xlogy(plus, plus) + special.xlogy(minus, minus), axis=-1)
+    if gamma:
+        plus, minus = (1 + m) / 2, (1 - m) / 2
+        kl = special.xlogy(plus, plus) + special.xlogy(minus, minus) - plus * np.log((1 + reference) / 2) \
+            - minus * np.log((1 - reference) / 2)
+        action = action - gamma * kl.sum(-1)
     density = weight * np.exp(beta * (action - action.max()))
     density /= density.sum()
     return {"r": density @ (m @ teacher / n), "q_star": density @ np.mean(m**2, axis=-1), "action": density @ action}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n, beta, entropy_weight, temperatures", [(2, 3.0, 0.0, 3), (3, 2.0, 1.0, 1)])
-def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures):
+@pytest.mark.parametrize("n, beta, entropy_weight, temperatures, gamma",
+                         [(2, 3.0, 0.0, 3, 0.0), (3, 2.0, 1.0, 1, 0.0), (2, 2.5, 0.0, 2, 0.8)])
+def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures, gamma):
     """Many independent replicas of one instance; the sampled means agree with the integrals over the cube within 4
-    standard errors (from the spread of the replicas' own means: independent chains)."""
+    standard errors (from the spread of the replicas' own means: independent chains).  The last case is a second
+    task's measure: a KL term to a reference m′ (gibbs_task2.py)."""
     generator = np.random.default_rng(n)
     inputs = generator.choice([-1.0, 1.0], size=(n, n))
     teacher = generator.choice([-1.0, 1.0], size=n)
     labels = np.where(inputs @ teacher >= 0, 1.0, -1.0)
-    measure = Measure(torch.tensor(inputs)[None], torch.tensor(labels)[None], entropy_weight=entropy_weight)
+    reference = np.array([0.6, -0.3, 0.1][:n])
+    measure = Measure(torch.tensor(inputs)[None], torch.tensor(labels)[None], entropy_weight=entropy_weight,
+                      reference=torch.tensor(reference)[None, None], gamma=gamma)
     schedule = Schedule(sweeps=400, warmup=100, leapfrog=5, temperatures=temperatures, beta_min=1.0, replicas=256,
                         thin=1)
     run = sample(measure, torch.tensor(teacher)[None], beta, schedule, seed=3)
-    exact = exact_averages(inputs, labels, teacher, beta, entropy_weight)
-    finer = exact_averages(inputs, labels, teacher, beta, entropy_weight, nodes=24)
+    exact = exact_averages(inputs, labels, teacher, beta, entropy_weight, reference=reference, gamma=gamma)
+    finer = exact_averages(inputs, labels, teacher, beta, entropy_weight, nodes=24, reference=reference, gamma=gamma)
     assert all(abs(exact[name] - finer[name]) < 1e-6 for name in exact)  # the reference is converged
     for name in ("r", "q_star", "action"):
         per_chain = getattr(run, name)[:, 0, :].mean(axis=0)
