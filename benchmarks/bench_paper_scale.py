@@ -2,7 +2,7 @@
 
 Each protocol is run for a few steps or epochs at the paper's sizes on one core, through the same code as the figure
 script (`single_layer.perceptron.train_task`, batched trials), and the time per step/epoch is multiplied by the steps
-the full run takes:
+the full run takes (the figures' SGD settings: `single_layer.one_task`, `single_layer.two_tasks`):
 * Fig. 2c — N = 3000, 20 samples, 51 α ∈ [1, 2], 10 000 full-batch GD steps each (no early stop: exact);
 * Fig. 3 — N = 1000, 20 trials, task 1 (α₁ = 2, 5 000 Adam steps) once, then 63 (γ, r₀, α₂) points of 20 000 full-batch
   Adam steps (exact);
@@ -24,10 +24,9 @@ import time
 import numpy as np
 import torch
 
-from single_layer import fig2c_convergence_time as fig2c
-from single_layer import fig3_second_task as fig3
-from single_layer import figA1_uniform_prior as figA1
+from single_layer.one_task import Fig2cGDConfig
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from single_layer.two_tasks import SGD_ALPHA2S, Fig3SGDConfig, FigA1SGDConfig
 from vcl_common import (REPO_ROOT, BaseConfig, plot_style, print_written, read_csv, read_json, require, run,
                         run_metadata, save_figure, torch_setup, write_csv, write_json)
 
@@ -77,7 +76,7 @@ def part(figure: str, name: str, seconds: float, units: int, points: int = 1) ->
 
 
 def fig2c_parts(cfg: Config) -> list[dict]:
-    paper = fig2c.Config()
+    paper = Fig2cGDConfig()
     n = max(10, round(paper.n * cfg.scale))
     gd = OptimizerSpec("gd", lr=paper.lr)
     probes = (1.0, 1.5, 2.0)
@@ -87,13 +86,13 @@ def fig2c_parts(cfg: Config) -> list[dict]:
 
 
 def fig3_parts(cfg: Config) -> list[dict]:
-    paper = fig3.Config()
+    paper = Fig3SGDConfig()
     n = max(10, round(paper.n * cfg.scale))
     adam = OptimizerSpec("adam", paper.lr1, weight_decay=paper.weight_decay)
     probes = (0.1, 1.0, 3.0, 7.0)
     times = [seconds_per_unit(n, paper.trials, alpha, adam, cfg.timed_steps, paper.steps2) for alpha in probes]
     parts = [part("fig3", "task 1", step_seconds(paper.alpha1, probes, times), paper.steps1)]
-    for gamma, alpha2s in fig3.SGD_ALPHA2S.items():
+    for gamma, alpha2s in SGD_ALPHA2S.items():
         for alpha2 in alpha2s:
             parts.append(part("fig3", f"gamma={gamma:g} alpha2={alpha2:g}", step_seconds(alpha2, probes, times),
                               paper.steps2, points=len(paper.r0s)))
@@ -112,7 +111,7 @@ def committed_epochs(panel: str) -> dict:
 
 
 def figA1_parts(cfg: Config) -> list[dict]:
-    paper = figA1.Config()
+    paper = FigA1SGDConfig()
     n, trials = max(10, round(paper.n * cfg.scale)), 20
     n_test = max(10, round(paper.n_test * cfg.scale))
     timed = lambda alpha, spec, stop, anchor: seconds_per_unit(n, trials, alpha, spec, cfg.timed_epochs,

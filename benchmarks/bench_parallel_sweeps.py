@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from single_layer import fig1a_learning_curves as fig1a
+from single_layer.one_task import Fig1aSGDConfig, learning_curves
 from vcl_common import BaseConfig, PointStore, benchmark_main, require, run
 from vcl_sweep import run_points
 
@@ -48,9 +48,9 @@ def nothing(index: int) -> list[dict]:
 
 
 def timed_sweep(cfg: Config, workers: int, folder: Path) -> tuple[float, dict]:
-    sweep_cfg = dataclasses.replace(fig1a.Config(), n=cfg.n, trials=cfg.trials, epochs=cfg.epochs, alphas=cfg.alphas,
-                                    workers=workers, threads=1, out_dir=str(folder))
-    points = [(f"alpha={alpha!r}", fig1a.learning_curves, (sweep_cfg, alpha, "cpu")) for alpha in cfg.alphas]
+    sweep_cfg = dataclasses.replace(Fig1aSGDConfig(), n=cfg.n, trials=cfg.trials, epochs=cfg.epochs, workers=workers,
+                                    threads=1, out_dir=str(folder))
+    points = [(f"alpha={alpha!r}", learning_curves, (sweep_cfg, alpha, "cpu")) for alpha in cfg.alphas]
     started = time.perf_counter()
     results = run_points(sweep_cfg, PointStore(folder, f"workers{workers}", {}), points, desc=f"{workers} workers")
     return time.perf_counter() - started, results
@@ -62,7 +62,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
     with tempfile.TemporaryDirectory() as folder:
         serial, serial_rows = timed_sweep(cfg, 1, Path(folder))
         parallel, parallel_rows = timed_sweep(cfg, cfg.parallel_workers, Path(folder))
-        pool_cfg = dataclasses.replace(fig1a.Config(), workers=cfg.parallel_workers)
+        pool_cfg = dataclasses.replace(Fig1aSGDConfig(), workers=cfg.parallel_workers)
         started = time.perf_counter()  # the fixed cost of a pool: spawn the processes, import torch, return
         run_points(pool_cfg, PointStore(Path(folder), "startup", {}),
                    [(f"empty {index}", nothing, (index,)) for index in range(cfg.parallel_workers)], desc="pool start")
@@ -71,7 +71,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=40) as cluster:
             startup = time.perf_counter() - started
-            dask_cfg = dataclasses.replace(fig1a.Config(), dask=cluster.scheduler_address)
+            dask_cfg = dataclasses.replace(Fig1aSGDConfig(), dask=cluster.scheduler_address)
             points = [(f"empty {index}", nothing, (index,)) for index in range(cfg.overhead_points)]
             started = time.perf_counter()
             run_points(dask_cfg, PointStore(Path(folder), "dask", {}), points, desc="dask, empty points")

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from single_layer.perceptron import sign
+from field_space import sign
 from vcl_common import SolverError
 
 BN_EPS = 1e-5

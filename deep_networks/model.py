@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from single_layer.perceptron import ising_kl
+from field_space import ising_kl
 from vcl_common import SolverError
 
 LAYER_SIZES = (784, 512, 512, 10)  # the paper's architecture, no biases

@@ -3,18 +3,18 @@
 Task 2 (docs/theory.md §5) has a first-order transition: besides the gradual branch, which learns task 2 while
 the KL term holds the student near the task-1 reference, there is a branch that learns task 2 perfectly and
 forgets task 1 down to ε_g¹ = arccos(r₀)/π.  This script maps it in two planes, with the fold-location method of
-the task-1 phase diagram (`phase_diagram.coexistence`: pseudo-arclength continuation through the folds,
+the task-1 phase diagram (`branch_analysis.coexistence`: pseudo-arclength continuation through the folds,
 spinodals by bisection on the step length, the transition where the free entropies are equal):
 * (α₂, r₀) at γ = 1 — how similar the tasks are;
 * (α₂, γ) at r₀ = 0 — how strongly the prior holds.
 The task-1 reference is Fig. 3's (α₁ = 2, β₁ = 20, thermodynamic branch); β₂ = β₁.  Along each plane the
 critical point, where the coexistence window closes, is the root of the smallest dα₂/ds along the solution
-curve between the last value with one branch and the first with two (`phase_diagram.critical_parameter`).
+curve between the last value with one branch and the first with two (`branch_analysis.critical_parameter`).
 
 Outputs: forgetting_phase_diagram.csv (gamma, r0, alpha2_spinodal_low, alpha2_spinodal_high, alpha2_transition;
 empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g², λ_R along the traced branches),
 forgetting_phase_diagram_stability.csv (each branch cut at its de Almeida–Thouless points into stretches where the
-task-2 RS solution, at its fixed reference, is stable or not: `phase_diagram.stability_segments`; docs/theory.md §3b),
+task-2 RS solution, at its fixed reference, is stable or not: `branch_analysis.stability_segments`; docs/theory.md §3b),
 forgetting_phase_diagram.json (the critical points, ε_g of both branches at each transition, reasons for empty
 values).  A (γ, r₀) whose branches the solver cannot follow gets empty values and "not located" with the reason in
 the json; everything is written, then the script exits with code 3.
@@ -26,10 +26,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-
+from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
-from mean_field_theory.phase_diagram import coexistence, critical_parameter, stability_segments
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSProblem, eps_g_of, single_thread
 from mean_field_theory.task1 import HIGH_INIT, task1_reference

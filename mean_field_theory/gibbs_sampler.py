@@ -28,7 +28,8 @@ import math
 import numpy as np
 import torch
 
-from single_layer.perceptron import sample_trials, sign
+from field_space import sign
+from single_layer.perceptron import sample_trials
 from vcl_common import torch_generator
 
 DTYPE = torch.float64

@@ -6,11 +6,11 @@ Theory (`mean_field_theory.chain`): task 1 at inverse temperature β without pri
 κ = βγ and the typical solution of the previous task as reference; both branches where they coexist, the
 thermodynamic one continues the chain.  ε_g^{s,t} = arccos(p_{s,t})/π of the clipped task-t student towards
 teacher s.
-SGD (`single_layer.perceptron`; the Fig. 3 settings): N weights, full-batch Adam (lr 1e-3, weight decay 1e-3),
-task 1 for `steps1` steps without prior, every later task for `steps` steps with γ KL(q_h ‖ q_h′), h′ = the
-fields at the end of the previous task.  The Fig. 3 task-2 runs settle within 10 000 of their 20 000 steps (ε_g
-changes < 10⁻³ after that); `settling` in the csv is the change of the own-task ε_g over the second half of each
-task.  Trials run in batches of `trials_per_point`, each batch one point of the sweep executor.
+SGD (`single_layer.task_chain` on `single_layer.perceptron`; the Fig. 3 settings): N weights, full-batch Adam
+(lr 1e-3, weight decay 1e-3), task 1 for `steps1` steps without prior, every later task for `steps` steps with
+γ KL(q_h ‖ q_h′), h′ = the fields at the end of the previous task.  The Fig. 3 task-2 runs settle within 10 000 of
+their 20 000 steps (ε_g changes < 10⁻³ after that); `settling` in the csv is the change of the own-task ε_g over the
+second half of each task.  Trials run in batches of `trials_per_point`, each batch one point of the sweep executor.
 
 Outputs: chain_of_tasks.csv (one row per (task trained t, task evaluated s) and trial; theory rows per branch),
 chain_of_tasks.json (agreement with the project's criterion, the SGD's task-1 state), chain_of_tasks.png/pdf
@@ -25,12 +25,11 @@ import time
 
 import numpy as np
 
-from mean_field_theory.chain import chain_of_tasks
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run, run_metadata,
-                        save_figure, sweep_store, torch_setup, write_csv, write_json)
+from single_layer.task_chain import ChainSGDConfig, sgd_chain, theory_rows
+from vcl_common import (SolverError, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
+                        sweep_store, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points
 
 STEM = "chain_of_tasks"
@@ -40,36 +39,6 @@ COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed"
 
 
 # ---- hyperparameters
-@dataclasses.dataclass
-class ChainSGDConfig(BaseConfig):
-    """The SGD of a chain and the theory's tolerance (shared with single_layer/chain_tradeoff.py)."""
-
-    n: int = 500  # input dimension of the SGD runs (N)
-    trials: int = 10  # independent SGD trials (seed + k)
-    trials_per_point: int = 5  # trials trained together as one batched computation (one point of the sweep)
-    steps1: int = 5000  # full-batch Adam steps of task 1
-    steps: int = 12500  # full-batch Adam steps of every later task
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 1e-3  # decoupled Adam weight decay
-    tol: float = 1e-10  # saddle-point tolerance
-
-    def validate(self):
-        super().validate()
-        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps) >= 1,
-                "--n, --trials, --trials_per_point, --steps1, --steps must be >= 1")
-        require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
-        require(self.tol > 0, f"--tol must be > 0, got {self.tol}")
-
-    def protocol(self, n_tasks: int, alpha: float, r0: float, gamma: float) -> "ChainProtocol":
-        return ChainProtocol(n_tasks, alpha, r0, gamma, self.n, self.steps1, self.steps, self.lr, self.weight_decay)
-
-    def sgd_points(self, protocol: "ChainProtocol", function, device: str, label: str = "sgd") -> list[tuple]:
-        """The trials in batches of `trials_per_point`: points (key, function, (protocol, first seed, size, device))."""
-        return [(f"{label} trials {first}-{min(first + self.trials_per_point, self.trials) - 1}", function,
-                 (protocol, self.seed + first, min(self.trials_per_point, self.trials - first), device))
-                for first in range(0, self.trials, self.trials_per_point)]
-
-
 @dataclasses.dataclass
 class Config(ChainSGDConfig):
     n_tasks: int = 10  # tasks in the chain (T)
@@ -92,57 +61,6 @@ QUICK = {"n_tasks": 3, "n": 100, "trials": 2, "trials_per_point": 1, "steps1": 2
 
 def where(cfg: Config) -> dict:
     return {"alpha": cfg.alpha, "r0": cfg.r0, "gamma": cfg.gamma}
-
-
-# ---- theory
-def theory_rows(n_tasks: int, alpha: float, r0: float, gamma: float, beta: float, tol: float) -> list[dict]:
-    """Every branch of every task: one row per (t, s).  A chain that stopped early ends with the rows of the task
-    that did not converge (converged = False)."""
-    chain = chain_of_tasks(n_tasks, alpha, r0, gamma, beta, tol)
-    return [{"task_trained": task.task, "task_eval": s, "alpha": alpha, "r0": r0, "gamma": gamma,
-             "source": "theory", "seed": "", "eps_g": task.eps_g[s - 1], "p": task.p[s - 1],
-             "converged": task.converged, "branch": task.branch, "thermodynamic": task.thermodynamic, "q": task.q,
-             "r": task.r, "q_star": task.q_star, "overlap_reference": task.overlap_reference,
-             "free_entropy": task.free_entropy, "replicon": task.replicon, "rs_stable": task.replicon < 1.0}
-            for task in chain.tasks for s in range(1, task.task + 1)]
-
-
-# ---- SGD
-@dataclasses.dataclass
-class ChainProtocol:
-    """Everything one batch of SGD trials of the chain depends on."""
-
-    n_tasks: int
-    alpha: float
-    r0: float
-    gamma: float
-    n: int
-    steps1: int
-    steps: int
-    lr: float
-    weight_decay: float
-
-
-def sgd_chain(protocol: ChainProtocol, seed: int, n_trials: int, device: str = "cpu") -> list[dict]:
-    """Trials seed … seed + n_trials − 1 through the whole chain as one batched computation: one row per (t, s,
-    trial) at the end of task t."""
-    fields, tasks = sample_trials(n_trials, protocol.n, (protocol.alpha,) * protocol.n_tasks, protocol.r0,
-                                  seed=seed, device=device)
-    observe, spec = task_observer(tasks), OptimizerSpec("adam", protocol.lr, weight_decay=protocol.weight_decay)
-    rows, anchor = [], None
-    for t, task in enumerate(tasks, start=1):
-        steps = protocol.steps1 if t == 1 else protocol.steps
-        fields, history = train_task(fields, task, spec, steps, observe=observe, anchor=anchor, gamma=protocol.gamma,
-                                     record_every=max(1, steps // 2))
-        anchor = fields
-        values = history.values
-        settling = np.abs(values[f"eps_g{t}"][-1] - values[f"eps_g{t}"][-2])
-        rows += [{"task_trained": t, "task_eval": s, "alpha": protocol.alpha, "r0": protocol.r0,
-                  "gamma": protocol.gamma, "source": "sgd", "seed": seed + k, "eps_g": values[f"eps_g{s}"][-1][k],
-                  "p": values[f"p{s}"][-1][k], "converged": True, "r": values[f"r{t}"][-1][k],
-                  "q_star": values["q_star"][-1][k], "settling": settling[k]}
-                 for s in range(1, t + 1) for k in range(n_trials)]
-    return rows
 
 
 # ---- theory against SGD

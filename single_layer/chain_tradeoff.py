@@ -5,8 +5,8 @@ generalization error over all tasks, ε̄ = (1/T) Σ_s ε_g^{s,T}, as a function
 learns each new task well and forgets the old ones, a strong prior keeps the old ones and learns the new one badly.
 Theory: `mean_field_theory.chain` (β, κ = βγ) along a γ grid for every (α, r₀); the γ minimising ε̄ on the grid,
 refined by a parabola through the grid minimum and its neighbours.  SGD: the chain protocol of
-`single_layer/chain_of_tasks.py` (full-batch Adam, KL to the fields at the end of the previous task) at a few γ
-for one (α, r₀), compared with the theory's ε̄ by the project's criterion.
+`single_layer/chain_of_tasks.py` (`single_layer.task_chain`: full-batch Adam, KL to the fields at the end of the
+previous task) at a few γ for one (α, r₀), compared with the theory's ε̄ by the project's criterion.
 
 Outputs: chain_tradeoff.csv (alpha, r0, gamma, source, seed, mean_eps_g, eps_g_first, eps_g_last, converged),
 chain_tradeoff.json (best γ per (α, r₀), agreement), chain_tradeoff.png/pdf.
@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from mean_field_theory.quadrature import NUMERICS_VERSION
-from single_layer.chain_of_tasks import ChainProtocol, ChainSGDConfig, sgd_chain, theory_rows
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
+from single_layer.task_chain import ChainProtocol, ChainSGDConfig, sgd_chain, theory_rows
 from vcl_common import (SolverError, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
                         sweep_store, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points

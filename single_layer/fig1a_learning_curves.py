@@ -6,7 +6,8 @@ p = (1/N) Σ_i sgn(h_i) w_i (docs/theory.md eq. 8); mean over 20 trials with a m
 
 Training (docs/theory.md eqs. 4–7; settings of the original script): objective E(h) = −Σ_μ ln H(−y^μ m·x^μ/√Σσ) without KL term, heavy-ball
 SGD (v ← μv + lr·g, h ← h − v) with lr = 0.03, μ = 0.9, batch size max(ceil(P/20), 10) in fixed order, h ~ N(0, 1),
-N = 1000, 500 epochs; trial k has its own teacher, data and initial fields from seed + k.
+N = 1000, 500 epochs; trial k has its own teacher, data and initial fields from seed + k
+(`single_layer.one_task`).
 
 Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig1a_learning_curves.py
@@ -14,15 +15,14 @@ Command:  python single_layer/fig1a_learning_curves.py
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import numpy as np
-import torch
 
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        torch_setup, write_csv, write_json)
+from single_layer.one_task import Fig1aSGDConfig, batch_size, learning_curves
+from single_layer.perceptron import n_patterns
+from vcl_common import (plot_style, print_written, read_csv, require, run, run_metadata, save_figure, torch_setup,
+                        write_csv, write_json)
 from vcl_sweep import sweep
 
 STEM = "fig1a_learning_curves"
@@ -30,51 +30,16 @@ STEM = "fig1a_learning_curves"
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
-    n: int = 1000  # input dimension = number of synapses (N)
+class Config(Fig1aSGDConfig):
     alphas: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)  # data densities P/N, one curve each (α)
-    trials: int = 20  # independent trials (teacher, data, initial fields) per α
-    epochs: int = 500  # training epochs
-    lr: float = 0.03  # learning rate of heavy-ball SGD (η)
-    momentum: float = 0.9  # heavy-ball momentum (μ)
-    minibatches: int = 20  # target minibatches per epoch: batch size max(ceil(P/minibatches), min_batch)
-    min_batch: int = 10  # smallest batch size
-    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
-    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
 
     def validate(self):
         super().validate()
-        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
         require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
-        require(self.trials >= 1 and self.epochs >= 1, "--trials and --epochs must be >= 1")
-        require(self.lr > 0, f"--lr must be > 0, got {self.lr}")
-        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
-        require(self.minibatches >= 1 and self.min_batch >= 1, "--minibatches and --min_batch must be >= 1")
-        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
-        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
 
 
 QUICK = {"n": 60, "alphas": (1.0, 2.0), "trials": 2, "epochs": 20}
-
-
-def batch_size(cfg: Config, alpha: float) -> int:
-    return max(math.ceil(n_patterns(alpha, cfg.n) / cfg.minibatches), cfg.min_batch)
-
-
-def learning_curves(cfg: Config, alpha: float, device: str) -> list[dict]:
-    """All trials at one α as one batch; one row per (trial, epoch)."""
-    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], seed=cfg.seed, device=device,
-                                    dtype=getattr(torch, cfg.dtype))
-    spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=batch_size(cfg, alpha))
-    _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task], cfg.beta_h),
-                            beta_h=cfg.beta_h)
-    def value(name, row, trial):  # 7 significant digits: float32 precision, a csv of reasonable size
-        return float(f"{history.values[name][row, trial]:.7g}")
-
-    return [{"alpha": alpha, "seed": cfg.seed + trial, "epoch": int(epoch), "eps_g": value("eps_g1", row, trial),
-             "p": value("p1", row, trial), "q_star": value("q_star", row, trial)}
-            for trial in range(cfg.trials) for row, epoch in enumerate(history.epochs)]
 
 
 def plot(rows: list[dict], alphas: list[float]):

@@ -3,7 +3,7 @@
 x: α ∈ {1.00, 1.02, …, 2.00}; y: T_c, mean (dashed royal-blue line) ± std band over 20 samples.
 Training (docs/theory.md eq. 4; settings of the original script): N = 3000, P = int(αN), objective E(h) = −Σ_μ ln H(−y m·x/√Σσ)
 without KL, plain full-batch gradient descent h ← h − lr ∇E with lr = 0.01 for 10 000 steps, h ~ N(0, 1); the
-teacher overlap p(t) of sgn(h) is recorded after every step.
+teacher overlap p(t) of sgn(h) is recorded after every step (settings of the runs: `single_layer.one_task`).
 T_c (computed here from the recorded trajectory): with ε(t) = arccos(p(t))/π, t = 1…10 000 the step count, T_c is the
 first t ∈ [1000, 10 000) whose preceding window ε(t−999…t) has standard deviation < 5·10⁻⁴ (T_c = 9999 if never).
 
@@ -20,9 +20,10 @@ import time
 import numpy as np
 import torch
 
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        torch_setup, write_csv, write_json)
+from single_layer.one_task import Fig2cGDConfig
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from vcl_common import (plot_style, print_written, read_csv, require, run, run_metadata, save_figure, torch_setup,
+                        write_csv, write_json)
 from vcl_sweep import sweep
 
 STEM = "fig2c_convergence_time"
@@ -30,12 +31,7 @@ STEM = "fig2c_convergence_time"
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
-    n: int = 3000  # input dimension = number of synapses (N)
-    alphas: tuple[float, ...] = tuple(round(1.0 + 0.02 * index, 2) for index in range(51))  # data densities P/N (α)
-    samples: int = 20  # independent samples (teacher, data, initial fields; seed + k) per α
-    lr: float = 0.01  # learning rate of full-batch gradient descent (η)
-    steps: int = 10000  # gradient steps (= epochs, full batch)
+class Config(Fig2cGDConfig):
     window: int = 1000  # length of the window whose ε_g standard deviation defines convergence
     threshold: float = 5e-4  # T_c: first step whose preceding window has std(ε_g) below this
     beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
@@ -43,10 +39,6 @@ class Config(BaseConfig):
 
     def validate(self):
         super().validate()
-        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
-        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
-        require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
-        require(self.samples >= 1 and self.lr > 0, "--samples must be >= 1 and --lr > 0")
         require(1 <= self.window < self.steps, f"need 1 <= --window < --steps, got {self.window}, {self.steps}")
         require(self.threshold > 0 and self.beta_h > 0, "--threshold and --beta_h must be > 0")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")

@@ -17,15 +17,14 @@ from __future__ import annotations
 import dataclasses
 import time
 
-
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec
-from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, joint_agreement, run_sgd_points,
-                                    solved_reference, theory_curve)
-from vcl_common import (BaseConfig, PointStore, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of,
-                        read_csv, require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
+from single_layer.two_tasks import (SGD_ALPHA2S, Fig3SGDConfig, Protocol, agreement_points, draw_forgetting,
+                                    joint_agreement, run_sgd_points, solved_reference, theory_curve)
+from vcl_common import (PointStore, kept_sgd_rows, plot_style, print_written, provenance_of, read_csv, require, run,
+                        run_metadata, save_figure, torch_setup, write_csv, write_json)
 from vcl_sweep import run_points
 
 STEM = "fig3_second_task"
@@ -40,40 +39,27 @@ SGD_LR = {  # learning rate of task 2 per (γ, r₀), aligned with SGD_ALPHA2S[�
     (0.1, 0.5): (0.01, 0.01, 0.01, 0.05, 0.1, 0.1)}
 THEORY_FIELDS = ("alpha1", "beta1", "beta2", "reference_branch", "alpha2s", "tol")  # what the theory points depend on
 SGD_FIELDS = ("alpha1", "n", "trials", "steps1", "steps2", "lr1", "lr2_default", "weight_decay", "seed")  # SGD points
-SGD_ALPHA2S = {1.0: (0.1,) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
 
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
-    alpha1: float = 2.0  # data density of task 1 (α₁)
+class Config(Fig3SGDConfig):
     beta1: float = 20.0  # inverse temperature of the task-1 reference (β₁)
     beta2: float = 20.0  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
     reference_branch: str = "thermodynamic"  # task-1 branch used as reference: thermodynamic | poor | good
-    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps (r₀)
     gammas: tuple[float, ...] = (1.0, 0.1)  # KL weights of task 2 (γ)
     alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     sgd_alpha2s: tuple[float, ...] = ()  # run SGD only at these α₂ of each γ's SGD grid (empty: the whole grid)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials (seed + k)
-    steps1: int = 5000  # full-batch Adam steps of task 1
-    steps2: int = 20000  # full-batch Adam steps of task 2
-    lr1: float = 1e-3  # Adam learning rate of task 1
-    lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
-    weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
     tol: float = 1e-10  # saddle-point tolerance
 
     def validate(self):
         super().validate()
         require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0, "--alpha1, --beta1, --beta2 must be > 0")
         require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
-        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
         require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
         require(all(alpha2 > 0 for alpha2 in self.alpha2s + self.sgd_alpha2s), "--alpha2s/--sgd_alpha2s must be > 0")
-        require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
-        require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
         require(self.theory_only or len(sgd_points(self)) > 0,
                 f"--sgd_alpha2s {self.sgd_alpha2s} selects no point of the SGD grid")
 

@@ -17,29 +17,26 @@ Command:  python single_layer/figA1_uniform_prior.py [--theory_only] [--panels a
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
-import numpy as np
 import torch
 
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from single_layer.two_tasks import (Protocol, agreement_points, draw_forgetting, joint_agreement,
+from single_layer.two_tasks import (FigA1SGDConfig, Protocol, agreement_points, draw_forgetting, joint_agreement,
                                     near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference,
                                     theory_curve)
-from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, PointStore, config_dict, kept_sgd_rows, plot_style,
-                        print_written, provenance_of, read_csv, read_json, require, run, run_metadata, save_figure,
-                        torch_setup, write_csv, write_json)
+from vcl_common import (RUN_ONLY_FIELDS, PointStore, config_dict, kept_sgd_rows, plot_style, print_written,
+                        provenance_of, read_csv, read_json, require, run, run_metadata, save_figure, torch_setup,
+                        write_csv, write_json)
 from vcl_sweep import run_points
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
            "branch", "thermodynamic", "q", "r", "q_star", "q2", "r2", "q2_star", "T", "free_entropy",
            "replicon", "rs_stable", "epochs_trained"]
-PAPER_ALPHA2S = tuple(0.5 * k for k in range(1, 10))  # α₂ = 0.5 … 4.5 (theory and SGD of panels b–d)
 BOOKKEEPING = (*RUN_ONLY_FIELDS, "theory_only", "panels")  # fields that do not change any stored point
 THEORY_FIELDS = ("beta1", "kappa1", "theory_alphas", "sgd_alphas", "alpha1", "reference_branch", "beta2", "gamma",
                  "r0s", "alpha2s", "tol")  # what the theory depends on (its resumable points are kept apart)
@@ -48,52 +45,14 @@ SHARED_FIELDS = ("sgd_alphas", "alpha1", "gamma", "r0s", "alpha2s")  # ... of wh
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(FigA1SGDConfig):
     panels: tuple[str, ...] = ("a", "b", "c", "d")  # panels to compute (b and c share one computation)
     beta1: float = 100.0  # inverse temperature of the task-1 theory (β₁)
     kappa1: float = 100.0  # weight of the uniform-prior entropy S(m) in the task-1 theory (κ₁ = β₁)
     theory_alphas: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 25))  # α of the panel-a theory
-    sgd_alphas: tuple[float, ...] = tuple(round(0.2 * k, 1) for k in range(1, 13))  # α of the panel-a SGD points
-    batch_sizes_a: tuple[int, ...] = (16, 32, 64, 64, 16, 16, 16, 32, 32, 32, 16, 16)  # Adam batch per SGD α
-    learning_rates_a: tuple[float, ...] = (  # Adam learning rate per SGD α (panel a)
-        0.005, 0.001, 0.005, 0.005, 0.005, 0.001, 0.0005, 0.005, 0.005, 0.005, 0.005, 0.001)
-    weight_decays_a: tuple[float, ...] = (  # decoupled Adam weight decay per SGD α (panel a)
-        0.0005, 0.0005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005)
-    epochs_a: int = 2000  # maximal epochs of the panel-a SGD (stop at test accuracy 1)
-    n_test: int = 10000  # test patterns of the panel-a early stop
-    alpha1: float = 2.0  # data density of task 1 in panels b–c (α₁)
     reference_branch: str = "thermodynamic"  # task-1 branch used as task-2 reference: thermodynamic | poor | good
     beta2: float = 20.0  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
     gamma: float = 1.0  # weight of the task-2 KL term (γ)
-    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps of panels b–c (r₀)
-    alpha2s: tuple[float, ...] = PAPER_ALPHA2S  # α₂ of the theory and of the SGD points of panels b–d
-    lr1_bc: float = 5e-3  # Adam learning rate of task 1 (panels b–c)
-    weight_decay1_bc: float = 5e-4  # Adam weight decay of task 1 (panels b–c)
-    batch1_bc: int = 32  # minibatch size of task 1 (panels b–c)
-    epochs1_bc: int = 1000  # epochs of task 1 (panels b–c), no early stop
-    learning_rates_bc: tuple[float, ...] = (  # task-2 Adam lr per (r₀, α₂), r₀-major (rows r₀ = −½, 0, ½)
-        0.005, 0.005, 0.001, 0.01, 0.005, 0.001, 0.01, 0.01, 0.001,
-        0.001, 0.001, 0.01, 0.005, 0.01, 0.01, 0.005, 0.001, 0.001,
-        0.005, 0.001, 0.005, 0.01, 0.01, 0.001, 0.001, 0.001, 0.001)
-    batch_sizes_bc: tuple[int, ...] = (  # task-2 minibatch size per (r₀, α₂), r₀-major
-        32, 16, 32, 16, 16, 16, 16, 16, 16,
-        16, 16, 32, 16, 16, 16, 16, 16, 16,
-        64, 16, 32, 16, 16, 16, 16, 16, 16)
-    weight_decay2_bc: float = 1e-3  # Adam weight decay of task 2 (panels b–c)
-    epochs2_bc: int = 3000  # maximal epochs of task 2 (panels b–c; stop when sgn h = w²)
-    alpha1_d: float = 1.4  # data density of task 1 in panel d (α₁)
-    r0_d: float = 0.0  # teacher–teacher overlap of panel d (r₀)
-    lr1_d: float = 2e-4  # heavy-ball learning rate of task 1 (panel d)
-    momentum1_d: float = 0.9  # heavy-ball momentum of task 1 (panel d)
-    batch1_d: int = 64  # minibatch size of task 1 (panel d)
-    epochs1_d: int = 4500  # maximal epochs of task 1 (panel d; stop when sgn h = w¹)
-    momentum2_d: float = 0.95  # heavy-ball momentum of task 2 (panel d)
-    learning_rates_d: tuple[float, ...] = (  # task-2 heavy-ball lr per α₂ (panel d)
-        0.0005, 0.0005, 0.001, 0.005, 0.001, 0.001, 0.001, 0.0005, 0.0005)
-    batch_sizes_d: tuple[int, ...] = (50, 100, 100, 50, 50, 50, 50, 100, 50)  # task-2 batch per α₂ (panel d)
-    epochs2_d: int = 7500  # maximal epochs of task 2 (panel d; stop when sgn h = w²)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials (seed + k)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     tol: float = 1e-10  # saddle-point tolerance (max |T(x) − x|)

@@ -10,7 +10,8 @@ Model (eqs. 3–6): every weight has a field h_i, m_i = tanh(β_h h_i), σ_i = 1
 with the hand-written gradient of eq. 7 (an autograd path exists for checking), the optimisers as coded in the
 original (docs/original_code.md: heavy-ball SGD, Adam with decoupled weight decay and eps 1e-20, plain gradient descent),
 minibatches in fixed order with a smaller last batch and the KL weight γ·bs/P per minibatch, and the early stops
-of the original.  The evaluation metric (eq. 8) is the overlap p = mean(sgn(h)·w) and ε_g = arccos(p)/π.
+of the original.  The evaluation metric (eq. 8) is the overlap p = mean(sgn(h)·w) and ε_g = arccos(p)/π.  sgn and
+the KL of one weight are the field primitives of field_space.py.
 
 Many independent trials are one batched computation: fields are (n_trials, N), data (n_trials, P, N); trial k
 draws its teacher, data and initial fields from its own generator seeded with seed + k, so its numbers do not
@@ -25,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from field_space import ising_kl, sign
 from single_layer.data_kernel import data_term_gradient_int8
 from vcl_common import SolverError, require, torch_generator
 
@@ -36,11 +38,6 @@ OPTIMIZERS = ("momentum", "adam", "gd")
 
 
 # ----------------------------------------------------------------------------- data (docs/theory.md eqs. 1–2)
-def sign(values: torch.Tensor) -> torch.Tensor:
-    """sgn with the paper's convention sgn(0) = +1, in the dtype of `values`."""
-    return torch.where(values >= 0, 1.0, -1.0).to(values.dtype)
-
-
 def n_patterns(alpha: float, n: int) -> int:
     """P = int(αN) as in the original code (a tiny tolerance keeps e.g. 0.58·100 at 58)."""
     require(alpha > 0, f"alpha must be > 0, got {alpha}")
@@ -140,18 +137,6 @@ def data_term_gradient(fields: torch.Tensor, inputs: torch.Tensor, labels: torch
     input_part = torch.bmm(weight.unsqueeze(1), inputs).squeeze(1) / variance_sum.sqrt()
     norm_part = mean * (weight * preactivation).sum(-1, keepdim=True) / variance_sum**1.5
     return beta_h * variance * (input_part + norm_part)
-
-
-def log_cosh(values: torch.Tensor) -> torch.Tensor:
-    """ln cosh without overflow."""
-    return torch.logaddexp(values, -values) - math.log(2.0)
-
-
-def ising_kl(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:
-    """KL(q_h ‖ q_h′) of every synapse: β(h − h′) tanh βh − ln cosh βh + ln cosh βh′ (docs/theory.md eq. 5; also
-    the deep network's KL, deep_networks/model.py)."""
-    scaled, scaled_anchor = beta_h * fields, beta_h * anchor
-    return (scaled - scaled_anchor) * torch.tanh(scaled) - log_cosh(scaled) + log_cosh(scaled_anchor)
 
 
 def kl_divergence(fields: torch.Tensor, anchor: torch.Tensor, beta_h: float = 1.0) -> torch.Tensor:

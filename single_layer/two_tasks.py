@@ -5,7 +5,9 @@ the task-2 saddle point is followed from the reference up and from near-perfect 
 branches, the thermodynamic one marked).  SGD (docs/theory.md eq. 6): task 1 is trained once per trial batch —
 teachers, initial fields and task-1 data depend only on the seed — and every (r₀, α₂) point continues from those
 fields with its own task-2 data and γ KL(q_h ‖ q_h′) to them.  The point functions are plain top-level functions
-of picklable arguments, so that the sweep executor (vcl_sweep) can run them in other processes.
+of picklable arguments, so that the sweep executor (vcl_sweep) can run them in other processes.  The SGD settings of
+both figures (the original scripts') are the bases of their Configs, `Fig3SGDConfig` and `FigA1SGDConfig`, also read
+by benchmarks/bench_paper_scale.py.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, joint_test
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
-from vcl_common import SolverError
+from vcl_common import BaseConfig, SolverError, require
 from vcl_sweep import run_points
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
@@ -53,6 +55,81 @@ def near_reference_limit(reference: RSSolution, kappa1: float, beta2: float, gam
     return {"p1": p1, "p2": at_zero.sign, "eps_g1": eps_g_of(p1), "eps_g2": eps_g_of(at_zero.sign),
             "eps_g2_expected_arccos_r0_p1": math.acos(r0 * reference.p1) / math.pi,
             "eps_g1_large_alpha2_arccos_r0": math.acos(r0) / math.pi}
+
+
+# ---- the SGD settings of Figs. 3 and A1
+# the α₂ of Fig. 3's SGD points per γ (the original script's grid)
+SGD_ALPHA2S = {1.0: (0.1,) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0.1, 0.5, 1.0, 2.0, 5.0)}
+
+
+@dataclasses.dataclass
+class Fig3SGDConfig(BaseConfig):
+    """The SGD of Fig. 3 (the original script's settings; the base of that script's Config); its points are the α₂
+    of `SGD_ALPHA2S` per γ, for every r₀."""
+
+    alpha1: float = 2.0  # data density of task 1 (α₁)
+    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps (r₀)
+    n: int = 1000  # input dimension of the SGD runs (N)
+    trials: int = 20  # independent SGD trials (seed + k)
+    steps1: int = 5000  # full-batch Adam steps of task 1
+    steps2: int = 20000  # full-batch Adam steps of task 2
+    lr1: float = 1e-3  # Adam learning rate of task 1
+    lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
+    weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
+
+    def validate(self):
+        super().validate()
+        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
+        require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
+        require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
+
+
+@dataclasses.dataclass
+class FigA1SGDConfig(BaseConfig):
+    """The SGD of Fig. A1 (the original script's settings; the base of that script's Config): panel a, task 1
+    with the uniform prior; panels b–c, two tasks at α₁ = `alpha1` for every r₀; panel d, two tasks at α₁ =
+    `alpha1_d`, r₀ = `r0_d`.  Validated by the script's Config, whose checks mix these with the theory's settings."""
+
+    sgd_alphas: tuple[float, ...] = tuple(round(0.2 * k, 1) for k in range(1, 13))  # α of the panel-a SGD points
+    batch_sizes_a: tuple[int, ...] = (16, 32, 64, 64, 16, 16, 16, 32, 32, 32, 16, 16)  # Adam batch per SGD α
+    learning_rates_a: tuple[float, ...] = (  # Adam learning rate per SGD α (panel a)
+        0.005, 0.001, 0.005, 0.005, 0.005, 0.001, 0.0005, 0.005, 0.005, 0.005, 0.005, 0.001)
+    weight_decays_a: tuple[float, ...] = (  # decoupled Adam weight decay per SGD α (panel a)
+        0.0005, 0.0005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005)
+    epochs_a: int = 2000  # maximal epochs of the panel-a SGD (stop at test accuracy 1)
+    n_test: int = 10000  # test patterns of the panel-a early stop
+    alpha1: float = 2.0  # data density of task 1 in panels b–c (α₁)
+    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps of panels b–c (r₀)
+    alpha2s: tuple[float, ...] = tuple(  # α₂ of the theory and of the SGD points of panels b–d
+        0.5 * k for k in range(1, 10))
+    lr1_bc: float = 5e-3  # Adam learning rate of task 1 (panels b–c)
+    weight_decay1_bc: float = 5e-4  # Adam weight decay of task 1 (panels b–c)
+    batch1_bc: int = 32  # minibatch size of task 1 (panels b–c)
+    epochs1_bc: int = 1000  # epochs of task 1 (panels b–c), no early stop
+    learning_rates_bc: tuple[float, ...] = (  # task-2 Adam lr per (r₀, α₂), r₀-major (rows r₀ = −½, 0, ½)
+        0.005, 0.005, 0.001, 0.01, 0.005, 0.001, 0.01, 0.01, 0.001,
+        0.001, 0.001, 0.01, 0.005, 0.01, 0.01, 0.005, 0.001, 0.001,
+        0.005, 0.001, 0.005, 0.01, 0.01, 0.001, 0.001, 0.001, 0.001)
+    batch_sizes_bc: tuple[int, ...] = (  # task-2 minibatch size per (r₀, α₂), r₀-major
+        32, 16, 32, 16, 16, 16, 16, 16, 16,
+        16, 16, 32, 16, 16, 16, 16, 16, 16,
+        64, 16, 32, 16, 16, 16, 16, 16, 16)
+    weight_decay2_bc: float = 1e-3  # Adam weight decay of task 2 (panels b–c)
+    epochs2_bc: int = 3000  # maximal epochs of task 2 (panels b–c; stop when sgn h = w²)
+    alpha1_d: float = 1.4  # data density of task 1 in panel d (α₁)
+    r0_d: float = 0.0  # teacher–teacher overlap of panel d (r₀)
+    lr1_d: float = 2e-4  # heavy-ball learning rate of task 1 (panel d)
+    momentum1_d: float = 0.9  # heavy-ball momentum of task 1 (panel d)
+    batch1_d: int = 64  # minibatch size of task 1 (panel d)
+    epochs1_d: int = 4500  # maximal epochs of task 1 (panel d; stop when sgn h = w¹)
+    momentum2_d: float = 0.95  # heavy-ball momentum of task 2 (panel d)
+    learning_rates_d: tuple[float, ...] = (  # task-2 heavy-ball lr per α₂ (panel d)
+        0.0005, 0.0005, 0.001, 0.005, 0.001, 0.001, 0.001, 0.0005, 0.0005)
+    batch_sizes_d: tuple[int, ...] = (50, 100, 100, 50, 50, 50, 50, 100, 50)  # task-2 batch per α₂ (panel d)
+    epochs2_d: int = 7500  # maximal epochs of task 2 (panel d; stop when sgn h = w²)
+    n: int = 1000  # input dimension of the SGD runs (N)
+    trials: int = 20  # independent SGD trials (seed + k)
+
 
 
 @dataclasses.dataclass

@@ -111,7 +111,7 @@ def test_a_chain_that_stops_keeps_the_earlier_tasks_and_exits_3(tmp_path, capsys
                 task.converged = False
         return chain.Chain(found.tasks, "task 2 did not converge")
 
-    monkeypatch.setattr("single_layer.chain_of_tasks.chain_of_tasks", failing)
+    monkeypatch.setattr("single_layer.task_chain.chain_of_tasks", failing)
     assert run_in_process(SCRIPT, "--quick", "--theory_only", "--out_dir", str(tmp_path)) == 3
     assert "did not converge at task 2" in capsys.readouterr().err
     with open(tmp_path / "chain_of_tasks.csv", newline="") as handle:

@@ -8,8 +8,9 @@ import types
 import numpy as np
 import pytest
 
+from mean_field_theory.branch_analysis import saturation_limit
 from mean_field_theory.continuation import trace
-from mean_field_theory.phase_diagram import Task1Family, saturation_limit
+from mean_field_theory.phase_diagram import Task1Family
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT, solve_task1
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import run_in_process
 from single_layer import fig1a_learning_curves
+from single_layer.one_task import learning_curves
 from vcl_common import REPO_ROOT, PointStore, parse_config
 from vcl_sweep import crash_once, run_points
 
@@ -47,7 +48,7 @@ def test_a_worker_that_dies_mid_point_has_its_point_rerun(engine, cluster, tmp_p
     cfg = parse_config(fig1a_learning_curves.Config, fig1a_learning_curves.QUICK,
                        [*ARGS, "--out_dir", str(tmp_path), "--workers", "2"]
                        + (["--dask", cluster.scheduler_address] if engine == "dask" else []))
-    points = [(f"alpha={alpha!r}", fig1a_learning_curves.learning_curves, (cfg, alpha, "cpu")) for alpha in cfg.alphas]
+    points = [(f"alpha={alpha!r}", learning_curves, (cfg, alpha, "cpu")) for alpha in cfg.alphas]
     expected = {key: function(*args) for key, function, args in points}
     marker = tmp_path / "crashed"
     dying = [(key, crash_once, (str(marker), function, args)) if index == 1 else (key, function, args)

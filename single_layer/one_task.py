@@ -1,0 +1,80 @@
+"""One task alone: the SGD settings of Figs. 1a and 2c (the original scripts') and Fig. 1a's learning curves,
+shared by the figure scripts (`single_layer/fig1a_learning_curves.py`, `single_layer/fig2c_convergence_time.py`)
+and the benchmarks that time them (`benchmarks/bench_parallel_sweeps.py`, `benchmarks/bench_paper_scale.py`).
+The point function is a plain top-level function of picklable arguments, so that the sweep executor (vcl_sweep)
+can run it in other processes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from vcl_common import BaseConfig, require
+
+
+# ---- Fig. 1a: heavy-ball SGD learning curves
+@dataclasses.dataclass
+class Fig1aSGDConfig(BaseConfig):
+    """The SGD of one Fig. 1a learning curve (the base of that script's Config)."""
+
+    n: int = 1000  # input dimension = number of synapses (N)
+    trials: int = 20  # independent trials (teacher, data, initial fields) per α
+    epochs: int = 500  # training epochs
+    lr: float = 0.03  # learning rate of heavy-ball SGD (η)
+    momentum: float = 0.9  # heavy-ball momentum (μ)
+    minibatches: int = 20  # target minibatches per epoch: batch size max(ceil(P/minibatches), min_batch)
+    min_batch: int = 10  # smallest batch size
+    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    dtype: str = "float32"  # torch dtype of the training (float32 | float64)
+
+    def validate(self):
+        super().validate()
+        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
+        require(self.trials >= 1 and self.epochs >= 1, "--trials and --epochs must be >= 1")
+        require(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
+        require(self.minibatches >= 1 and self.min_batch >= 1, "--minibatches and --min_batch must be >= 1")
+        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
+        require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
+
+
+def batch_size(cfg: Fig1aSGDConfig, alpha: float) -> int:
+    return max(math.ceil(n_patterns(alpha, cfg.n) / cfg.minibatches), cfg.min_batch)
+
+
+def learning_curves(cfg: Fig1aSGDConfig, alpha: float, device: str) -> list[dict]:
+    """All trials at one α as one batch; one row per (trial, epoch)."""
+    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], seed=cfg.seed, device=device,
+                                    dtype=getattr(torch, cfg.dtype))
+    spec = OptimizerSpec("momentum", lr=cfg.lr, momentum=cfg.momentum, batch_size=batch_size(cfg, alpha))
+    _, history = train_task(fields, task, spec, cfg.epochs, observe=task_observer([task], cfg.beta_h),
+                            beta_h=cfg.beta_h)
+    def value(name, row, trial):  # 7 significant digits: float32 precision, a csv of reasonable size
+        return float(f"{history.values[name][row, trial]:.7g}")
+
+    return [{"alpha": alpha, "seed": cfg.seed + trial, "epoch": int(epoch), "eps_g": value("eps_g1", row, trial),
+             "p": value("p1", row, trial), "q_star": value("q_star", row, trial)}
+            for trial in range(cfg.trials) for row, epoch in enumerate(history.epochs)]
+
+
+# ---- Fig. 2c: full-batch gradient descent
+@dataclasses.dataclass
+class Fig2cGDConfig(BaseConfig):
+    """The full-batch GD runs of Fig. 2c: size, α grid, samples, learning rate and steps (the base of that script's
+    Config)."""
+
+    n: int = 3000  # input dimension = number of synapses (N)
+    alphas: tuple[float, ...] = tuple(round(1.0 + 0.02 * index, 2) for index in range(51))  # data densities P/N (α)
+    samples: int = 20  # independent samples (teacher, data, initial fields; seed + k) per α
+    lr: float = 0.01  # learning rate of full-batch gradient descent (η)
+    steps: int = 10000  # gradient steps (= epochs, full batch)
+
+    def validate(self):
+        super().validate()
+        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
+        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
+        require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
+        require(self.samples >= 1 and self.lr > 0, "--samples must be >= 1 and --lr > 0")
