@@ -28,8 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-from vcl_common import (DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT, ConfigError, OneLineErrors, read_csv, read_json,
-                        require_writable_dir)
+from harness.command_line import OneLineErrors
+from harness.config import require_writable_dir
+from harness.errors import ConfigError
+from harness.outputs import read_csv, read_json
+from harness.paths import DATA_ENV_VAR, FIGURES_DIR, REPO_ROOT
 
 FAST_DIR = FIGURES_DIR / "fast"
 

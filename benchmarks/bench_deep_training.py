@@ -26,8 +26,13 @@ import numpy as np
 import torch
 
 from deep_networks.model import FieldLearner, LAYER_SIZES, accuracy, init_fields
-from vcl_common import BaseConfig, plot_style, print_written, read_csv, require, resolve_device, run, run_metadata, \
-    save_figure, torch_generator, write_csv, write_json
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import resolve_device, torch_generator
+from harness.errors import require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 
 STEM = "bench_deep_training"
 

@@ -20,8 +20,13 @@ import time
 
 import torch
 
+from benchmarks.common import benchmark_main
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.plotting import plot_style
 from mean_field_theory import gibbs_sampler
-from vcl_common import BaseConfig, benchmark_main, plot_style, require, run, torch_setup
 
 STEM = "bench_gibbs_sampler"
 

@@ -24,11 +24,17 @@ import time
 import numpy as np
 import torch
 
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.paths import REPO_ROOT
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 from single_layer.one_task import Fig2cGDConfig
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
 from single_layer.two_tasks import SGD_ALPHA2S, Fig3SGDConfig, FigA1SGDConfig
-from vcl_common import (REPO_ROOT, BaseConfig, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, torch_setup, write_csv, write_json)
 
 STEM = "bench_paper_scale"
 WORKERS = (1, 2, 8, 64)

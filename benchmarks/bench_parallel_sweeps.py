@@ -1,4 +1,4 @@
-"""Benchmark: the sweep executor (vcl_sweep) — local process pool against one process, and the Dask overhead.
+"""Benchmark: the sweep executor (harness/sweep.py) — local process pool against one process, and the Dask overhead.
 
 Measured side by side in one run, on the CPU:
 1. a CPU-bound sweep (the Fig. 1a SGD learning curves at `alphas`, one point per α, one torch thread per point;
@@ -17,9 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import benchmark_main
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.errors import require
+from harness.points import PointStore
+from harness.sweep import run_points
 from single_layer.one_task import Fig1aSGDConfig, learning_curves
-from vcl_common import BaseConfig, PointStore, benchmark_main, require, run
-from vcl_sweep import run_points
 
 STEM = "bench_parallel_sweeps"
 
@@ -91,7 +95,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
 def plot(rows):
     import matplotlib.pyplot as plt
 
-    from vcl_common import plot_style
+    from harness.plotting import plot_style
 
     plot_style()
     fig, ax = plt.subplots(figsize=(4.2, 3.0))

@@ -25,9 +25,14 @@ import time
 
 import torch
 
+from benchmarks.common import benchmark_main
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.plotting import plot_style
 from single_layer.perceptron import (OptimizerSpec, data_term_gradient, n_patterns, sample_trials, task_observer,
                                      train_task)
-from vcl_common import BaseConfig, benchmark_main, plot_style, require, run, torch_setup
 
 STEM = "bench_perceptron_step"
 WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5)}  # (N, α)

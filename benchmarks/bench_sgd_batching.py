@@ -15,9 +15,14 @@ import time
 
 import torch
 
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, torch_setup, write_csv, write_json)
 
 STEM = "bench_sgd_batching"
 

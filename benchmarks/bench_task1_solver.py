@@ -20,10 +20,13 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.common import benchmark_main, relative_error_bars
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.errors import require
 from mean_field_theory import monte_carlo, rs_solver
 from mean_field_theory.quadrature import refined as refined_rules
 from mean_field_theory.task1 import sweep_task1
-from vcl_common import BaseConfig, benchmark_main, relative_error_bars, require, run
 
 STEM = "bench_task1_solver"
 

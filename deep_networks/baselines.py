@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from field_space import sign
-from vcl_common import SolverError
+from harness.errors import SolverError
 
 BN_EPS = 1e-5
 BN_MODES = ("shared_bn", "task_bn")  # evaluate previous tasks with the current BN parameters | those saved per task

@@ -44,8 +44,12 @@ import numpy as np
 from deep_networks.continual import (ContinualConfig, cached_tasks, permuted_tasks, primary_mode, resolve_data, run_methods,
                                      setup_torch)
 from deep_networks.metrics import METRICS, accuracy_matrix, all_metrics
-from vcl_common import (plot_style, print_written, read_csv, read_json, require, run, run_metadata, save_figure,
-                        torch_generator, write_csv, write_json, write_text)
+from harness.command_line import run
+from harness.devices import torch_generator
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json, write_text
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 
 STEM = "compare_methods"
 ALL_METHODS = ("vcl", "vcl_anchored", "vcl_no_kl", "ewc_fields", "metaplastic", "bnn", "ewc")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from typing import ClassVar
 from tqdm import tqdm
 
 import torch.nn.functional as F
@@ -24,10 +25,14 @@ import torch.nn.functional as F
 from deep_networks.baselines import BinaryLearner, FisherPenalty, empirical_fisher
 from deep_networks.model import EVAL_MODES, FieldLearner, LAYER_SIZES, accuracy, beta_schedule, forward, init_fields, \
     moment_values
-from vcl_common import (RUN_ONLY_FIELDS, BaseConfig, ConfigError, PointStore, config_dict, data_root, read_csv,
-                        read_json, require, resolve_device, run_metadata, save_figure, torch_generator, torch_setup,
-                        write_csv, write_json)
-from vcl_sweep import layout, run_points
+from harness.config import config_dict
+from harness.devices import resolve_device, torch_generator, torch_setup
+from harness.errors import ConfigError, require
+from harness.outputs import read_csv, read_json, save_figure, write_csv, write_json
+from harness.paths import data_root
+from harness.points import PointStore
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, layout, run_points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +61,7 @@ CONSOLIDATED = 0.01  # σ below this counts as a consolidated synapse (the weigh
 
 
 @dataclasses.dataclass
-class ContinualConfig(BaseConfig):
+class ContinualConfig(SweepConfig):
     """Fields shared by the continual-learning scripts; each script overrides the paper defaults it changes."""
 
     methods: tuple[str, ...] = ("vcl",)  # any of vcl vcl_no_kl vcl_anchored vcl_fixed_beta ewc_fields metaplastic bnn ewc
@@ -76,6 +81,7 @@ class ContinualConfig(BaseConfig):
     dtype: str = "float32"  # float32 | float64
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
+    path_fields: ClassVar[tuple[str, ...]] = (*SweepConfig.path_fields, "data_root")
     resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
     bnn_lr: float = 0.005  # learning rate of the binarized baselines (metaplastic Adam, betas 0.9/0.999, reset per task)
     bnn_batch_size: int = 100  # mini-batch size of the binarized baselines (mean cross-entropy)
@@ -204,7 +210,7 @@ def snapshot(fields, kl_grad, beta: float) -> dict[str, np.ndarray]:
 def fingerprint(cfg: ContinualConfig) -> dict:
     """The settings that determine a run's numbers (a checkpoint or stored run is reused only if they match)."""
     return {key: value for key, value in config_dict(cfg).items()
-            if key not in (*RUN_ONLY_FIELDS, "resume", "methods", "seeds", "data_root", "protocols")}
+            if key not in (*cfg.run_only_fields, "resume", "methods", "seeds", "data_root", "protocols")}
 
 
 def _atomic_torch_save(payload, path: Path) -> None:
@@ -422,7 +428,7 @@ def method_groups(cfg: ContinualConfig) -> list[tuple[str, tuple[int, ...]]]:
 def run_methods(cfg: ContinualConfig, source: tuple, stem: str, out_dir: Path, snapshots: bool = True) -> list[dict]:
     """Every method × seed on the task sequence of `source` (see `cached_tasks`): the seeds of a field-rule method
     as one batched run (`batches_seeds`, unless --no-batch_seeds), every other method × seed apart; each run an
-    independent point of the sweep executor (vcl_sweep).  Finished runs are kept in a PointStore
+    independent point of the sweep executor (harness/sweep.py).  Finished runs are kept in a PointStore
     (out_dir/.<stem>.points.jsonl, kept after the run): with --resume they are reused, e.g. by a rerun with more
     methods; without --resume the store is cleared first."""
     store_path = out_dir / f".{stem}.points.jsonl"
@@ -516,6 +522,6 @@ def replot_outputs(cfg: ContinualConfig, stem: str, plot) -> list[Path]:
 
 
 def setup_torch(cfg: ContinualConfig):
-    """Device, dtype and thread count of a run (`vcl_sweep.layout` sets the threads of each method × seed run)."""
+    """Device, dtype and thread count of a run (`harness.sweep.layout` sets the threads of each method × seed run)."""
     return torch_setup(cfg), getattr(torch, cfg.dtype)
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from field_space import ising_kl
-from vcl_common import SolverError
+from harness.errors import SolverError
 
 LAYER_SIZES = (784, 512, 512, 10)  # the paper's architecture, no biases
 EVAL_MODES = ("noisy", "mean", "binary")  # Gaussian pass with fresh ε (faithful) | ε = 0 | sampled w = ±1

@@ -27,7 +27,11 @@ import time
 
 from deep_networks.continual import (ContinualConfig, permuted_tasks, plot_accuracy, replot_outputs, resolve_data,
                                      run_methods, setup_torch, summarize, write_outputs)
-from vcl_common import plot_style, print_written, require, run, torch_generator
+from harness.command_line import run
+from harness.devices import torch_generator
+from harness.errors import require
+from harness.outputs import print_written
+from harness.plotting import plot_style
 
 STEM = "permuted_mnist"
 

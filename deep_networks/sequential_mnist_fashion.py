@@ -21,7 +21,9 @@ import time
 
 from deep_networks.continual import (ContinualConfig, plot_accuracy, replot_outputs, resolve_data, run_methods,
                                      setup_torch, summarize, write_outputs)
-from vcl_common import plot_style, print_written, run
+from harness.command_line import run
+from harness.outputs import print_written
+from harness.plotting import plot_style
 
 STEM = "sequential_mnist_fashion"
 DATASET_ORDER = ("mnist", "fashion")

@@ -19,12 +19,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from deep_networks.continual import ContinualConfig, permuted_tasks, resolve_data, run_methods, setup_torch
-from vcl_common import (BaseConfig, ConfigError, plot_style, print_written, read_csv, read_json, recorded_path, run,
-                        run_metadata, save_figure, torch_generator, write_csv, write_json)
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.devices import torch_generator
+from harness.errors import ConfigError
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import recorded_path, run_metadata
 
 STEM = "weight_uncertainty"
 QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
@@ -34,6 +40,7 @@ QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
 @dataclasses.dataclass
 class Config(BaseConfig):
     snapshot_dir: str = ""  # folder with permuted_mnist_snapshots_<method>_seed<k>.npz (default: --out_dir)
+    path_fields: ClassVar[tuple[str, ...]] = (*BaseConfig.path_fields, "snapshot_dir")
     methods: tuple[str, ...] = ("vcl", "vcl_no_kl")  # methods to compare (those with snapshots on disk)
     epochs_per_task: int = 5  # epochs per task of the permuted run (marks the end of each task)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
+from harness.errors import SolverError
 from mean_field_theory.continuation import Family, trace
-from vcl_common import SolverError
 
 SATURATION = 3e-8  # a trace stops where 1 − q⋆ falls below this
 SATURATION_FIT = (SATURATION, 1e-5)  # range of 1 − q⋆ used to extrapolate α_sat

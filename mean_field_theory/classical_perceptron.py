@@ -25,10 +25,14 @@ import scipy.integrate
 import scipy.optimize
 from scipy.special import log_ndtr
 
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 from mean_field_theory.rs_solver import (IsingMeasure, SphericalMeasure, VersionSpaceChannel, continuation,
                                          solve_rs)
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run,
-                        run_metadata, save_figure, write_csv, write_json)
 
 STEM = "classical_perceptron"
 LITERATURE = {  # quantity: (value, reference)

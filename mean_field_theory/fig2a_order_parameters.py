@@ -16,9 +16,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 from mean_field_theory.task1 import sweep_task1
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, require, run,
-                        run_metadata, save_figure, write_csv, write_json)
 
 STEM = "fig2a_order_parameters"
 COLUMNS = ["alpha", "branch", "thermodynamic", "q", "r", "q_star", "q_hat", "r_hat", "q_star_hat", "p1", "eps_g",

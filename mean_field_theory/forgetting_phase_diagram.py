@@ -26,15 +26,19 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from harness.command_line import run
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.points import sweep_store
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, run_points
 from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSProblem, eps_g_of, single_thread
 from mean_field_theory.task1 import HIGH_INIT, task1_reference
-from vcl_common import (BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, sweep_store, write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "forgetting_phase_diagram"
 COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2_transition"]
@@ -48,7 +52,7 @@ ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the g
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     r0s: tuple[float, ...] = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 0.9)  # teacher overlaps of the γ = 1 plane
     gammas: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)  # KL weights of the r₀ = 0 plane
     alpha1: float = 2.0  # data density of the task-1 reference (α₁)

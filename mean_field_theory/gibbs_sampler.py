@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from field_space import sign
+from harness.devices import torch_generator
 from single_layer.perceptron import sample_trials
-from vcl_common import torch_generator
 
 DTYPE = torch.float64
 TARGET_ACCEPTANCE = 0.7  # of the HMC proposals, per temperature, aimed at during the warm-up

@@ -26,13 +26,16 @@ import time
 import numpy as np
 import torch
 
+from harness.command_line import run
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_by_stability, plot_style
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
 from single_layer.perceptron import n_patterns, sample_trials
-from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json,
-                        require, run, run_metadata, save_figure, write_csv, write_json)
-from vcl_sweep import sweep
 
 STEM = "gibbs_task2"
 OBSERVABLES = {"eps_g2": "eps_g", "eps_g1": "eps_g_other", "q2": "q", "q2_star": "q_star", "r2": "r"}  # csv: run
@@ -40,7 +43,7 @@ OBSERVABLES = {"eps_g2": "eps_g", "eps_g1": "eps_g_other", "q2": "q", "q2_star":
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     alpha1: float = 2.0  # data density of task 1 (α₁, Fig. 3)
     beta1: float = 20.0  # inverse temperature of the task-1 measure that m′ is drawn from (β₁)
     beta2: float = 20.0  # inverse temperature of the task-2 measure (β₂)

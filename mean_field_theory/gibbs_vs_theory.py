@@ -23,12 +23,16 @@ import time
 
 import numpy as np
 
+from harness.command_line import run
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.paths import FIGURES_DIR
+from harness.plotting import plot_by_stability, plot_style
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.task1 import sweep_task1
 from single_layer.perceptron import n_patterns
-from vcl_common import (FIGURES_DIR, BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv,
-                        read_json, require, run, run_metadata, save_figure, write_csv, write_json)
-from vcl_sweep import sweep
 
 STEM = "gibbs_vs_theory"
 OBSERVABLES = ("eps_g", "r", "q_star", "q")
@@ -36,7 +40,7 @@ OBSERVABLES = ("eps_g", "r", "q_star", "q")
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     betas: tuple[float, ...] = (5.0, 20.0)  # inverse temperatures of eq. 9 (β); 5 lies below the AT line
     alphas: tuple[float, ...] = (0.5, 1.0, 1.3)  # data densities α
     ns: tuple[int, ...] = (100, 200)  # system sizes N

@@ -34,14 +34,18 @@ import time
 import numpy as np
 import scipy.optimize
 
+from harness.command_line import run
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_by_stability, plot_style
+from harness.points import sweep_store
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, run_points
 from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family, trace
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import FlatMeasure, RSProblem, VariationalChannel
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT
-from vcl_common import (BaseConfig, plot_by_stability, plot_style, print_written, read_csv, read_json, require, run,
-                        run_metadata, save_figure, sweep_store, write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "phase_diagram"
 COLUMNS = ["beta", "alpha_spinodal_low", "alpha_spinodal_high", "alpha_transition"]
@@ -51,7 +55,7 @@ STABILITY_COLUMNS = ["beta", "branch", "alpha_from", "alpha_to", "rs_stable", "f
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     betas: tuple[float, ...] = (5.0, 7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 25.0, 30.0, 40.0, 50.0, 70.0, 100.0)  # β
     alpha_poor: float = 0.5  # α where the upward trace starts (poor branch, unique for every β here)
     alpha_good: float = 2.45  # α where the downward trace starts (good branch, beyond every poor-branch end)

@@ -22,20 +22,24 @@ import time
 
 import numpy as np
 
+from harness.command_line import run
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.paths import FIGURES_DIR
+from harness.plotting import plot_by_stability, plot_style
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, sweep
 from mean_field_theory import one_step_rsb
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare
-from vcl_common import (FIGURES_DIR, BaseConfig, SolverError, plot_by_stability, plot_style, print_written,
-                        read_csv, require, run, run_metadata, save_figure, write_csv, write_json)
-from vcl_sweep import sweep
 
 STEM = "rsb_task1"
 
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     beta: float = 20.0  # inverse temperature of the Gibbs measure (β; the paper's Figs. 2a–b)
     kappa: float = 0.0  # weight of the entropy S(m) (κ₁; 0 in the main text)
     alphas: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(7, 19))  # data densities α (Fig. 2b grid)

@@ -25,12 +25,17 @@ import time
 
 import numpy as np
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.points import sweep_store
+from harness.provenance import run_metadata
+from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
 from single_layer.task_chain import ChainSGDConfig, sgd_chain, theory_rows
-from vcl_common import (SolverError, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        sweep_store, torch_setup, write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "chain_of_tasks"
 COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed", "eps_g", "p", "converged",

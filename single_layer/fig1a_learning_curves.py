@@ -19,11 +19,15 @@ import time
 
 import numpy as np
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
+from harness.sweep import sweep
 from single_layer.one_task import Fig1aSGDConfig, batch_size, learning_curves
 from single_layer.perceptron import n_patterns
-from vcl_common import (plot_style, print_written, read_csv, require, run, run_metadata, save_figure, torch_setup,
-                        write_csv, write_json)
-from vcl_sweep import sweep
 
 STEM = "fig1a_learning_curves"
 

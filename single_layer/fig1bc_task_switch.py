@@ -21,18 +21,23 @@ import time
 import numpy as np
 import torch
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.points import sweep_store
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, run_points
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, require, run, run_metadata, save_figure,
-                        sweep_store, torch_setup, write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "fig1bc_task_switch"
 
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     n: int = 1000  # input dimension = number of synapses (N)
     alpha1: float = 2.0  # data density of task 1 (α₁)
     alpha2s: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities of task 2, one curve each (α₂)

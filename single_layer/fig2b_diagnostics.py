@@ -24,12 +24,16 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from harness.command_line import run
+from harness.devices import torch_generator, torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.comparison import compare, eps_g_resolution
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, plot_style, print_written, read_csv, read_json, require, run, run_metadata,
-                        save_figure, torch_generator, torch_setup, write_csv, write_json)
-from vcl_sweep import sweep
 
 STEM = "fig2b_diagnostics"
 COLUMNS = ["alpha", "source", "seed", "beta", "branch", "eps_g", "q_star", "r", "q", "epochs_trained"]
@@ -37,7 +41,7 @@ COLUMNS = ["alpha", "source", "seed", "beta", "branch", "eps_g", "q_star", "r", 
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     alphas: tuple[float, ...] = (0.5, 1.0, 1.3, 1.5, 1.7)  # data densities (α)
     batch_sizes: tuple[int, ...] = (100, 64, 100, 100, 64)  # Fig. 2b's Adam batch size at these α
     learning_rates: tuple[float, ...] = (0.008, 0.002, 0.005, 0.008, 0.002)  # Fig. 2b's Adam lr at these α

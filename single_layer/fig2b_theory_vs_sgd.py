@@ -20,19 +20,24 @@ import time
 import numpy as np
 import torch
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_by_stability, plot_style
+from harness.points import sweep_store
+from harness.provenance import run_metadata
+from harness.sweep import PointsFailed, SweepConfig, run_points
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import (BaseConfig, SolverError, plot_by_stability, plot_style, print_written, read_csv, read_json,
-                        require, run, run_metadata, save_figure, sweep_store, torch_setup, write_csv, write_json)
-from vcl_sweep import PointsFailed, run_points
 
 STEM = "fig2b_theory_vs_sgd"
 
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     beta: float = 20.0  # inverse temperature of the theory's Gibbs measure (β)
     theory_alpha_min: float = 0.01  # smallest α of the theory curve
     theory_alpha_max: float = 2.0  # largest α of the theory curve

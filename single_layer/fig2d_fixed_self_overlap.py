@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
+from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1
 from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
                                      self_overlap, train_task)
-from vcl_common import (BaseConfig, SolverError, kept_sgd_rows, plot_style, print_written, provenance_of, read_csv,
-                        require, run, run_metadata, save_figure, torch_setup, write_csv, write_json)
-from vcl_sweep import sweep
+from single_layer.theory_refresh import kept_sgd_rows, provenance_of
 
 STEM = "fig2d_fixed_self_overlap"
 COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged", "replicon", "rs_stable"]
@@ -35,7 +41,7 @@ SGD_FIELDS = ("alpha", "n", "trials", "n_test", "epochs", "lr", "momentum", "bat
 
 # ---- hyperparameters
 @dataclasses.dataclass
-class Config(BaseConfig):
+class Config(SweepConfig):
     alpha: float = 2.0  # data density (α)
     beta: float = 5.0  # inverse temperature of the fixed-q⋆ theory (β)
     q_stars: tuple[float, ...] = tuple(round(0.75 + 0.01 * k, 2) for k in range(25))  # clamped self-overlaps (q⋆)
@@ -53,6 +59,7 @@ class Config(BaseConfig):
     q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
+    run_only_fields: ClassVar[tuple[str, ...]] = (*SweepConfig.run_only_fields, "refresh_theory")
 
     def validate(self):
         super().validate()

@@ -24,11 +24,16 @@ import numpy as np
 import scipy.optimize
 from tqdm import tqdm
 
+from harness.command_line import run
+from harness.config import BaseConfig
+from harness.errors import SolverError, require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.paths import REPO_ROOT
+from harness.plotting import plot_style
+from harness.provenance import run_metadata
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, tally
-from vcl_common import (REPO_ROOT, BaseConfig, SolverError, plot_style, print_written, read_csv, read_json, require,
-                        run, run_metadata, save_figure, write_csv, write_json)
 
 STEM = "fig3_matched_reference"
 COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged", "replicon", "rs_stable"]

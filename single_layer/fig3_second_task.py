@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
+from harness.command_line import run
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.points import PointStore
+from harness.provenance import run_metadata
+from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec
+from single_layer.theory_refresh import kept_sgd_rows, provenance_of
 from single_layer.two_tasks import (SGD_ALPHA2S, Fig3SGDConfig, Protocol, agreement_points, draw_forgetting,
                                     joint_agreement, run_sgd_points, solved_reference, theory_curve)
-from vcl_common import (PointStore, kept_sgd_rows, plot_style, print_written, provenance_of, read_csv, require, run,
-                        run_metadata, save_figure, torch_setup, write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "fig3_second_task"
 COLUMNS = ["alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged", "branch",
@@ -51,6 +58,7 @@ class Config(Fig3SGDConfig):
     alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
+    run_only_fields: ClassVar[tuple[str, ...]] = (*Fig3SGDConfig.run_only_fields, "refresh_theory")
     sgd_alpha2s: tuple[float, ...] = ()  # run SGD only at these α₂ of each γ's SGD grid (empty: the whole grid)
     tol: float = 1e-10  # saddle-point tolerance
 

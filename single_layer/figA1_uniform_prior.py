@@ -20,24 +20,31 @@ import dataclasses
 import time
 
 import torch
+from typing import ClassVar
 
+from harness.command_line import run
+from harness.config import config_dict
+from harness.devices import torch_setup
+from harness.errors import require
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.plotting import plot_style
+from harness.points import PointStore
+from harness.provenance import run_metadata
+from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from single_layer.theory_refresh import kept_sgd_rows, provenance_of
 from single_layer.two_tasks import (FigA1SGDConfig, Protocol, agreement_points, draw_forgetting, joint_agreement,
                                     near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference,
                                     theory_curve)
-from vcl_common import (RUN_ONLY_FIELDS, PointStore, config_dict, kept_sgd_rows, plot_style, print_written,
-                        provenance_of, read_csv, read_json, require, run, run_metadata, save_figure, torch_setup,
-                        write_csv, write_json)
-from vcl_sweep import run_points
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
            "branch", "thermodynamic", "q", "r", "q_star", "q2", "r2", "q2_star", "T", "free_entropy",
            "replicon", "rs_stable", "epochs_trained"]
-BOOKKEEPING = (*RUN_ONLY_FIELDS, "theory_only", "panels")  # fields that do not change any stored point
+BOOKKEEPING = ("theory_only", "panels")  # fields besides the run-only ones that change no stored point
 THEORY_FIELDS = ("beta1", "kappa1", "theory_alphas", "sgd_alphas", "alpha1", "reference_branch", "beta2", "gamma",
                  "r0s", "alpha2s", "tol")  # what the theory depends on (its resumable points are kept apart)
 SHARED_FIELDS = ("sgd_alphas", "alpha1", "gamma", "r0s", "alpha2s")  # ... of which the SGD also depends on
@@ -55,6 +62,7 @@ class Config(FigA1SGDConfig):
     gamma: float = 1.0  # weight of the task-2 KL term (γ)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
+    run_only_fields: ClassVar[tuple[str, ...]] = (*FigA1SGDConfig.run_only_fields, "refresh_theory")
     tol: float = 1e-10  # saddle-point tolerance (max |T(x) − x|)
 
     def validate(self):
@@ -193,15 +201,16 @@ def plot(rows: list[dict]):
 
 def store_fields(cfg: Config) -> list[str]:
     """The settings the SGD points depend on."""
-    return [key for key in config_dict(cfg) if key not in BOOKKEEPING and (key not in THEORY_FIELDS
-                                                                           or key in SHARED_FIELDS)]
+    bookkeeping = (*cfg.run_only_fields, *BOOKKEEPING)
+    return [key for key in config_dict(cfg) if key not in bookkeeping
+            and (key not in THEORY_FIELDS or key in SHARED_FIELDS)]
 
 
 def main(cfg: Config) -> None:
     out_dir, started = cfg.output_dir, time.time()
     if not cfg.replot:
         device = str(torch_setup(cfg))
-        settings = {key: value for key, value in config_dict(cfg).items() if key not in BOOKKEEPING}
+        settings = config_dict(cfg)
         theory_store = PointStore(out_dir, f"{STEM}_theory", {"numerics": NUMERICS_VERSION,
                                                               **{key: settings[key] for key in THEORY_FIELDS}})
         store = PointStore(out_dir, STEM, {key: settings[key] for key in store_fields(cfg)})

@@ -1,7 +1,7 @@
 """One task alone: the SGD settings of Figs. 1a and 2c (the original scripts') and Fig. 1a's learning curves,
 shared by the figure scripts (`single_layer/fig1a_learning_curves.py`, `single_layer/fig2c_convergence_time.py`)
 and the benchmarks that time them (`benchmarks/bench_parallel_sweeps.py`, `benchmarks/bench_paper_scale.py`).
-The point function is a plain top-level function of picklable arguments, so that the sweep executor (vcl_sweep)
+The point function is a plain top-level function of picklable arguments, so that the sweep executor (harness/sweep.py)
 can run it in other processes.
 """
 from __future__ import annotations
@@ -11,13 +11,14 @@ import math
 
 import torch
 
+from harness.errors import require
+from harness.sweep import SweepConfig
 from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
-from vcl_common import BaseConfig, require
 
 
 # ---- Fig. 1a: heavy-ball SGD learning curves
 @dataclasses.dataclass
-class Fig1aSGDConfig(BaseConfig):
+class Fig1aSGDConfig(SweepConfig):
     """The SGD of one Fig. 1a learning curve (the base of that script's Config)."""
 
     n: int = 1000  # input dimension = number of synapses (N)
@@ -62,7 +63,7 @@ def learning_curves(cfg: Fig1aSGDConfig, alpha: float, device: str) -> list[dict
 
 # ---- Fig. 2c: full-batch gradient descent
 @dataclasses.dataclass
-class Fig2cGDConfig(BaseConfig):
+class Fig2cGDConfig(SweepConfig):
     """The full-batch GD runs of Fig. 2c: size, α grid, samples, learning rate and steps (the base of that script's
     Config)."""
 

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from field_space import ising_kl, sign
+from harness.devices import torch_generator
+from harness.errors import SolverError, require
 from single_layer.data_kernel import data_term_gradient_int8
-from vcl_common import SolverError, require, torch_generator
 
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 ADAM_BETAS = (0.9, 0.999)  # moment decay rates of the original Adamoptim

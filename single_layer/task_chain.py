@@ -5,7 +5,7 @@ Teachers form a Markov chain with successive overlap r₀; every task has data d
 with γ KL to the solution of task t − 1 (docs/theory.md §6).  Theory: `mean_field_theory.chain`.  SGD: full-batch
 Adam, task 1 without prior, every later task with γ KL(q_h ‖ q_h′) to the fields h′ at the end of the previous
 task, a batch of trials as one computation.  The point functions are plain top-level functions of picklable
-arguments, so that the sweep executor (vcl_sweep) can run them in other processes.
+arguments, so that the sweep executor (harness/sweep.py) can run them in other processes.
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ import dataclasses
 
 import numpy as np
 
+from harness.errors import require
+from harness.sweep import SweepConfig
 from mean_field_theory.chain import chain_of_tasks
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
-from vcl_common import BaseConfig, require
 
 
 @dataclasses.dataclass
-class ChainSGDConfig(BaseConfig):
+class ChainSGDConfig(SweepConfig):
     """The SGD of a chain and the theory's tolerance: the base of the Configs of single_layer/chain_of_tasks.py and
     single_layer/chain_tradeoff.py."""
 

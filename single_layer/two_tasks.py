@@ -5,7 +5,7 @@ the task-2 saddle point is followed from the reference up and from near-perfect 
 branches, the thermodynamic one marked).  SGD (docs/theory.md eq. 6): task 1 is trained once per trial batch —
 teachers, initial fields and task-1 data depend only on the seed — and every (r₀, α₂) point continues from those
 fields with its own task-2 data and γ KL(q_h ‖ q_h′) to them.  The point functions are plain top-level functions
-of picklable arguments, so that the sweep executor (vcl_sweep) can run them in other processes.  The SGD settings of
+of picklable arguments, so that the sweep executor (harness/sweep.py) can run them in other processes.  The SGD settings of
 both figures (the original scripts') are the bases of their Configs, `Fig3SGDConfig` and `FigA1SGDConfig`, also read
 by benchmarks/bench_paper_scale.py.
 """
@@ -17,13 +17,13 @@ import math
 import numpy as np
 import torch
 
+from harness.errors import SolverError, require
+from harness.sweep import SweepConfig, run_points
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, joint_test
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
-from vcl_common import BaseConfig, SolverError, require
-from vcl_sweep import run_points
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
                   "T", "free_entropy", "replicon", "rs_stable")
@@ -63,7 +63,7 @@ SGD_ALPHA2S = {1.0: (0.1,) + tuple(0.5 * k for k in range(1, 15)), 0.1: (0.01, 0
 
 
 @dataclasses.dataclass
-class Fig3SGDConfig(BaseConfig):
+class Fig3SGDConfig(SweepConfig):
     """The SGD of Fig. 3 (the original script's settings; the base of that script's Config); its points are the α₂
     of `SGD_ALPHA2S` per γ, for every r₀."""
 
@@ -85,7 +85,7 @@ class Fig3SGDConfig(BaseConfig):
 
 
 @dataclasses.dataclass
-class FigA1SGDConfig(BaseConfig):
+class FigA1SGDConfig(SweepConfig):
     """The SGD of Fig. A1 (the original script's settings; the base of that script's Config): panel a, task 1
     with the uniform prior; panels b–c, two tasks at α₁ = `alpha1` for every r₀; panel d, two tasks at α₁ =
     `alpha1_d`, r₀ = `r0_d`.  Validated by the script's Config, whose checks mix these with the theory's settings."""

@@ -13,7 +13,8 @@ import torch
 
 from deep_networks import permuted_mnist
 from deep_networks.continual import permuted_tasks, synthetic_dataset
-from vcl_common import run, torch_generator
+from harness.command_line import run
+from harness.devices import torch_generator
 
 TINY = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 256, "hidden": (16, 16), "eval_images": 100,
         "diagnostic_modes": ("mean",), "quick": True, "workers": 1}
@@ -43,7 +44,7 @@ def load_script(script: Path):
 
 
 def run_in_process(script: Path, *args: str) -> int:
-    """Exit code of the script's command line run in this interpreter (vcl_common.run, as `__main__` does)."""
+    """Exit code of the script's command line run in this interpreter (harness.command_line.run, as `__main__` does)."""
     module = load_script(script)
     try:
         run(module.main, module.Config, getattr(module, "QUICK", None), argv=list(args))

@@ -13,7 +13,9 @@ import torch
 
 from deep_networks.continual import ConfigError, load_checkpoint, load_dataset
 from conftest import run_in_process
-from vcl_common import REPO_ROOT, PointStore, read_csv
+from harness.outputs import read_csv
+from harness.paths import REPO_ROOT
+from harness.points import PointStore
 
 FIG2A = REPO_ROOT / "mean_field_theory" / "fig2a_order_parameters.py"
 FIG2B = REPO_ROOT / "single_layer" / "fig2b_theory_vs_sgd.py"
@@ -120,7 +122,9 @@ def test_a_diverging_sweep_keeps_its_finished_rows_and_exits_3(tmp_path, capsys)
 
 def test_a_transition_that_cannot_be_located_is_reported_not_guessed(tmp_path, monkeypatch, capsys):
     from mean_field_theory import forgetting_phase_diagram as fpd
-    from vcl_common import SolverError, read_json, run
+    from harness.command_line import run
+    from harness.errors import SolverError
+    from harness.outputs import read_json
 
     def coexistence(family, *args, **kwargs):  # the solver loses a branch at one point, finds one branch at the other
         if family.task.gamma == 0.1:
@@ -141,7 +145,7 @@ def test_a_transition_that_cannot_be_located_is_reported_not_guessed(tmp_path, m
 
 def test_a_trade_off_chain_that_stops_early_is_kept_and_exits_3(tmp_path, monkeypatch, capsys):
     from single_layer import chain_tradeoff
-    from vcl_common import run
+    from harness.command_line import run
 
     def theory_point(n_tasks, alpha, r0, gamma, beta, tol):  # the chain stops after task 1 of 2
         rows = [{"task_trained": 1, "task_eval": 1, "alpha": alpha, "r0": r0, "gamma": gamma, "eps_g": 0.3,

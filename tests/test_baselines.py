@@ -14,7 +14,8 @@ from deep_networks.baselines import (BinaryLearner, BinaryMLP, FisherPenalty, Me
 from deep_networks.continual import train_sequence
 from deep_networks.metrics import accuracy_matrix, all_metrics
 from conftest import tiny_config, tiny_tasks
-from vcl_common import parse_config, torch_generator
+from harness.command_line import parse_config
+from harness.devices import torch_generator
 
 SIZES = (784, 24, 16, 10)
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import run_in_process
+from harness.outputs import read_csv
+from harness.paths import REPO_ROOT
 from mean_field_theory import chain
 from mean_field_theory.franz_parisi import ReferenceMeasure, task1_law
 from mean_field_theory.task1 import solve_task1
-from vcl_common import REPO_ROOT, read_csv
 
 SCRIPT = REPO_ROOT / "single_layer" / "chain_of_tasks.py"
 RNG = np.random.default_rng(7)

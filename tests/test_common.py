@@ -5,7 +5,11 @@ import dataclasses
 
 import pytest
 
-from vcl_common import BaseConfig, ConfigError, PointStore, parse_config, read_csv, require, write_csv
+from harness.command_line import parse_config
+from harness.config import BaseConfig
+from harness.errors import ConfigError, require
+from harness.outputs import read_csv, write_csv
+from harness.points import PointStore
 
 
 @dataclasses.dataclass
@@ -70,7 +74,9 @@ def test_results_are_ordinary_readable_files(tmp_path):
 def test_refresh_theory_keeps_every_simulation_row(tmp_path):
     """--refresh_theory replaces the theory rows only: rows of any other source ("sgd", "sgd_slow", ...) are kept,
     and a run made with other simulation settings is refused."""
-    from vcl_common import config_dict, kept_sgd_rows, write_json
+    from harness.config import config_dict
+    from harness.outputs import write_json
+    from single_layer.theory_refresh import kept_sgd_rows
 
     cfg = parse_config(DemoConfig, QUICK, ["--out_dir", str(tmp_path)])
     rows = [{"source": "theory", "q": 0.1}, {"source": "sgd", "q": 0.2}, {"source": "sgd_slow", "q": 0.3}]

@@ -10,7 +10,10 @@ import torch
 from deep_networks import continual, permuted_mnist
 from deep_networks.continual import load_dataset, permuted_tasks, synthetic_dataset, train_sequence
 from conftest import tiny_config, tiny_tasks
-from vcl_common import ConfigError, data_root, parse_config, torch_generator
+from harness.command_line import parse_config
+from harness.devices import torch_generator
+from harness.errors import ConfigError
+from harness.paths import data_root
 
 
 def test_permutation_is_shared_by_train_and_test_and_task_one_is_permuted():

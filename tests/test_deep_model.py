@@ -10,7 +10,8 @@ import torch
 
 from deep_networks.model import FieldLearner, accuracy, beta_schedule, field_moments, forward, init_fields, \
     kl_divergence
-from vcl_common import SolverError, torch_generator
+from harness.devices import torch_generator
+from harness.errors import SolverError
 
 SIZES = (50, 30, 20, 10)  # small stand-in for 784-512-512-10 (the formulas do not depend on the widths)
 

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
+from harness.command_line import parse_config
+from harness.outputs import read_csv, read_json
 from single_layer import fig3_second_task as fig3
 from single_layer import two_tasks
-from vcl_common import parse_config, read_csv, read_json
 
 TINY = dict(gammas=(1.0,), r0s=(0.5,), alpha2s=(0.5, 2.0), n=40, trials=2, steps1=20, steps2=20, workers=1)
 

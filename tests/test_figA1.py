@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
+from harness.points import PointStore
 from mean_field_theory.task1 import task1_reference
 from single_layer import figA1_uniform_prior as figA1
 from single_layer import two_tasks
-from vcl_common import PointStore
 
 TINY = dict(n=24, trials=2, epochs_a=1, n_test=50, epochs1_bc=1, epochs2_bc=1, epochs1_d=1, epochs2_d=1, workers=1)
 

@@ -9,7 +9,7 @@ import pytest
 
 import make_figures
 from conftest import check_quick_outputs
-from vcl_common import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 
 FAST = [job for job in make_figures.JOBS if job.fast is not None]

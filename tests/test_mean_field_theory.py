@@ -10,14 +10,14 @@ import pytest
 import scipy.integrate
 from scipy.special import dawsn, erf, log_ndtr
 
+from harness.paths import REPO_ROOT
 from mean_field_theory import classical_perceptron as classical
-from mean_field_theory.quadrature import gaussian_sinh_nodes
 from mean_field_theory import rs_solver
+from mean_field_theory.quadrature import gaussian_sinh_nodes
 from mean_field_theory.rs_solver import (FlatMeasure, IsingMeasure, RSProblem, VariationalChannel,
                                          VersionSpaceChannel, energy_gradient, iteration_is_stable, site_averages,
                                          solve_rs)
 from mean_field_theory.task1 import solve_task1, sweep_task1
-from vcl_common import REPO_ROOT
 
 import torch
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from field_space import sign
+from harness.errors import ConfigError, SolverError
 from single_layer.perceptron import (
     OptimizerSpec, FieldOptimizer, data_term, data_term_gradient, generalization_error, kl_divergence, kl_gradient,
     n_patterns, objective_gradient, overlap, perfect_test_accuracy, project_self_overlap, sample_trials,
     task_observer, empirical_test_error, train_task, train_two_tasks)
-from vcl_common import ConfigError, SolverError
 
 DOUBLE = torch.float64
 

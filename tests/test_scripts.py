@@ -9,13 +9,13 @@ import pytest
 
 import make_figures
 from conftest import check_quick_outputs, run_in_process
-from vcl_common import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 SCRIPT_DIRS = ("single_layer", "mean_field_theory", "deep_networks", "benchmarks")
 
 
 def discover_scripts() -> list[Path]:
-    """Every file with a command line built by vcl_common.run (figure, experiment and benchmark scripts)."""
+    """Every file with a command line built by harness.command_line.run (figure, experiment and benchmark scripts)."""
     scripts = []
     for folder in SCRIPT_DIRS:
         for path in sorted((REPO_ROOT / folder).glob("*.py")):

@@ -9,10 +9,12 @@ import time
 import pytest
 
 from conftest import run_in_process
+from harness.command_line import parse_config
+from harness.paths import REPO_ROOT
+from harness.points import PointStore
+from harness.sweep import crash_once, run_points
 from single_layer import fig1a_learning_curves
 from single_layer.one_task import learning_curves
-from vcl_common import REPO_ROOT, PointStore, parse_config
-from vcl_sweep import crash_once, run_points
 
 FIG1A = REPO_ROOT / "single_layer" / "fig1a_learning_curves.py"
 ARGS = ("--quick", "--device", "cpu", "--threads", "1", "--alphas", "0.5", "1.0", "1.5", "2.0")  # same threads: same bits
@@ -79,8 +81,8 @@ def test_the_workers_of_a_killed_sweep_end_with_it(tmp_path):
     """`kill -9` of the process that runs a sweep: its pool workers, busy with long points, end within seconds."""
     psutil = pytest.importorskip("psutil")
     script = ("import time, types\n"
-              "from vcl_common import PointStore\n"
-              "from vcl_sweep import run_points\n"
+              "from harness.points import PointStore\n"
+              "from harness.sweep import run_points\n"
               "cfg = types.SimpleNamespace(workers=2, threads=1, dask='')\n"
               f"store = PointStore({str(tmp_path)!r}, 'sleepy', {{}})\n"
               "run_points(cfg, store, [(f'p{k}', time.sleep, (120,)) for k in range(2)])\n")

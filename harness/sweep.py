@@ -21,18 +21,24 @@ last bits (torch splits its reductions by thread), and a long stochastic run may
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import os
 import sys
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 from tqdm import tqdm
 
-from vcl_common import ConfigError, PointStore, SolverError, available_cores, sweep_store
+from harness.config import BaseConfig
+from harness.devices import available_cores
+from harness.errors import ConfigError, SolverError
+from harness.points import PointStore, sweep_store
 
 RETRIES = 3  # pool rebuilds after a worker process died
+
+
 CONNECT_TIMEOUT = "5s"  # how long --dask waits for the scheduler
 
 
@@ -54,7 +60,7 @@ def layout(cfg, n_points: int) -> tuple[int, int]:
 
 
 def check_executor(cfg) -> None:
-    """Validation of --workers / --dask (called by BaseConfig.validate): one line, exit 2."""
+    """Validation of --workers / --dask (called by SweepConfig.validate): one line, exit 2."""
     if cfg.workers < 0:
         raise ConfigError(f"--workers must be >= 0 (0: one per core), got {cfg.workers}")
     if cfg.dask:
@@ -196,3 +202,16 @@ def sweep(cfg, stem: str, points: Sequence[tuple[str, Callable, tuple]], desc: s
     store = sweep_store(cfg, stem)
     results = run_points(cfg, store, points, desc)
     return [row for key, _, _ in points for row in results[key]], store
+
+
+@dataclasses.dataclass
+class SweepConfig(BaseConfig):
+    """The flags of a script whose independent points go to this executor."""
+
+    workers: int = 0  # processes for the independent points of a sweep (default 0 = one per core at --threads each)
+    dask: str = ""  # address of a Dask scheduler (tcp://host:8786): compute the points on that cluster
+    run_only_fields: ClassVar[tuple[str, ...]] = (*BaseConfig.run_only_fields, "workers", "dask")
+
+    def validate(self) -> None:
+        super().validate()
+        check_executor(self)
