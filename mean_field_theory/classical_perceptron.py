@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import scipy.integrate
@@ -28,9 +27,8 @@ from scipy.special import log_ndtr
 from harness.command_line import run
 from harness.config import BaseConfig
 from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from mean_field_theory.rs_solver import (IsingMeasure, SphericalMeasure, VersionSpaceChannel, continuation,
                                          solve_rs)
 
@@ -136,7 +134,7 @@ def nishimori_overlap(alpha: float, tol: float = 1e-13) -> float:
     raise SolverError(f"Nishimori-line iteration did not converge at alpha={alpha}")
 
 
-def compute(cfg: Config):
+def compute(cfg: Config) -> Computed:
     rows = []
     transition, spinodal = transition_and_spinodal(cfg)
     gibbs, bayes = spherical_limits(cfg)
@@ -163,13 +161,18 @@ def compute(cfg: Config):
         curves.append({"model": "spherical_gibbs", "alpha": solution.alpha, "eps_g": math.acos(solution.r) / math.pi})
         curves.append({"model": "spherical_bayes", "alpha": solution.alpha,
                        "eps_g": math.acos(solution.r / math.sqrt(solution.q)) / math.pi})
-    return rows, curves
+    return Computed({"rows": rows, "curves": curves}, dict(
+        abs_deviation_from_literature={row["quantity"]: abs(row["value"] - row["literature"]) for row in rows},
+        summary="\n".join(f"{row['quantity']:45s} {row['value']:.5f}   literature {row['literature']:.5f}"
+                          for row in rows)),
+        columns={"rows": ["quantity", "value", "literature", "reference"], "curves": ["model", "alpha", "eps_g"]})
 
 
-def plot(rows, curves):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, curves = tables["rows"], tables["curves"]
     fig, ax = plt.subplots()
     for model, style in (("binary_gibbs", "k-"), ("spherical_gibbs", "b--"), ("spherical_bayes", "g:")):
         points = sorted((c["alpha"], c["eps_g"]) for c in curves if c["model"] == model)
@@ -186,18 +189,7 @@ def plot(rows, curves):
 
 
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        rows, curves = compute(cfg)
-        write_csv(out_dir / f"{STEM}.csv", rows, ["quantity", "value", "literature", "reference"])
-        write_csv(out_dir / f"{STEM}_curves.csv", curves, ["model", "alpha", "eps_g"])
-        deviations = {row["quantity"]: abs(row["value"] - row["literature"]) for row in rows}
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", abs_deviation_from_literature=deviations))
-    rows, curves = read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_curves.csv")
-    for row in rows:
-        print(f"{row['quantity']:45s} {row['value']:.5f}   literature {row['literature']:.5f}")
-    paths = save_figure(plot(rows, curves), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot, tables=("rows", "curves"))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ Command: python mean_field_theory/fig2a_order_parameters.py
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from harness.command_line import run
 from harness.config import BaseConfig
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from mean_field_theory.task1 import sweep_task1
 
 STEM = "fig2a_order_parameters"
@@ -63,10 +61,11 @@ def summarize(rows: list[dict]) -> dict:
             "unconverged_alphas": [row["alpha"] for row in rows if not row["converged"]]}
 
 
-def plot(rows: list[dict], cfg: Config):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, ax = plt.subplots()
     styles = {"q": ("black", "-", "$q$"), "r": ("dimgrey", "--", "$r$"), "q_star": ("darkgrey", ":", r"$q_\star$")}
     for key, (color, linestyle, label) in styles.items():
@@ -91,20 +90,19 @@ def plot(rows: list[dict], cfg: Config):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    rows = sweep_task1(cfg.alphas, beta=cfg.beta, kappa=cfg.kappa, tol=cfg.tol, max_evaluations=cfg.max_evaluations)
+    return Computed({"rows": rows}, {"summary": summarize(rows)}, columns={"rows": COLUMNS})
+
+
+def unconverged(tables: dict, record: dict) -> str | None:
+    alphas = [row["alpha"] for row in tables["rows"] if not row["converged"]]
+    return (f"the saddle point did not converge at alpha = {alphas} (rows kept with converged=False in {STEM}.csv)"
+            if alphas else None)
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        rows = sweep_task1(cfg.alphas, beta=cfg.beta, kappa=cfg.kappa, tol=cfg.tol, max_evaluations=cfg.max_evaluations)
-        summary = summarize(rows)
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, cfg), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    unconverged = summarize(rows)["unconverged_alphas"]
-    if unconverged:
-        raise SolverError(f"the saddle point did not converge to tol={cfg.tol} at alpha = {unconverged} "
-                          f"(rows kept with converged=False in {STEM}.csv)")
+    figure_main(cfg, STEM, compute, plot, failure=unconverged)
 
 
 if __name__ == "__main__":

@@ -24,14 +24,12 @@ Command: python mean_field_theory/forgetting_phase_diagram.py [--r0s 0 0.5 --gam
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from harness.command_line import run
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, run_points
 from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family
@@ -145,10 +143,11 @@ def critical_points(rows: list[dict], cfg: Config) -> dict:
 
 
 # ---- plot
-def plot(rows: list[dict], stability: list[dict], summary: dict):
+def plot(cfg: Config, tables: dict, summary: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, stability = tables["rows"], tables["stability"]
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     for ax, (parameter, fixed, label) in zip(axes, (("r0", ("gamma", 1.0), r"$r_0$ ($\gamma = 1$)"),
                                                     ("gamma", ("r0", 0.0), r"$\gamma$ ($r_0 = 0$)"))):
@@ -184,36 +183,30 @@ def plot(rows: list[dict], stability: list[dict], summary: dict):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    pairs = sorted({(1.0, r0) for r0 in cfg.r0s} | {(gamma, 0.0) for gamma in cfg.gammas})
+    points = [(f"gamma={gamma!r} r0={r0!r}", forgetting_rows, (gamma, r0, cfg)) for gamma, r0 in pairs]
+    store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+    finished = run_points(cfg, store, points, desc="(gamma, r0)")
+    results = [row for key, _, _ in points for row in finished[key]]
+    rows = [row for row in results if row["kind"] == "row"]
+    details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in results
+               if row["kind"] == "details"}
+    located = [row for row in rows if details[f"gamma={row['gamma']:g} r0={row['r0']:g}"].get("kind") != NOT_LOCATED]
+    return Computed({"rows": rows, "curves": [row for row in results if row["kind"] == "curve"],
+                     "stability": [row for row in results if row["kind"] == "stability"]},
+                    {"critical_points": critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"},
+                     "per_point": details}, stores=[store],
+                    columns={"rows": COLUMNS, "curves": CURVE_COLUMNS, "stability": STABILITY_COLUMNS})
+
+
+def not_located(tables: dict, record: dict) -> str | None:
+    failed = [key for key, value in record["per_point"].items() if value.get("kind") == NOT_LOCATED]
+    return f"the branch structure was not located at {'; '.join(failed)} (reasons in {STEM}.json)" if failed else None
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        pairs = sorted({(1.0, r0) for r0 in cfg.r0s} | {(gamma, 0.0) for gamma in cfg.gammas})
-        points = [(f"gamma={gamma!r} r0={r0!r}", forgetting_rows, (gamma, r0, cfg)) for gamma, r0 in pairs]
-        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-        results = run_points(cfg, store, points, desc="(gamma, r0)")
-        collected = [row for key, _, _ in points for row in results[key]]
-        rows = [row for row in collected if row["kind"] == "row"]
-        curves = [row for row in collected if row["kind"] == "curve"]
-        stability = [row for row in collected if row["kind"] == "stability"]
-        details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in collected
-                   if row["kind"] == "details"}
-        failed = [key for key, value in details.items() if value.get("kind") == NOT_LOCATED]
-        located = [row for row in rows if f"gamma={row['gamma']:g} r0={row['r0']:g}" not in failed]
-        summary = critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"}
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
-        write_csv(out_dir / f"{STEM}_stability.csv", stability, STABILITY_COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", critical_points=summary,
-                                                          per_point=details))
-        store.close()
-    rows, summary = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")
-    stability = read_csv(out_dir / f"{STEM}_stability.csv")
-    paths = save_figure(plot(rows, stability, summary), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}_stability.csv",
-                   out_dir / f"{STEM}.json", *paths])
-    failed = [key for key, value in summary["per_point"].items() if value.get("kind") == NOT_LOCATED]
-    if failed:
-        raise SolverError(f"the branch structure was not located at {'; '.join(failed)} (reasons in {STEM}.json)")
+    figure_main(cfg, STEM, compute, plot, failure=not_located, tables=("rows", "curves", "stability"))
 
 
 if __name__ == "__main__":

@@ -21,16 +21,14 @@ Command: python mean_field_theory/gibbs_task2.py
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
 
 from harness.command_line import run
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.franz_parisi import Task2Problem
@@ -137,10 +135,11 @@ def agreement(rows: list[dict]) -> list[dict]:
 
 
 # ---- plot
-def plot(rows: list[dict]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.8))
     gammas = sorted({row["gamma"] for row in rows if row["source"] == "mcmc"}, reverse=True)
     colors = dict(zip(gammas, ("tab:blue", "tab:red", "tab:green", "tab:purple")))
@@ -165,27 +164,24 @@ def plot(rows: list[dict]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    theory = theory_rows(cfg)
+    points = [(f"gamma={gamma!r} alpha2={alpha2!r}", point, (cfg, gamma, alpha2))
+              for gamma, alpha2 in zip(cfg.gammas, cfg.alpha2s)]
+    mcmc, store = sweep(cfg, STEM, points, desc="(gamma, alpha2)")
+    details = {f"gamma={row['gamma']:g} alpha2={row['alpha2']:g}": row.pop("diagnostics") for row in mcmc}
+    return Computed({"rows": theory + mcmc}, dict(agreement=agreement(theory + mcmc), points=details), stores=[store])
+
+
+def not_equilibrated(tables: dict, record: dict) -> str | None:
+    failing = [key for key, value in record["points"].items()
+               if not (value["task1"]["equilibrated"] and value["task2"]["equilibrated"])]
+    return (f"not equilibrated by its own criterion at {failing} (rows kept, equilibrated=False; reasons in "
+            f"{STEM}.json)" if failing else None)
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        theory = theory_rows(cfg)
-        points = [(f"gamma={gamma!r} alpha2={alpha2!r}", point, (cfg, gamma, alpha2))
-                  for gamma, alpha2 in zip(cfg.gammas, cfg.alpha2s)]
-        mcmc, store = sweep(cfg, STEM, points, desc="(gamma, alpha2)")
-        details = {f"gamma={row['gamma']:g} alpha2={row['alpha2']:g}": row.pop("diagnostics") for row in mcmc}
-        rows = theory + mcmc
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", agreement=agreement(rows),
-                                                          points=details))
-        store.close()
-    rows, details = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["points"]
-    paths = save_figure(plot(rows), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    failing = [key for key, value in details.items() if not (value["task1"]["equilibrated"]
-                                                             and value["task2"]["equilibrated"])]
-    if failing:
-        raise SolverError(f"not equilibrated by its own criterion at {failing} (rows kept, equilibrated=False; "
-                          f"reasons in {STEM}.json)")
+    figure_main(cfg, STEM, compute, plot, failure=not_equilibrated)
 
 
 if __name__ == "__main__":

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 
 from harness.command_line import run
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
+from harness.outputs import read_csv
 from harness.paths import FIGURES_DIR
 from harness.plotting import plot_by_stability, plot_style
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.task1 import sweep_task1
@@ -122,10 +121,15 @@ def sgd_rows() -> list[dict]:
 
 
 # ---- plot
-def plot(rows: list[dict], sgd: list[dict]):
+def point_key(row: dict) -> str:
+    return f"beta={row['beta']:g} alpha={row['alpha']:g} n={row['n']}"
+
+
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, sgd = tables["rows"], sgd_rows()
     fig, (error_ax, overlap_ax, histogram_ax) = plt.subplots(1, 3, figsize=(13.5, 3.8))
     mcmc = [row for row in rows if row["source"] == "mcmc"]
     betas = sorted({row["beta"] for row in mcmc})
@@ -164,8 +168,8 @@ def plot(rows: list[dict], sgd: list[dict]):
     overlap_ax.legend(fontsize=6)
     for beta in betas:
         top = max((row for row in mcmc if row["beta"] == beta), key=lambda r: (r["alpha"], r["n"]))
-        centres = 0.5 * (np.array(top["q_edges"][1:]) + np.array(top["q_edges"][:-1]))
-        histogram_ax.step(centres, top["p_of_q"], where="mid", color=colors[beta],
+        edges = np.array(record["points"][point_key(top)]["q_edges"])
+        histogram_ax.step(0.5 * (edges[1:] + edges[:-1]), record["points"][point_key(top)]["p_of_q"], where="mid", color=colors[beta],
                           label=rf"$\beta={beta:g}$, $\alpha={top['alpha']:g}$, $N={top['n']}$")
     histogram_ax.set(xlabel=r"$q_{ab}$", ylabel=r"$P(q)$", title="overlap distribution (two peaks: RSB)")
     histogram_ax.legend(fontsize=6)
@@ -173,30 +177,23 @@ def plot(rows: list[dict], sgd: list[dict]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    theory = theory_rows(cfg)
+    points = [(f"beta={beta!r} alpha={alpha!r} n={n!r}", point, (cfg, beta, alpha, n))
+              for beta in cfg.betas for alpha in cfg.alphas for n in cfg.ns]
+    mcmc, store = sweep(cfg, STEM, points, desc="(beta, alpha, N)")
+    details = {point_key(row): {key: row.pop(key) for key in ("diagnostics", "p_of_q", "q_edges")} for row in mcmc}
+    return Computed({"rows": theory + mcmc + extrapolate(mcmc)}, {"points": details}, stores=[store])
+
+
+def not_equilibrated(tables: dict, record: dict) -> str | None:
+    failing = [key for key, value in record["points"].items() if not value["diagnostics"]["equilibrated"]]
+    return (f"not equilibrated by its own criterion at {failing} (rows kept, equilibrated=False; reasons in "
+            f"{STEM}.json)" if failing else None)
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        theory = theory_rows(cfg)
-        points = [(f"beta={beta!r} alpha={alpha!r} n={n!r}", point, (cfg, beta, alpha, n))
-                  for beta in cfg.betas for alpha in cfg.alphas for n in cfg.ns]
-        mcmc, store = sweep(cfg, STEM, points, desc="(beta, alpha, N)")
-        details = {f"beta={row['beta']:g} alpha={row['alpha']:g} n={row['n']}": {
-            key: row.pop(key) for key in ("diagnostics", "p_of_q", "q_edges")} for row in mcmc}
-        rows = theory + mcmc + extrapolate(mcmc)
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", points=details))
-        store.close()
-    rows, details = read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["points"]
-    for row in rows:
-        if row["source"] == "mcmc":
-            row.update({key: details[f"beta={row['beta']:g} alpha={row['alpha']:g} n={row['n']}"][key]
-                        for key in ("p_of_q", "q_edges")})
-    paths = save_figure(plot(rows, sgd_rows()), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    failing = [key for key, value in details.items() if not value["diagnostics"]["equilibrated"]]
-    if failing:
-        raise SolverError(f"not equilibrated by its own criterion at {failing} (rows kept, equilibrated=False; "
-                          f"reasons in {STEM}.json)")
+    figure_main(cfg, STEM, compute, plot, failure=not_equilibrated)
 
 
 if __name__ == "__main__":

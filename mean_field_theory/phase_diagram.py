@@ -29,14 +29,13 @@ Command: python mean_field_theory/phase_diagram.py [--betas 10 20 50 --out_dir D
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import scipy.optimize
 
 from harness.command_line import run
 from harness.errors import require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
 from harness.provenance import run_metadata
@@ -132,10 +131,11 @@ def at_beta(stability: list[dict], betas, alpha_start: float, alpha_stop: float)
 
 
 # ---- plot
-def plot(rows: list[dict], curves: list[dict], stability: list[dict], summary: dict):
+def plot(cfg: Config, tables: dict, summary: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, curves, stability = tables["rows"], tables["curves"], tables["stability"]
     fig, (plane, branches) = plt.subplots(1, 2, figsize=(9.6, 3.8))
     located = sorted((row for row in rows if row["alpha_spinodal_low"] != ""), key=lambda row: row["beta"])
     for key, style, label in (("alpha_spinodal_low", "k--", "good branch appears (fold)"),
@@ -188,31 +188,25 @@ def plot(rows: list[dict], curves: list[dict], stability: list[dict], summary: d
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    points = [(f"beta={beta!r}", phase_rows, (beta, cfg)) for beta in sorted(cfg.betas)]
+    store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+    finished = run_points(cfg, store, points, desc="beta")
+    results = [row for key, _, _ in points for row in finished[key]]
+    rows = [row for row in results if row["kind"] == "row"]
+    stability = [row for row in results if row["kind"] == "stability"]
+    summary = (critical_parameter(rows, "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
+               if cfg.critical else {"critical_beta": None, "reason": "--no-critical"})
+    summary.update(at_beta(stability, cfg.betas, cfg.alpha_poor, cfg.alpha_good) if cfg.critical else
+                   {"at_beta": None, "at_beta_reason": "--no-critical"})
+    summary["per_beta"] = {f"{row['beta']:g}": row["details"] for row in results if row["kind"] == "details"}
+    return Computed({"rows": rows, "curves": [row for row in results if row["kind"] == "curve"],
+                     "stability": stability}, summary, stores=[store],
+                    columns={"rows": COLUMNS, "curves": CURVE_COLUMNS, "stability": STABILITY_COLUMNS})
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        points = [(f"beta={beta!r}", phase_rows, (beta, cfg)) for beta in sorted(cfg.betas)]
-        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-        results = run_points(cfg, store, points, desc="beta")
-        rows = [row for key, _, _ in points for row in results[key] if row["kind"] == "row"]
-        curves = [row for key, _, _ in points for row in results[key] if row["kind"] == "curve"]
-        stability = [row for key, _, _ in points for row in results[key] if row["kind"] == "stability"]
-        details = {f"{row['beta']:g}": row["details"] for key, _, _ in points for row in results[key]
-                   if row["kind"] == "details"}
-        summary = (critical_parameter(rows, "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
-                   if cfg.critical else {"critical_beta": None, "reason": "--no-critical"})
-        summary.update(at_beta(stability, cfg.betas, cfg.alpha_poor, cfg.alpha_good) if cfg.critical else
-                       {"at_beta": None, "at_beta_reason": "--no-critical"})
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_csv(out_dir / f"{STEM}_curves.csv", curves, CURVE_COLUMNS)
-        write_csv(out_dir / f"{STEM}_stability.csv", stability, STABILITY_COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", **summary, per_beta=details))
-        store.close()
-    rows, curves = read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_curves.csv")
-    stability = read_csv(out_dir / f"{STEM}_stability.csv")
-    paths = save_figure(plot(rows, curves, stability, read_json(out_dir / f"{STEM}.json")), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}_curves.csv", out_dir / f"{STEM}_stability.csv",
-                   out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot, tables=("rows", "curves", "stability"))
 
 
 if __name__ == "__main__":

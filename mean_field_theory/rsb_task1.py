@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 
 from harness.command_line import run
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
+from harness.outputs import read_csv
 from harness.paths import FIGURES_DIR
 from harness.plotting import plot_by_stability, plot_style
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import one_step_rsb
 from mean_field_theory.rs_solver import RSSolution
@@ -134,10 +133,13 @@ def verdict(rows: list[dict], sgd: list[dict]) -> list[dict]:
 
 
 # ---- plot
-def plot(rows: list[dict], theory: list[dict], mcmc: list[dict], sgd: list[dict], beta: float):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    mcmc, sgd = committed("gibbs_vs_theory", cfg.beta, "mcmc"), committed("fig2b_theory_vs_sgd", cfg.beta, "sgd")
+    theory = [row for row in tables["rows"] if row["source"] == "rs_curve"]
+    rows, beta = [row for row in tables["rows"] if row["source"] != "rs_curve"], cfg.beta
     fig, (error_ax, overlap_ax, parisi_ax) = plt.subplots(1, 3, figsize=(13.5, 3.8))
     coexisting = [row["alpha"] for row in theory if row["branch"] in ("poor", "good")]
     start = min(coexisting, default=math.inf)  # a unique solution below the coexistence window is the poor branch
@@ -185,34 +187,27 @@ def plot(rows: list[dict], theory: list[dict], mcmc: list[dict], sgd: list[dict]
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    grid = np.linspace(min(cfg.alphas) - 0.2, max(cfg.alphas) + 0.2, cfg.theory_points)
+    theory = [{"source": "rs_curve", **row}
+              for row in sweep_task1([float(a) for a in np.round(grid[grid > 0], 4)], beta=cfg.beta, kappa=cfg.kappa)]
+    rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", point, (cfg, alpha)) for alpha in cfg.alphas], desc="alpha")
+    mark_split(rows)
+    gaps = {theory: free_entropy_gaps(rows, theory) for theory in ("rs", "1rsb")}
+    summary = {"criterion": comparison_criterion(), "transition_rs": transition(gaps["rs"]),
+               "transition_1rsb": transition(gaps["1rsb"]), "free_entropy_gap_poor_minus_good": gaps,
+               "no_1rsb_solution_alphas": [row["alpha"] for row in rows if row["source"] == "1rsb" and not row["split"]],
+               "versus_sgd": verdict(rows, committed("fig2b_theory_vs_sgd", cfg.beta, "sgd"))}
+    return Computed({"rows": theory + rows}, {"summary": summary}, stores=[store])
+
+
+def unconverged(tables: dict, record: dict) -> str | None:
+    failed = [row["alpha"] for row in tables["rows"] if row["source"] in ("rs", "1rsb") and row["converged"] is False]
+    return f"a saddle point did not converge at alpha = {failed} (rows kept, converged=False)" if failed else None
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    mcmc, sgd = committed("gibbs_vs_theory", cfg.beta, "mcmc"), committed("fig2b_theory_vs_sgd", cfg.beta, "sgd")
-    if not cfg.replot:
-        grid = np.linspace(min(cfg.alphas) - 0.2, max(cfg.alphas) + 0.2, cfg.theory_points)
-        theory = [{"source": "rs_curve", **row}
-                  for row in sweep_task1([float(a) for a in np.round(grid[grid > 0], 4)], beta=cfg.beta,
-                                         kappa=cfg.kappa)]
-        points = [(f"alpha={alpha!r}", point, (cfg, alpha)) for alpha in cfg.alphas]
-        rows, store = sweep(cfg, STEM, points, desc="alpha")
-        mark_split(rows)
-        gaps = {theory: free_entropy_gaps(rows, theory) for theory in ("rs", "1rsb")}
-        summary = {"criterion": comparison_criterion(), "transition_rs": transition(gaps["rs"]),
-                   "transition_1rsb": transition(gaps["1rsb"]), "free_entropy_gap_poor_minus_good": gaps,
-                   "no_1rsb_solution_alphas": [row["alpha"] for row in rows
-                                               if row["source"] == "1rsb" and not row["split"]],
-                   "versus_sgd": verdict(rows, sgd)}
-        write_csv(out_dir / f"{STEM}.csv", theory + rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, "cpu", summary=summary))
-        store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    theory = [row for row in rows if row["source"] == "rs_curve"]
-    paths = save_figure(plot([r for r in rows if r["source"] != "rs_curve"], theory, mcmc, sgd, cfg.beta),
-                        out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    failed = [row["alpha"] for row in rows if row["source"] in ("rs", "1rsb") and row["converged"] is False]
-    if failed:
-        raise SolverError(f"a saddle point did not converge at alpha = {failed} (rows kept, converged=False)")
+    figure_main(cfg, STEM, compute, plot, failure=unconverged)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,15 @@ Command: python single_layer/chain_of_tasks.py --n_tasks 10 --alpha 2 --r0 0 --g
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
 from harness.command_line import run
 from harness.devices import torch_setup
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
@@ -108,10 +106,11 @@ def accuracy_matrix(rows: list[dict], n_tasks: int) -> np.ndarray:
     return matrix
 
 
-def plot(rows: list[dict], cfg: Config):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     theory = [row for row in rows if row["source"] == "theory" and row["thermodynamic"]]
     sgd = [row for row in rows if row["source"] == "sgd"]
     n_tasks = max(row["task_trained"] for row in rows)
@@ -140,30 +139,29 @@ def plot(rows: list[dict], cfg: Config):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+    points = [("theory", theory_rows, (cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.beta, cfg.tol))]
+    if not cfg.theory_only:
+        points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma), sgd_chain, str(device))
+    results = run_points(cfg, store, points, desc="chain")
+    rows = [row for key, _, _ in points for row in results[key]]
+    stopped = sorted({row["task_trained"] for row in rows if row["source"] == "theory" and row["thermodynamic"]
+                      and not row["converged"]})
+    return Computed({"rows": rows}, dict(agreement=agreement(rows, cfg.n), task1=task1_states(rows),
+                                         theory_stopped_at_task=stopped[0] if stopped else None),
+                    device=device, columns={"rows": COLUMNS}, stores=[store])
+
+
+def theory_stopped(tables: dict, record: dict) -> str | None:
+    failed = [row["task_trained"] for row in tables["rows"] if row["source"] == "theory" and not row["converged"]]
+    return (f"the theory chain did not converge at task {min(failed)}; the rows of tasks < {min(failed)} are in "
+            f"{STEM}.csv") if failed else None
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-        points = [("theory", theory_rows, (cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma, cfg.beta, cfg.tol))]
-        if not cfg.theory_only:
-            points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.alpha, cfg.r0, cfg.gamma), sgd_chain, str(device))
-        results = run_points(cfg, store, points, desc="chain")
-        rows = [row for key, _, _ in points for row in results[key]]
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        stopped = sorted({row["task_trained"] for row in rows if row["source"] == "theory" and row["thermodynamic"]
-                          and not row["converged"]})
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, agreement=agreement(rows, cfg.n), task1=task1_states(rows),
-            theory_stopped_at_task=stopped[0] if stopped else None))
-        store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, cfg), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    failed = [row["task_trained"] for row in rows if row["source"] == "theory" and not row["converged"]]
-    if failed:
-        raise SolverError(f"the theory chain did not converge at task {min(failed)}; the rows of tasks "
-                          f"< {min(failed)} are in {out_dir / f'{STEM}.csv'}")
+    figure_main(cfg, STEM, compute, plot, failure=theory_stopped)
 
 
 if __name__ == "__main__":

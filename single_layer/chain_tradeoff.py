@@ -16,17 +16,15 @@ Command: python single_layer/chain_tradeoff.py [--theory_only]
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
 from harness.command_line import run
 from harness.devices import torch_setup
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from single_layer.comparison import compare, comparison_criterion, eps_g_resolution, tally
@@ -120,10 +118,11 @@ def agreement(theory: list[dict], sgd: list[dict], n: int) -> dict:
 
 
 # ---- plot
-def plot(rows: list[dict], cfg: Config):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8))
     theory = [row for row in rows if row["source"] == "theory" and row["converged"]]
     sgd = [row for row in rows if row["source"] == "sgd"]
@@ -153,39 +152,38 @@ def plot(rows: list[dict], cfg: Config):
     return fig
 
 
-def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-        points = [(f"theory alpha={alpha!r} r0={r0!r} gamma={gamma!r}", theory_point,
-                   (cfg.n_tasks, alpha, r0, gamma, cfg.beta, cfg.tol))
-                  for alpha in cfg.alphas for r0 in cfg.r0s for gamma in cfg.gammas]
-        points += [(f"theory alpha={cfg.sgd_alpha!r} r0={cfg.sgd_r0!r} gamma={gamma!r}", theory_point,
-                    (cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma, cfg.beta, cfg.tol)) for gamma in cfg.sgd_gammas
-                   if not (cfg.sgd_alpha in cfg.alphas and cfg.sgd_r0 in cfg.r0s and gamma in cfg.gammas)]
-        if not cfg.theory_only:
-            for gamma in cfg.sgd_gammas:
-                points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma), sgd_point,
-                                         str(device), f"sgd gamma={gamma!r}")
-        results = run_points(cfg, store, points, desc="chains")
-        rows = [row for key, _, _ in points for row in results[key]]
-        theory = [row for row in rows if row["source"] == "theory"]
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, best_gamma=best_gamma([row for row in theory if row["alpha"] in cfg.alphas
-                                                         and row["r0"] in cfg.r0s]),
-            agreement=agreement(theory, [row for row in rows if row["source"] == "sgd"], cfg.n),
-            unconverged=[row for row in theory if not row["converged"]]))
-        store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, cfg), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
-    unconverged = sorted({(row["alpha"], row["r0"], row["gamma"]) for row in rows
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
+    points = [(f"theory alpha={alpha!r} r0={r0!r} gamma={gamma!r}", theory_point,
+               (cfg.n_tasks, alpha, r0, gamma, cfg.beta, cfg.tol))
+              for alpha in cfg.alphas for r0 in cfg.r0s for gamma in cfg.gammas]
+    points += [(f"theory alpha={cfg.sgd_alpha!r} r0={cfg.sgd_r0!r} gamma={gamma!r}", theory_point,
+                (cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma, cfg.beta, cfg.tol)) for gamma in cfg.sgd_gammas
+               if not (cfg.sgd_alpha in cfg.alphas and cfg.sgd_r0 in cfg.r0s and gamma in cfg.gammas)]
+    if not cfg.theory_only:
+        for gamma in cfg.sgd_gammas:
+            points += cfg.sgd_points(cfg.protocol(cfg.n_tasks, cfg.sgd_alpha, cfg.sgd_r0, gamma), sgd_point,
+                                     str(device), f"sgd gamma={gamma!r}")
+    results = run_points(cfg, store, points, desc="chains")
+    rows = [row for key, _, _ in points for row in results[key]]
+    theory = [row for row in rows if row["source"] == "theory"]
+    return Computed({"rows": rows}, dict(
+        best_gamma=best_gamma([row for row in theory if row["alpha"] in cfg.alphas and row["r0"] in cfg.r0s]),
+        agreement=agreement(theory, [row for row in rows if row["source"] == "sgd"], cfg.n),
+        unconverged=[row for row in theory if not row["converged"]]),
+        device=device, columns={"rows": COLUMNS}, stores=[store])
+
+
+def unfinished(tables: dict, record: dict) -> str | None:
+    unconverged = sorted({(row["alpha"], row["r0"], row["gamma"]) for row in tables["rows"]
                           if row["source"] == "theory" and not row["converged"]})
-    if unconverged:
-        raise SolverError(f"the theory chain did not reach its last task at (alpha, r0, gamma) = {unconverged}; "
-                          f"its mean is over the tasks solved (csv: converged = False)")
+    return (f"the theory chain did not reach its last task at (alpha, r0, gamma) = {unconverged}; "
+            f"its mean is over the tasks solved (csv: converged = False)") if unconverged else None
+
+
+def main(cfg: Config):
+    figure_main(cfg, STEM, compute, plot, failure=unfinished)
 
 
 if __name__ == "__main__":

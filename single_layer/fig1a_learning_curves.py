@@ -15,16 +15,14 @@ Command:  python single_layer/fig1a_learning_curves.py
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
 from harness.command_line import run
 from harness.devices import torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from harness.sweep import sweep
 from single_layer.one_task import Fig1aSGDConfig, batch_size, learning_curves
 from single_layer.perceptron import n_patterns
@@ -46,10 +44,12 @@ class Config(Fig1aSGDConfig):
 QUICK = {"n": 60, "alphas": (1.0, 2.0), "trials": 2, "epochs": 20}
 
 
-def plot(rows: list[dict], alphas: list[float]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
+    alphas = sorted({row["alpha"] for row in rows})
     fig, axis = plt.subplots()
     greys = plt.cm.Greys(np.linspace(0.35, 1.0, len(alphas)))
     for alpha, colour in zip(alphas, greys):
@@ -65,26 +65,21 @@ def plot(rows: list[dict], alphas: list[float]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", learning_curves, (cfg, alpha, str(device)))
+                                    for alpha in cfg.alphas], "fig1a SGD (alpha)")
+    final = {f"{alpha:g}": float(np.mean([row["eps_g"] for row in rows if row["alpha"] == alpha
+                                          and row["epoch"] == cfg.epochs])) for alpha in cfg.alphas}
+    return Computed({"rows": rows}, dict(
+        seeds=[cfg.seed + trial for trial in range(cfg.trials)],
+        batch_sizes={f"{alpha:g}": batch_size(cfg, alpha) for alpha in cfg.alphas}, final_eps_g_mean=final,
+        summary="final mean ε_g per α: " + ", ".join(f"α={alpha}: {value:.4f}" for alpha, value in final.items())),
+        device=device, stores=[store])
+
+
 def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    if not cfg.replot:
-        started = time.time()
-        device = torch_setup(cfg)
-        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", learning_curves, (cfg, alpha, str(device)))
-                                        for alpha in cfg.alphas], "fig1a SGD (alpha)")
-        final = {f"{alpha:g}": float(np.mean([row["eps_g"] for row in rows
-                                               if row["alpha"] == alpha and row["epoch"] == cfg.epochs]))
-                 for alpha in cfg.alphas}
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)],
-            batch_sizes={f"{alpha:g}": batch_size(cfg, alpha) for alpha in cfg.alphas},
-            final_eps_g_mean=final, summary="final mean ε_g per α: " + ", ".join(
-                f"α={alpha}: {value:.4f}" for alpha, value in final.items())))
-        store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    figure = plot(rows, sorted({row["alpha"] for row in rows}))
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

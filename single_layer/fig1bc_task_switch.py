@@ -16,7 +16,6 @@ Command:  python single_layer/fig1bc_task_switch.py
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
@@ -24,10 +23,9 @@ import torch
 from harness.command_line import run
 from harness.devices import torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, run_points
 from single_layer.perceptron import (OptimizerSpec, n_patterns, sample_trials, switch_task, task_observer,
                                      train_task)
@@ -101,10 +99,12 @@ def task_switch(cfg: Config, alpha2: float, after_first, first, device: str) -> 
     return rows_of(cfg, alpha2, history)
 
 
-def plot(rows: list[dict], epochs1: int):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
+    epochs1 = max(row["epoch"] for row in rows if row["task"] == 1)
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
     alpha2s = sorted({row["alpha2"] for row in rows})
     colours = plt.cm.viridis(np.linspace(0.0, 0.8, len(alpha2s)))
@@ -125,32 +125,29 @@ def plot(rows: list[dict], epochs1: int):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    store = sweep_store(cfg, STEM)
+    keys = [f"alpha2={alpha2!r}" for alpha2 in cfg.alpha2s]
+    if any(store.get(key) is None for key in keys):
+        after_first, first = first_task(cfg, str(device))
+        run_points(cfg, store, [(key, task_switch, (cfg, alpha2, after_first.cpu(), first, str(device)))
+                                for key, alpha2 in zip(keys, cfg.alpha2s)], desc="fig1bc task 2 (alpha2)")
+    rows = [row for key in keys for row in store.get(key)]
+    moments = {"at_switch": cfg.epochs1, "final": cfg.epochs1 + cfg.epochs2}
+    final = {f"{alpha2:g}": {f"{name}_{moment}": float(np.mean([row[name] for row in rows if row["alpha2"] == alpha2
+                                                                and row["epoch"] == epoch]))
+                             for name in ("eps_g1", "eps_g2") for moment, epoch in moments.items()}
+             for alpha2 in cfg.alpha2s}
+    return Computed({"rows": rows}, dict(
+        seeds=[cfg.seed + trial for trial in range(cfg.trials)], final_mean=final,
+        summary="; ".join(f"α₂={alpha2}: ε_g¹ {v['eps_g1_at_switch']:.4f}→{v['eps_g1_final']:.4f}, ε_g² "
+                          f"{v['eps_g2_at_switch']:.4f}→{v['eps_g2_final']:.4f}" for alpha2, v in final.items())),
+        device=device, stores=[store])
+
+
 def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    if not cfg.replot:
-        started = time.time()
-        device = torch_setup(cfg)
-        store = sweep_store(cfg, STEM)
-        keys = [f"alpha2={alpha2!r}" for alpha2 in cfg.alpha2s]
-        if any(store.get(key) is None for key in keys):
-            after_first, first = first_task(cfg, str(device))
-            run_points(cfg, store, [(key, task_switch, (cfg, alpha2, after_first.cpu(), first, str(device)))
-                                    for key, alpha2 in zip(keys, cfg.alpha2s)], desc="fig1bc task 2 (alpha2)")
-        rows = [row for key in keys for row in store.get(key)]
-        moments = {"at_switch": cfg.epochs1, "final": cfg.epochs1 + cfg.epochs2}
-        final = {f"{alpha2:g}": {f"{name}_{moment}": float(np.mean([row[name] for row in rows if row["alpha2"] == alpha2
-                                                                    and row["epoch"] == epoch]))
-                                 for name in ("eps_g1", "eps_g2") for moment, epoch in moments.items()}
-                 for alpha2 in cfg.alpha2s}
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], final_mean=final,
-            summary="; ".join(f"α₂={alpha2}: ε_g¹ {v['eps_g1_at_switch']:.4f}→{v['eps_g1_final']:.4f}, ε_g² "
-                              f"{v['eps_g2_at_switch']:.4f}→{v['eps_g2_final']:.4f}" for alpha2, v in final.items())))
-        store.close()
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    figure = plot(rows, max(row["epoch"] for row in rows if row["task"] == 1))
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import scipy.optimize
@@ -27,9 +26,8 @@ import torch
 from harness.command_line import run
 from harness.devices import torch_generator, torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.comparison import compare, eps_g_resolution
@@ -129,10 +127,11 @@ def summarize(cfg: Config, rows: list[dict]) -> dict:
     return summary
 
 
-def plot(rows: list[dict]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
     for ax, key, label in zip(axes, ("eps_g", "q_star", "r", "q"), (r"$\epsilon_g$", r"$q_\star$", "$r$", "$q$")):
         for source, marker, color, name in (("sgd", "o", "black", "SGD"), ("sgd_good_start", "^", "tab:green",
@@ -155,28 +154,26 @@ def plot(rows: list[dict]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r} good_start={good_start}", train_pairs,
+                                     (cfg, index, str(device), good_start))
+                                    for index, alpha in enumerate(cfg.alphas) for good_start in (False, True)],
+                        "SGD pairs (alpha, start)")
+    theory = sweep_task1(cfg.alphas, beta=cfg.beta)
+    rows += [theory_row(row["alpha"], cfg.beta, row, row["branch"], "theory") for row in theory]
+    for alpha in cfg.alphas:
+        target = float(np.mean([row["eps_g"] for row in rows if row["alpha"] == alpha and row["source"] == "sgd"]))
+        beta = effective_beta(alpha, target)
+        if beta is not None:
+            solution = solve_task1(alpha, beta=beta).as_row()
+            rows.append(theory_row(alpha, beta, solution, "unique", "theory_beta_eff"))
+    return Computed({"rows": rows}, {"summary": summarize(cfg, rows)}, device=device, columns={"rows": COLUMNS},
+                    stores=[store])
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = torch_setup(cfg)
-        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r} good_start={good_start}", train_pairs,
-                                         (cfg, index, str(device), good_start))
-                                        for index, alpha in enumerate(cfg.alphas) for good_start in (False, True)],
-                            "SGD pairs (alpha, start)")
-        theory = sweep_task1(cfg.alphas, beta=cfg.beta)
-        rows += [theory_row(row["alpha"], cfg.beta, row, row["branch"], "theory") for row in theory]
-        for alpha in cfg.alphas:
-            target = float(np.mean([row["eps_g"] for row in rows if row["alpha"] == alpha and row["source"] == "sgd"]))
-            beta = effective_beta(alpha, target)
-            if beta is not None:
-                solution = solve_task1(alpha, beta=beta).as_row()
-                rows.append(theory_row(alpha, beta, solution, "unique", "theory_beta_eff"))
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, summary=summarize(cfg, rows)))
-        store.close()
-    read_json(out_dir / f"{STEM}.json")
-    paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv")), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ x: data density α; y: teacher overlap p₁ of the clipped student and ε_g = ar
 Theory (lines; mean_field_theory.task1.sweep_task1, β = 20, κ₁ = 0, α = 0.01…2): p₁ = E_z⟨sgn m⟩_z at the RS saddle
 point; the thermodynamic branch (larger free entropy) is solid, the metastable one dashed.  SGD (markers, mean ± std
 over 20 trials; settings of the original script): N = 1000, objective = data term (docs/theory.md eq. 4) without
-KL, Adam with decoupled
-weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original, ≤ 2000 epochs, a trial stops when
-its test accuracy on 10 000 fresh patterns is 1.  The annotation ε_g ∝ α^−k is a least-squares fit of
-ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
+KL, Adam with decoupled weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original, ≤ 2000
+epochs, a trial stops when its test accuracy on 10 000 fresh patterns is 1.  Annotation ε_g ∝ α^−k: least-squares
+fit of ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
 
 Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig2b_theory_vs_sgd.py
@@ -15,18 +14,16 @@ Command:  python single_layer/fig2b_theory_vs_sgd.py
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
 
 from harness.command_line import run
 from harness.devices import torch_setup
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import PointsFailed, SweepConfig, run_points
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
@@ -65,28 +62,20 @@ class Config(SweepConfig):
         require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
         require(0 < self.theory_alpha_min < self.theory_alpha_max, "--theory_alpha_min/max: need 0 < min < max")
         require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
-        require(self.n >= 1 and self.trials >= 1 and self.epochs >= 1, "--n, --trials, --epochs must be >= 1")
+        require(min(self.n, self.trials, self.epochs, self.n_test) >= 1, "--n/--trials/--epochs/--n_test must be >= 1")
         require(all(alpha > 0 for alpha in self.sgd_alphas), f"--sgd_alphas must be > 0: {self.sgd_alphas}")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.sgd_alphas), "every α·N must give a pattern")
         lengths = {len(self.sgd_alphas), len(self.batch_sizes), len(self.learning_rates), len(self.weight_decays)}
         require(len(lengths) == 1, "--sgd_alphas, --batch_sizes, --learning_rates, --weight_decays: equal lengths")
         require(min(self.batch_sizes) >= 1 and min(self.learning_rates) > 0 and min(self.weight_decays) >= 0,
                 "batch sizes must be >= 1, learning rates > 0, weight decays >= 0")
-        require(self.n_test >= 1, f"--n_test must be >= 1, got {self.n_test}")
         require(0 < self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
-QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0),
-         "batch_sizes": (16, 16),
-         "learning_rates": (0.008, 0.002), "weight_decays": (0.1, 0.03), "epochs": 30, "n_test": 500}
-
-
-def theory_rows(cfg: Config) -> list[dict]:
-    grid = np.linspace(cfg.theory_alpha_min, cfg.theory_alpha_max, cfg.theory_points)
-    alphas = sorted({round(float(alpha), 10) for alpha in (*grid, *cfg.sgd_alphas)})
-    return [{"source": "theory", "seed": "", **row} for row in sweep_task1(alphas, beta=cfg.beta)]
+QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "epochs": 30,
+         "batch_sizes": (16, 16), "learning_rates": (0.008, 0.002), "weight_decays": (0.1, 0.03), "n_test": 500}
 
 
 def temperature_check(cfg: Config, sgd: list[dict]) -> dict:
@@ -117,16 +106,12 @@ def sgd_rows(cfg: Config, index: int, device) -> list[dict]:
             for trial in range(cfg.trials)]
 
 
-def good_branch(theory: list[dict]) -> list[dict]:
-    """High-overlap branch: 'good' rows where two solutions coexist, 'unique' rows above the coexistence window."""
-    coexistence_end = max((row["alpha"] for row in theory if row["branch"] == "poor"), default=np.inf)
-    return sorted((row for row in theory if row["branch"] == "good"
-                   or (row["branch"] == "unique" and row["alpha"] > coexistence_end)), key=lambda row: row["alpha"])
-
-
 def power_law_fit(cfg: Config, theory: list[dict]) -> dict:
-    points = [(row["alpha"], row["eps_g"]) for row in good_branch(theory)
-              if cfg.fit_alpha_min <= row["alpha"] <= cfg.fit_alpha_max and row["eps_g"] > 0]
+    """ε_g ∝ α^−k over [fit_alpha_min, fit_alpha_max] on the high-overlap branch (good, or unique past coexistence)."""
+    coexistence_end = max((row["alpha"] for row in theory if row["branch"] == "poor"), default=np.inf)
+    points = sorted((row["alpha"], row["eps_g"]) for row in theory
+                    if (row["branch"] == "good" or (row["branch"] == "unique" and row["alpha"] > coexistence_end))
+                    and cfg.fit_alpha_min <= row["alpha"] <= cfg.fit_alpha_max and row["eps_g"] > 0)
     if len(points) < 2:
         return {"exponent": None, "points": len(points), "alpha_range": [cfg.fit_alpha_min, cfg.fit_alpha_max]}
     slope, intercept = np.polyfit(np.log([a for a, _ in points]), np.log([e for _, e in points]), 1)
@@ -135,13 +120,11 @@ def power_law_fit(cfg: Config, theory: list[dict]) -> dict:
 
 
 def agreement(cfg: Config, theory: list[dict], sgd: list[dict]) -> dict:
-    """At every SGD α: ε_g of the thermodynamic theory, and of each branch where two coexist, against the SGD
-    trials (single_layer.comparison)."""
+    """At every SGD α: ε_g of the thermodynamic theory and of each coexisting branch against the SGD trials."""
     points = {"thermodynamic": [], "poor": [], "good": []}
     for alpha in sorted({row["alpha"] for row in sgd}):
         samples = [row["eps_g"] for row in sgd if row["alpha"] == alpha]
-        at_alpha = [row for row in theory if abs(row["alpha"] - alpha) < 1e-9]
-        for row in at_alpha:
+        for row in (row for row in theory if abs(row["alpha"] - alpha) < 1e-9):
             for name in [name for name in ("poor", "good") if row["branch"] in (name, "unique")] + \
                     (["thermodynamic"] if row["thermodynamic"] else []):
                 points[name].append(compare(row["eps_g"], samples, eps_g_resolution(cfg.n), alpha=alpha,
@@ -153,10 +136,11 @@ def agreement(cfg: Config, theory: list[dict], sgd: list[dict]) -> dict:
                        f"α > {cfg.agreement_alpha_max}: {tally(high)}"}
 
 
-def plot(rows: list[dict], fit: dict):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, fit = tables["rows"], record["power_law_fit"]
     fig, axis = plt.subplots()
     theory = [row for row in rows if row["source"] == "theory"]
     sgd = [row for row in rows if row["source"] == "sgd" and row["converged"]]
@@ -174,43 +158,42 @@ def plot(rows: list[dict], fit: dict):
                       mfc="none", lw=0.8, label=rf"${label}^{{\rm SGD}}$ (mean ± 1 s.d. over trials)")
     if fit.get("exponent") is not None:
         axis.text(1.5, 0.67, rf"$\epsilon_g \propto \alpha^{{-{fit['exponent']:.1f}}}$", fontsize=9)
-    axis.set_xlabel(r"$\alpha$")
-    axis.set_ylabel(r"teacher overlap $p_1$, generalization error $\epsilon_g$")
-    axis.set_ylim(-0.02, 1.02)
+    axis.set(xlabel=r"$\alpha$", ylabel=r"teacher overlap $p_1$, generalization error $\epsilon_g$", ylim=(-0.02, 1.02))
     axis.legend(loc="center right")
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    print("theory: solving the RS saddle point ...")
+    grid = np.linspace(cfg.theory_alpha_min, cfg.theory_alpha_max, cfg.theory_points)
+    alphas = sorted({round(float(alpha), 10) for alpha in (*grid, *cfg.sgd_alphas)})
+    theory = [{"source": "theory", "seed": "", **row} for row in sweep_task1(alphas, beta=cfg.beta)]
+    store = sweep_store(cfg, STEM)
+    points = [(f"alpha={alpha!r}", sgd_rows, (cfg, index, str(device))) for index, alpha in enumerate(cfg.sgd_alphas)]
+    try:
+        results, diverged = run_points(cfg, store, points, desc="fig2b SGD"), {}
+    except PointsFailed as failed:  # the other α are independent: keep them
+        results, diverged = failed.results, failed.failures
+    sgd = [row for key, _, _ in points for row in results.get(key, [{
+        "alpha": float(key.split("=")[1]), "source": "sgd", "seed": "", "converged": False}])]
+    finished = [row for row in sgd if row.get("converged", True)]
+    fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, finished)
+    return Computed({"rows": theory + [{"converged": True, **row} for row in sgd]}, dict(
+        seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit, agreement=comparison,
+        temperature_check=temperature_check(cfg, finished), diverged=diverged,
+        summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
+        + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")),
+        device=device, stores=[store])
+
+
+def diverged(tables: dict, record: dict) -> str | None:
+    where = "; ".join(f"{key}: {text}" for key, text in record["diverged"].items())
+    return where and f"SGD diverged at {where} (finished α kept in {STEM}.csv, their points in the store for a rerun)"
+
+
 def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    if not cfg.replot:
-        started = time.time()
-        device = torch_setup(cfg)
-        print("theory: solving the RS saddle point ...")
-        theory = theory_rows(cfg)
-        store = sweep_store(cfg, STEM)
-        points = [(f"alpha={alpha!r}", sgd_rows, (cfg, index, str(device))) for index, alpha in enumerate(cfg.sgd_alphas)]
-        try:
-            results, diverged = run_points(cfg, store, points, desc="fig2b SGD"), {}
-        except PointsFailed as failed:  # the other α are independent: keep them
-            results, diverged = failed.results, failed.failures
-        sgd = [row for key, _, _ in points for row in results.get(key, [{
-            "alpha": float(key.split("=")[1]), "source": "sgd", "seed": "", "converged": False}])]
-        finished = [row for row in sgd if row.get("converged", True)]
-        fit, comparison = power_law_fit(cfg, theory), agreement(cfg, theory, finished)
-        write_csv(out_dir / f"{STEM}.csv", theory + [{"converged": True, **row} for row in sgd])
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)], power_law_fit=fit,
-            agreement=comparison, temperature_check=temperature_check(cfg, finished), diverged=diverged,
-            summary=comparison["summary"] + "; good-branch fit ε_g ∝ α^-k, k = "
-            + ("n/a (fewer than 2 points)" if fit["exponent"] is None else f"{fit['exponent']:.2f}")))
-        print(comparison["summary"])
-        if diverged:
-            raise SolverError(f"SGD diverged at {'; '.join(f'{key}: {text}' for key, text in diverged.items())} "
-                              f"(finished α kept in {STEM}.csv, their points in the store for a rerun)")
-        store.close()
-    figure = plot(read_csv(out_dir / f"{STEM}.csv"), read_json(out_dir / f"{STEM}.json")["power_law_fit"])
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+    figure_main(cfg, STEM, compute, plot, failure=diverged)
 
 
 if __name__ == "__main__":

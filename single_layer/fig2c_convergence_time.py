@@ -15,7 +15,6 @@ Command:  python single_layer/fig2c_convergence_time.py --device cuda
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 import torch
@@ -23,9 +22,8 @@ import torch
 from harness.command_line import run
 from harness.devices import torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from harness.sweep import sweep
 from single_layer.one_task import Fig2cGDConfig
 from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
@@ -75,10 +73,11 @@ def sample_rows(cfg: Config, alpha: float, device: str) -> list[dict]:
             for sample in range(cfg.samples)]
 
 
-def plot(rows: list[dict]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, axis = plt.subplots()
     alphas = sorted({row["alpha"] for row in rows})
     times = [np.array([row["t_c"] for row in rows if row["alpha"] == alpha]) for alpha in alphas]
@@ -102,23 +101,20 @@ def plot(rows: list[dict]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", sample_rows, (cfg, alpha, str(device)))
+                                    for alpha in cfg.alphas], "fig2c GD (alpha)")
+    mean_times = {f"{alpha:g}": float(np.mean([row["t_c"] for row in rows if row["alpha"] == alpha]))
+                  for alpha in cfg.alphas}
+    slowest = max(mean_times, key=mean_times.get)
+    return Computed({"rows": rows}, dict(
+        seeds=[cfg.seed + sample for sample in range(cfg.samples)], mean_t_c=mean_times,
+        summary=f"largest mean T_c = {mean_times[slowest]:.0f} at α = {slowest}"), device=device, stores=[store])
+
+
 def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    if not cfg.replot:
-        started = time.time()
-        device = torch_setup(cfg)
-        rows, store = sweep(cfg, STEM, [(f"alpha={alpha!r}", sample_rows, (cfg, alpha, str(device)))
-                                        for alpha in cfg.alphas], "fig2c GD (alpha)")
-        mean_times = {f"{alpha:g}": float(np.mean([row["t_c"] for row in rows if row["alpha"] == alpha]))
-                      for alpha in cfg.alphas}
-        slowest = max(mean_times, key=mean_times.get)
-        write_csv(out_dir / f"{STEM}.csv", rows)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, seeds=[cfg.seed + sample for sample in range(cfg.samples)], mean_t_c=mean_times,
-            summary=f"largest mean T_c = {mean_times[slowest]:.0f} at α = {slowest}"))
-        store.close()
-    figure = plot(read_csv(out_dir / f"{STEM}.csv"))
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Command: python single_layer/fig2d_fixed_self_overlap.py
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import ClassVar
 
 import numpy as np
@@ -23,10 +22,9 @@ from tqdm import tqdm
 
 from harness.command_line import run
 from harness.devices import torch_setup
-from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.errors import require
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1
 from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
@@ -105,10 +103,11 @@ def sgd_run(cfg: Config, slow: bool, device: str) -> list[dict]:
              "p1": "", "converged": ""} for index, epoch in enumerate(history.epochs) for trial in range(cfg.trials)]
 
 
-def plot(rows: list[dict], cfg: Config):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, ax = plt.subplots()
     theory = sorted((r["q_star"], r["eps_g"]) for r in rows if r["source"] == "theory" and r["converged"])
     if theory:
@@ -130,28 +129,28 @@ def plot(rows: list[dict], cfg: Config):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
+    rows, stores = run_theory(cfg), []
+    if kept is not None:
+        rows += kept[0]
+    elif not cfg.theory_only:
+        sgd_rows, store = sweep(cfg, STEM, [(source, sgd_run, (cfg, source == "sgd_slow", str(device)))
+                                            for source in ("sgd", "sgd_slow")], "fig2d SGD")
+        rows, stores = rows + sgd_rows, [store]
+    return Computed({"rows": rows}, dict(unconverged_q_stars=[r["q_star"] for r in rows if r["converged"] is False],
+                                         **({"sgd_rows_from": provenance_of(kept[1])} if kept else {})),
+                    device=device, columns={"rows": COLUMNS}, stores=stores)
+
+
+def unconverged(tables: dict, record: dict) -> str | None:
+    q_stars = record["unconverged_q_stars"]
+    return f"fixed-q* theory did not converge at q* = {q_stars} (rows kept in {STEM}.csv)" if q_stars else None
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = torch_setup(cfg)
-        kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
-        rows = run_theory(cfg)
-        if kept is not None:
-            rows += kept[0]
-        elif not cfg.theory_only:
-            sgd_rows, store = sweep(cfg, STEM, [(source, sgd_run, (cfg, source == "sgd_slow", str(device)))
-                                                for source in ("sgd", "sgd_slow")], "fig2d SGD")
-            rows += sgd_rows
-            store.close()
-        unconverged = [r["q_star"] for r in rows if r["converged"] is False]
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, unconverged_q_stars=unconverged,
-                                                          **({"sgd_rows_from": provenance_of(kept[1])} if kept else {})))
-        if unconverged:
-            raise SolverError(f"fixed-q* theory did not converge at q* = {unconverged} (rows kept in {STEM}.csv)")
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, cfg), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot, failure=unconverged)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Command: python single_layer/fig3_matched_reference.py [--sgd_run figures/fig3_s
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +26,10 @@ from tqdm import tqdm
 from harness.command_line import run
 from harness.config import BaseConfig
 from harness.errors import SolverError, require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
+from harness.outputs import read_csv, read_json
 from harness.paths import REPO_ROOT
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, tally
@@ -66,6 +65,13 @@ def locate(stem: str) -> Path:
     return REPO_ROOT / stem if (REPO_ROOT / f"{stem}.json").exists() else Path(stem)
 
 
+def sgd_points(cfg: Config) -> list[dict]:
+    """The SGD rows of the Fig. 3 run --sgd_run at --gamma and the selected r₀, α₂ (the plot reads them too)."""
+    return [row for row in read_csv(Path(f"{locate(cfg.sgd_run)}.csv")) if row["source"] == "sgd"
+            and row["gamma"] == cfg.gamma and (not cfg.r0s or row["r0"] in cfg.r0s)
+            and (not cfg.alpha2s or row["alpha2"] in cfg.alpha2s)]
+
+
 def matched_beta(cfg: Config, target_q_star: float) -> float:
     """β₁ at which the thermodynamic task-1 solution at α₁ has q⋆ = target (q⋆ grows with β₁)."""
     def gap(log_beta):
@@ -98,10 +104,11 @@ def agreement(theory: list[dict], sgd: list[dict], n: int) -> dict:
     return result
 
 
-def plot(rows: list[dict], sgd: list[dict]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows, sgd = tables["rows"], sgd_points(cfg)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     colors = {-0.5: "red", 0.0: "blue", 0.5: "black"}
     for ax, key in zip(axes, ("eps_g2", "eps_g1")):
@@ -121,31 +128,28 @@ def plot(rows: list[dict], sgd: list[dict]):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    sgd = sgd_points(cfg)
+    state = read_json(Path(f"{locate(cfg.state_run)}.json")).get("sgd_after_task1")
+    if not state:
+        raise SolverError(f"{cfg.state_run}.json records no SGD task-1 state (sgd_after_task1)")
+    points = sorted({(row["r0"], row["alpha2"]) for row in sgd})
+    original, _ = task1_reference(cfg.alpha1, cfg.beta1)
+    beta1 = matched_beta(cfg, state["q_star"]["mean"])
+    matched, _ = task1_reference(cfg.alpha1, beta1)
+    rows = theory_points(cfg, original, "original", cfg.beta1, points) + \
+        theory_points(cfg, matched, "matched", beta1, points)
+    n = read_json(Path(f"{locate(cfg.sgd_run)}.json"))["config"]["n"]
+    return Computed({"rows": rows}, dict(
+        sgd_task1_state=state, matched_beta1=beta1,
+        references={label: {"beta1": solution_beta, "q_star": solution.q_star, "eps_g": solution.eps_g}
+                    for label, solution, solution_beta in (("original", original, cfg.beta1),
+                                                           ("matched", matched, beta1))},
+        agreement=agreement(rows, sgd, n)), columns={"rows": COLUMNS})
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    sgd_run = locate(cfg.sgd_run)
-    sgd = [row for row in read_csv(Path(f"{sgd_run}.csv")) if row["source"] == "sgd" and row["gamma"] == cfg.gamma
-           and (not cfg.r0s or row["r0"] in cfg.r0s) and (not cfg.alpha2s or row["alpha2"] in cfg.alpha2s)]
-    if not cfg.replot:
-        state = read_json(Path(f"{locate(cfg.state_run)}.json")).get("sgd_after_task1")
-        if not state:
-            raise SolverError(f"{cfg.state_run}.json records no SGD task-1 state (sgd_after_task1)")
-        points = sorted({(row["r0"], row["alpha2"]) for row in sgd})
-        original, _ = task1_reference(cfg.alpha1, cfg.beta1)
-        beta1 = matched_beta(cfg, state["q_star"]["mean"])
-        matched, _ = task1_reference(cfg.alpha1, beta1)
-        rows = theory_points(cfg, original, "original", cfg.beta1, points) + \
-            theory_points(cfg, matched, "matched", beta1, points)
-        n = read_json(Path(f"{sgd_run}.json"))["config"]["n"]
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, "cpu", sgd_task1_state=state, matched_beta1=beta1,
-            references={label: {"beta1": solution_beta, "q_star": solution.q_star, "eps_g": solution.eps_g}
-                        for label, solution, solution_beta in (("original", original, cfg.beta1),
-                                                               ("matched", matched, beta1))},
-            agreement=agreement(rows, sgd, n)))
-    paths = save_figure(plot(read_csv(out_dir / f"{STEM}.csv"), sgd), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ Command: python single_layer/fig3_second_task.py [--theory_only]
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import ClassVar
 
 from harness.command_line import run
 from harness.devices import torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import PointStore
-from harness.provenance import run_metadata
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSSolution
@@ -136,10 +134,11 @@ def agreement(rows: list[dict], n: int) -> dict:
     return {"criterion": comparison_criterion(), "summary": summary, "joint": joint, "points": points}
 
 
-def plot(rows: list[dict], cfg: Config):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     panels = [("a", 1.0, "eps_g2"), ("b", 1.0, "eps_g1"), ("c", 0.1, "eps_g1"), ("d", 0.1, "eps_g2")]
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
     for ax, (label, gamma, key) in zip(axes.flat, panels):
@@ -158,32 +157,30 @@ def plot(rows: list[dict], cfg: Config):
     return fig
 
 
+def compute(cfg: Config) -> Computed:
+    device = torch_setup(cfg)
+    # finished points are kept (also after the run) in two stores, each keyed by the settings its points depend
+    # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
+    stores = [PointStore(cfg.output_dir, f"{STEM}_{part}", {"numerics": NUMERICS_VERSION if part == "theory" else None,
+                                                            **{key: getattr(cfg, key) for key in fields}})
+              for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
+    kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
+    reference, _ = solved_reference(cfg.alpha1, cfg.beta1, 0.0, cfg.reference_branch, cfg.tol)
+    rows, task1_state, extra = run_theory(cfg, stores[0], reference), None, {}
+    if kept is not None:
+        rows += kept[0]
+        task1_state, extra = kept[1].get("sgd_after_task1"), {"sgd_rows_from": provenance_of(kept[1])}
+    elif not cfg.theory_only:
+        sgd_rows, task1_state = run_sgd(cfg, stores[1], device)
+        rows += sgd_rows
+    return Computed({"rows": rows}, dict(agreement=agreement(rows, cfg.n), task1_reference=reference.as_row(),
+                                         sgd_after_task1=task1_state, **extra,
+                                         unconverged=[r for r in rows if r.get("converged") is False]),
+                    device=device, columns={"rows": COLUMNS})  # the stores stay: no `stores` to close
+
+
 def main(cfg: Config):
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = torch_setup(cfg)
-        # finished points are kept (also after the run) in two stores, each keyed by the settings its points depend
-        # on: other SGD settings keep the theory; other r₀, γ or --sgd_alpha2s keep every finished point
-        stores = [PointStore(out_dir, f"{STEM}_{part}", {"numerics": NUMERICS_VERSION if part == "theory" else None,
-                                                          **{key: getattr(cfg, key) for key in fields}})
-                  for part, fields in (("theory", THEORY_FIELDS), ("sgd", SGD_FIELDS))]
-        kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
-        reference, _ = solved_reference(cfg.alpha1, cfg.beta1, 0.0, cfg.reference_branch, cfg.tol)
-        rows, task1_state, extra = run_theory(cfg, stores[0], reference), None, {}
-        if kept is not None:
-            rows += kept[0]
-            task1_state, extra = kept[1].get("sgd_after_task1"), {"sgd_rows_from": provenance_of(kept[1])}
-        elif not cfg.theory_only:
-            sgd_rows, task1_state = run_sgd(cfg, stores[1], device)
-            rows += sgd_rows
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(cfg, started, device, agreement=agreement(rows, cfg.n),
-                                                          task1_reference=reference.as_row(),
-                                                          sgd_after_task1=task1_state, **extra,
-                                                          unconverged=[r for r in rows if r.get("converged") is False]))
-    rows = read_csv(out_dir / f"{STEM}.csv")
-    paths = save_figure(plot(rows, cfg), out_dir, STEM)
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *paths])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":
