@@ -21,7 +21,7 @@ from benchmarks.common import benchmark_main, relative_error_bars
 from harness.command_line import run
 from harness.config import BaseConfig
 from harness.errors import require
-from mean_field_theory import monte_carlo, rs_solver
+from mean_field_theory import monte_carlo, rs_solver, site_measures
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
 
@@ -57,7 +57,7 @@ NAMES = ("q_hat", "r_hat", "q_star_hat", "q", "r", "q_star")
 def quadrature_evaluation(problem: rs_solver.RSProblem, point) -> np.ndarray:
     with rs_solver.single_thread():
         _, q_hat, r_hat, q_star_hat = problem.conjugates(*point)
-        site = rs_solver.site_averages(problem.measure, q_hat, r_hat, q_star_hat)
+        site = site_measures.site_averages(problem.measure, q_hat, r_hat, q_star_hat)
     return np.array([q_hat, r_hat, q_star_hat, site.mean_sq, site.mean, site.second])
 
 

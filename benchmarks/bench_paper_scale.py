@@ -1,7 +1,7 @@
 """Benchmark: the cost of the paper-scale SGD runs (Figs. 2c, 3, A1) in core-hours, from timed subsets.
 
 Each protocol is run for a few steps or epochs at the paper's sizes on one core, through the same code as the figure
-script (`single_layer.perceptron.train_task`, batched trials), and the time per step/epoch is multiplied by the steps
+script (`single_layer.training.train_task`, batched trials), and the time per step/epoch is multiplied by the steps
 the full run takes (the figures' SGD settings: `single_layer.one_task`, `single_layer.two_tasks`):
 * Fig. 2c — N = 3000, 20 samples, 51 α ∈ [1, 2], 10 000 full-batch GD steps each (no early stop: exact);
 * Fig. 3 — N = 1000, 20 trials, task 1 (α₁ = 2, 5 000 Adam steps) once, then 63 (γ, r₀, α₂) points of 20 000 full-batch
@@ -33,7 +33,8 @@ from harness.paths import REPO_ROOT
 from harness.plotting import plot_style
 from harness.provenance import run_metadata
 from single_layer.one_task import Fig2cGDConfig
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.training import train_task
 from single_layer.two_tasks import SGD_ALPHA2S, Fig3SGDConfig, FigA1SGDConfig
 
 STEM = "bench_paper_scale"

@@ -24,7 +24,7 @@ from benchmarks.common import benchmark_main, relative_error_bars
 from harness.command_line import run
 from harness.config import BaseConfig
 from harness.errors import require
-from mean_field_theory import monte_carlo, rs_solver
+from mean_field_theory import channels, monte_carlo, rs_solver, site_measures
 from mean_field_theory.quadrature import refined as refined_rules
 from mean_field_theory.task1 import sweep_task1
 
@@ -55,12 +55,12 @@ QUICK = {"mc_z": 400, "mc_x": 800, "mc_m": 400, "mc_repeats": 2, "sweep_alphas":
 
 def quadrature_evaluation(cfg: Config):
     """One saddle-point map evaluation: (∂_q, ∂_r, ∂_q⋆ of G_E) then the single-site averages."""
-    channel, measure = rs_solver.VariationalChannel(cfg.beta), rs_solver.FlatMeasure(0.0)
+    channel, measure = channels.VariationalChannel(cfg.beta), site_measures.FlatMeasure(0.0)
     q, r, q_star = cfg.order_params
     with rs_solver.single_thread():
-        _, d_q, d_r, d_q_star = rs_solver.energy_gradient(channel, q, r, q_star)
+        _, d_q, d_r, d_q_star = channels.energy_gradient(channel, q, r, q_star)
         hats = (-2 * cfg.alpha * d_q, cfg.alpha * d_r, cfg.alpha * d_q_star)
-        site = rs_solver.site_averages(measure, *hats)
+        site = site_measures.site_averages(measure, *hats)
     return np.array([*hats, site.mean_sq, site.mean, site.second])
 
 

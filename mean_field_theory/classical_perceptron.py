@@ -1,7 +1,7 @@
 """Classical perceptron results reproduced with the paper's RS code path (validation of the solver).
 
-The generic solver of `rs_solver` (the one behind Figs. 2–3) is run with other single-site measures and
-channels and compared with the literature:
+The generic solver of `rs_solver` (the one behind Figs. 2–3) is run with other single-site measures
+(`site_measures`) and channels (`channels`) and compared with the literature:
 * binary (Ising) teacher–student, Gibbs learning (version space): first-order transition to perfect
   generalization where the poor branch's entropy reaches 0 (Györgyi 1990: α ≈ 1.245) and spinodal of the poor branch (Sompolinsky, Tishby & Seung 1990; Barbier et al. 2019: 1.493);
   its overlap q at α = 0.5, 1.0, 1.3 against the RS equations reduced to the Nishimori line (q = r, q̂ = r̂),
@@ -29,8 +29,10 @@ from harness.config import BaseConfig
 from harness.errors import SolverError, require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from mean_field_theory.rs_solver import (IsingMeasure, SphericalMeasure, VersionSpaceChannel, continuation,
-                                         solve_rs)
+from mean_field_theory.channels import VersionSpaceChannel
+from mean_field_theory.continuation import follow_in_alpha
+from mean_field_theory.rs_solver import solve_rs
+from mean_field_theory.site_measures import IsingMeasure, SphericalMeasure
 
 STEM = "classical_perceptron"
 LITERATURE = {  # quantity: (value, reference)
@@ -74,8 +76,8 @@ def poor_branch_exists(solution) -> bool:
 def transition_and_spinodal(cfg: Config):
     """α where the poor branch's entropy vanishes (perfect generalization has entropy 0) and where the
     poor branch ends (bisection on its existence, continuing from the last solution found)."""
-    start = continuation(np.linspace(0.5, 1.2, 8), lambda a, init, budget: binary_teacher_student(a, init, cfg.tol),
-                         (0.1, 0.1, 1.0))[-1]
+    start = follow_in_alpha(np.linspace(0.5, 1.2, 8),
+                            lambda a, init, budget: binary_teacher_student(a, init, cfg.tol), (0.1, 0.1, 1.0))[-1]
     last = start
     entropy = lambda alpha: binary_teacher_student(alpha, (last.q, last.r, 1.0), cfg.tol).free_entropy
     transition = scipy.optimize.brentq(entropy, 1.2, 1.4, xtol=1e-6)
@@ -100,8 +102,8 @@ def capacity(cfg: Config) -> float:
 
 def spherical_limits(cfg: Config):
     """Richardson extrapolation of α·ε_g = c + d/α (Gibbs: arccos r; Bayes: arccos(r/√q))."""
-    solutions = continuation(cfg.large_alphas, lambda a, init, budget: solve_rs(a, SphericalMeasure(),
-                             VersionSpaceChannel(), init, tol=cfg.tol), (0.999, 0.999, 1.0))
+    solutions = follow_in_alpha(cfg.large_alphas, lambda a, init, budget: solve_rs(a, SphericalMeasure(),
+                                VersionSpaceChannel(), init, tol=cfg.tol), (0.999, 0.999, 1.0))
     if not all(solution.converged for solution in solutions):
         raise SolverError("spherical teacher-student saddle point did not converge at large alpha")
     alphas = np.array(cfg.large_alphas)
@@ -145,15 +147,16 @@ def compute(cfg: Config) -> Computed:
         rows.append({"quantity": quantity, "value": value, "literature": LITERATURE[quantity][0],
                      "reference": LITERATURE[quantity][1]})
     q_alphas = sorted(cfg.q_alphas)
-    poor = continuation(q_alphas, lambda a, init, budget: binary_teacher_student(a, init, cfg.tol), (0.1, 0.1, 1.0))
+    poor = follow_in_alpha(q_alphas, lambda a, init, budget: binary_teacher_student(a, init, cfg.tol),
+                           (0.1, 0.1, 1.0))
     for alpha, solution in zip(q_alphas, poor):
         rows.append({"quantity": f"binary_teacher_student_q_at_{alpha:g}", "value": solution.q,
                      "literature": nishimori_overlap(alpha), "reference": NISHIMORI_REFERENCE})
     curves = []
-    binary = continuation(sorted(cfg.curve_alphas), lambda a, init, budget: binary_teacher_student(a, init, cfg.tol),
-                          (0.1, 0.1, 1.0))
-    spherical = continuation(sorted(cfg.curve_alphas), lambda a, init, budget: solve_rs(a, SphericalMeasure(),
-                             VersionSpaceChannel(), init, tol=cfg.tol), (0.1, 0.1, 1.0))
+    binary = follow_in_alpha(sorted(cfg.curve_alphas),
+                             lambda a, init, budget: binary_teacher_student(a, init, cfg.tol), (0.1, 0.1, 1.0))
+    spherical = follow_in_alpha(sorted(cfg.curve_alphas), lambda a, init, budget: solve_rs(a, SphericalMeasure(),
+                                VersionSpaceChannel(), init, tol=cfg.tol), (0.1, 0.1, 1.0))
     for solution in binary:
         if poor_branch_exists(solution):
             curves.append({"model": "binary_gibbs", "alpha": solution.alpha, "eps_g": math.acos(solution.r) / math.pi})

@@ -1,5 +1,11 @@
-"""Pseudo-arclength continuation of a one-parameter family of RS saddle points, and the folds on it.
+"""RS saddle points followed along α: sweeps over α on both branches, and pseudo-arclength continuation.
 
+**Sweeps in α** (`follow_in_alpha`, `sweep_branches`; docs/theory.md §4): solve along a grid of α, each point
+started from the previous two on the same branch; upward from a poor-generalization start and downward from a
+good one, so that where two stable branches coexist both are found and the thermodynamic one (larger free
+entropy, eq. 11) is marked.
+
+**Pseudo-arclength continuation** through the folds (`Family`, `trace`, `Curve`, `Fold`; docs/theory.md eq. 18).
 A family is `problem_at(α) → RSProblem`; its solutions are the zeros of G(y, α) = y(T(x(y); α)) − y, the
 saddle-point map written in the solver's unconstrained coordinates y (`RSProblem.to_coords`; well scaled even
 when 1 − q⋆ is 10⁻⁷, where the order parameters themselves barely move).  Away from singular points they form a smooth
@@ -23,11 +29,13 @@ from typing import Callable
 
 import numpy as np
 
-from mean_field_theory.rs_solver import CONTINUATION_BUDGET, MAX_EVALUATIONS, RSSolution, single_thread, solve_rs
+from mean_field_theory.rs_solver import MAX_EVALUATIONS, RSSolution, single_thread, solve_rs
 
+CONTINUATION_BUDGET = 100  # evaluations allowed from a continued start (converged ones take ~10)
 TURN_LIMIT = math.cos(0.3)  # largest accepted angle between successive tangents (rad)
 
 
+# ----------------------------------------------------------------------------- pseudo-arclength continuation
 @dataclasses.dataclass
 class CurvePoint:
     alpha: float
@@ -214,3 +222,84 @@ def _locate_fold(family: Family, here, tangent, jacobian, step: float, tol: floa
         best = (here, tangent)
     fold_point = family.curve_point(*best)
     return Fold(fold_point.alpha, fold_point, turns_back=bool(sign_here > 0))
+
+
+# ----------------------------------------------------------------------------- sweeps over α, both branches
+def follow_in_alpha(alphas, solve, default_init, joins=None, same_tol: float = 1e-7) -> list[RSSolution]:
+    """Solve along `alphas` in the given order, starting each point from a linear extrapolation of the two
+    previous solutions (the same branch).  `solve(alpha, init, max_evaluations)`.
+
+    The first point starts from `default_init`.  A continued start converges in ~10 evaluations; if it has not
+    after CONTINUATION_BUDGET, the branch has ended (a fold) or the step was too long for the extrapolation, and
+    the point is solved again with the full budget from `default_init` (which finds this sweep's branch again if
+    it still exists: on a coarse grid the second case is common), then from `joins`' solution at this α.
+    `joins`: the solutions of the opposite sweep at the same `alphas` (continued from the other end, so smooth
+    along this sweep's remaining α until its own jump, which lies behind us).  Once the two sweeps have differed
+    and then agree at two consecutive points, this sweep has fallen onto the other's branch, and the rest is
+    taken from it."""
+    solutions: list[RSSolution] = []
+    differed = False
+    for index, alpha in enumerate(alphas):
+        if joins is not None and index >= 1:
+            differed = differed or not _same(solutions[index - 1], joins[index - 1], same_tol)
+            if differed and index >= 2 and all(_same(solutions[k], joins[k], same_tol) for k in (index - 2, index - 1)):
+                return solutions + list(joins[index:])
+        previous = [s for s in solutions[-2:] if s.converged]
+        guess = (previous[-1].q, previous[-1].r, previous[-1].q_star) if previous else None
+        if len(previous) == 2 and previous[1].alpha != previous[0].alpha:
+            slope = (alpha - previous[1].alpha) / (previous[1].alpha - previous[0].alpha)
+            extrapolated = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
+                                 for k in ("q", "r", "q_star"))
+            if all(new >= 0.5 * old for new, old in zip(_gaps(*extrapolated), _gaps(*guess))):
+                guess = extrapolated  # keep the linear extrapolation only if it stays well inside the domain
+        if guess is None:  # the first point of the sweep
+            solution = solve(alpha, default_init, MAX_EVALUATIONS)
+        else:
+            solution = solve(alpha, guess, CONTINUATION_BUDGET)
+            if not solution.converged:  # the branch may have ended: where this sweep started from, else the other's
+                solution = solve(alpha, default_init, MAX_EVALUATIONS)
+                other = joins[index] if joins is not None and joins[index].converged else None
+                if not solution.converged and other is not None:
+                    solution = solve(alpha, (other.q, other.r, other.q_star), MAX_EVALUATIONS)
+        solutions.append(solution)
+    return solutions
+
+
+def _same(first, second, tol: float) -> bool:
+    """The same converged solution (order parameters within `tol`)."""
+    return (first.converged and second.converged
+            and max(abs(first.q - second.q), abs(first.r - second.r), abs(first.q_star - second.q_star)) < tol)
+
+
+def _gaps(q: float, r: float, q_star: float) -> tuple[float, float, float]:
+    """Distances to the boundaries of r² < q < q⋆ ≤ 1."""
+    return q - r * r, q_star - q, 1.0 - q_star
+
+
+def sweep_branches(alphas, solve, low_init, high_init, is_stable=None, same_tol: float = 1e-7) -> list[dict]:
+    """Both RS branches along α: `follow_in_alpha` upward from `low_init` (poor generalization) and downward from
+    `high_init` (good generalization).  Where the two sweeps meet the same solution the row is 'unique';
+    where they differ two rows 'poor'/'good' are returned and `thermodynamic` marks the larger free entropy.
+    `is_stable(solution)` (optional) discards a solution that is unstable under damped iteration (the middle
+    solution Newton can land on after a large step in α)."""
+    ordered = sorted({float(alpha) for alpha in alphas})
+    upward = follow_in_alpha(ordered, solve, low_init)
+    downward = follow_in_alpha(ordered[::-1], solve, high_init, joins=upward[::-1], same_tol=same_tol)[::-1]
+    rows = []
+    for low, high in zip(upward, downward):
+        same = _same(low, high, same_tol)
+        if not same and is_stable is not None and low.converged and high.converged:
+            stable = [solution for solution in (low, high) if is_stable(solution)]
+            if len(stable) == 1:
+                low = high = stable[0]
+                same = True
+        if same or not (low.converged and high.converged):
+            best = low if low.converged or not high.converged else high
+            rows.append({**best.as_row(), "branch": "unique", "thermodynamic": True})
+            continue
+        poor, good = sorted((low, high), key=lambda solution: solution.r)
+        for name, solution in (("poor", poor), ("good", good)):
+            other = good if solution is poor else poor
+            rows.append({**solution.as_row(), "branch": name,
+                         "thermodynamic": solution.free_entropy >= other.free_entropy})
+    return rows

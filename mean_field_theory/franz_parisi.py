@@ -27,10 +27,12 @@ from typing import Sequence
 
 import torch
 
-from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (MAX_EVALUATIONS, N_Z, FlatMeasure, LocalMeasure, RSProblem, RSSolution,
-                                         SiteAverages, VariationalChannel, eps_g_of, iteration_is_stable,
-                                         rs_stable, single_thread, solve_rs, sweep_branches)
+from mean_field_theory.channels import VariationalChannel
+from mean_field_theory.continuation import sweep_branches
+from mean_field_theory.quadrature import N_Z, gaussian_sinh_nodes
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, RSProblem, RSSolution, eps_g_of, iteration_is_stable,
+                                         rs_stable, single_thread, solve_rs)
+from mean_field_theory.site_measures import FlatMeasure, LocalMeasure, SiteAverages
 from mean_field_theory.task1 import HIGH_INIT
 
 N_X_TASK2 = 81  # nodes of the x-average inside the reference average
@@ -182,7 +184,7 @@ class NextTask:
                             solution.converged, solution.iterations, solution.residual, solution.replicon)
 
     def sweep(self, alphas) -> list[dict]:
-        """Both branches along α (rs_solver.sweep_branches): up from the reference, down from near-perfect."""
+        """Both branches along α (continuation.sweep_branches): up from the reference, down from near-perfect."""
         def is_stable(solution):
             with single_thread():
                 return iteration_is_stable(RSProblem(solution.alpha, self.measure, self.channel), solution)

@@ -36,7 +36,9 @@ import torch
 
 from mean_field_theory.quadrature import (DTYPE, GAUSS_TAIL, LOG_SQRT_2PI, gaussian_sinh_nodes, n_nodes,
                                          resolution, sinh_cluster_nodes)
-from mean_field_theory.rs_solver import (FlatMeasure, VariationalChannel, eps_g_of, outer_rule, single_thread)
+from mean_field_theory.channels import VariationalChannel, outer_rule
+from mean_field_theory.rs_solver import eps_g_of, single_thread
+from mean_field_theory.site_measures import FlatMeasure
 
 N_Z0 = 81  # nodes of the outer Gaussian integrals (doubling both changes the map by ~1e-9 relative at β = 20)
 N_Z1 = 61  # nodes of the inner (tilted) Gaussian integrals

@@ -42,8 +42,10 @@ from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, run_points
 from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family, trace
+from mean_field_theory.channels import VariationalChannel
 from mean_field_theory.quadrature import NUMERICS_VERSION
-from mean_field_theory.rs_solver import FlatMeasure, RSProblem, VariationalChannel
+from mean_field_theory.rs_solver import RSProblem
+from mean_field_theory.site_measures import FlatMeasure
 from mean_field_theory.task1 import HIGH_INIT, LOW_INIT
 
 STEM = "phase_diagram"

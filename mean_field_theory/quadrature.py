@@ -13,8 +13,8 @@ Every integral of the theory is one of three kinds, and each rule puts its nodes
   bulk (at z ≈ −12 when r̂/√q̂ is large) must not pull every node away from where the mass is.
 * **Integrands that the Gaussian does not hold**, ∫Dx Φ^β(·) at very negative fields: Φ^β beats e^{−x²/2} and
   the mass sits far from x = 0.  `sinh_cluster_nodes` takes a domain and the layers chosen by the caller
-  (`rs_solver.VariationalChannel` puts them at the integrand's maximum and at the edge of the Φ^β wall).
-* **Integrals over m ∈ [−1, 1]**: composite Gauss–Legendre in u = artanh(m) (`rs_solver.FlatMeasure`).
+  (`channels.VariationalChannel` puts them at the integrand's maximum and at the edge of the Φ^β wall).
+* **Integrals over m ∈ [−1, 1]**: composite Gauss–Legendre in u = artanh(m) (`site_measures.FlatMeasure`).
 
 `refined(nodes, domain)` multiplies every node count and every domain size at once; the convergence tests and
 the refinement benchmark use it to check that neither the grid nor the domain limits the answer.
@@ -32,6 +32,7 @@ import torch
 NUMERICS_VERSION = 3  # bumped whenever the numbers can change (rules, branch search): older stored points are dropped
 DTYPE = torch.float64
 GAUSS_TAIL = 12.0  # Gaussian averages are cut at |z| = 12 (weight beyond: 3.6e-33, see the module docstring)
+N_Z = 161  # nodes of the outer Gaussian integrals ∫Dz (sinh-mapped trapezoid: channels and single sites)
 LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
 

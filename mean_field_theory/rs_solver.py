@@ -4,22 +4,17 @@ Free entropy per synapse (docs/theory.md eqs. 11–16; the conventions reproduce
 
     Φ = extr { −q̂⋆ q⋆ + ½ q̂ q − r̂ r + G_S(q̂, r̂, q̂⋆) + α G_E(q, r, q⋆) }
 
-    G_S = ∫Dz ln ∫ dμ(m) exp[(q̂⋆ − q̂/2) m² + (√q̂ z + r̂) m]                 (single-site "measure")
-    G_E = 2 ∫Dz Φ_N(r z / √(q − r²)) ψ(√q z),  ψ(ω) = ln ∫Dx exp ℓ(ω + √(q⋆ − q) x; q⋆)   (energy "channel")
+with G_S the single-site term of a measure (`mean_field_theory.site_measures`) and G_E the energy term of a
+channel (`mean_field_theory.channels`).  Saddle point: q̂ = −2α ∂_q G_E, r̂ = α ∂_r G_E, q̂⋆ = α ∂_{q⋆} G_E and
+q = E_z⟨m⟩², r = E_z⟨m⟩, q⋆ = E_z⟨m²⟩.  `RSProblem` is that map x = (q, r, q⋆) → T(x) for one (α, measure,
+channel), `solve_rs` finds its fixed point, `RSSolution` holds it with the free entropy, ε_g and the replicon, and
+`iteration_is_stable` tells a stable fixed point from the unstable one between two branches.  With this paper's
+measure and channel it is the theory behind Figs. 2–3; with the Ising or spherical measure and the version-space
+channel the same code path gives the classical results (Gardner & Derrida 1988, Györgyi 1990, Krauth & Mézard
+1989), which the tests use as a check.
 
-with q⋆ the self-overlap, Φ_N the normal CDF and ℓ the log-likelihood of the channel.  Saddle point:
-q̂ = −2α ∂_q G_E, r̂ = α ∂_r G_E, q̂⋆ = α ∂_{q⋆} G_E and q = E_z⟨m⟩², r = E_z⟨m⟩, q⋆ = E_z⟨m²⟩.
-
-Measures: `FlatMeasure(kappa)` (this paper: flat m ∈ [−1, 1] plus κ·S(m), the uniform prior of the appendix),
-`IsingMeasure` (w = ±1, q⋆ ≡ 1), `SphericalMeasure` (w ∈ ℝ with Σw² = N, q̂⋆ a Lagrange multiplier).
-Channels: `VariationalChannel(beta)` (this paper: ℓ = β ln Φ_N(h/√(1−q⋆)), the Gaussian-approximation data term
-at inverse temperature β) and `VersionSpaceChannel` (Gibbs learning, ℓ = ln Θ(h), q⋆ ≡ 1).
-The same code path therefore gives the paper's theory and the classical results (Gardner & Derrida 1988,
-Györgyi 1990, Krauth & Mézard 1989), which the tests use as a check.
-
-Everything is float64 and deterministic: G_E is a differentiable torch function evaluated by quadrature and
-its gradient is taken by autograd (exact derivative of the quadrature); the equations are solved with
-a quasi-Newton method in unconstrained coordinates that keep r² < q < q⋆ < 1.
+Everything is float64 and deterministic: the equations are solved with a quasi-Newton method in unconstrained
+coordinates that keep r² < q < q⋆ < 1.
 """
 from __future__ import annotations
 
@@ -28,290 +23,13 @@ import dataclasses
 import math
 
 import numpy as np
-import scipy.optimize
 import torch
 
-from mean_field_theory.quadrature import (DTYPE, LOG_SQRT_2PI, gauss_legendre, gaussian_sinh_nodes, n_nodes,
-                                         resolution, sinh_cluster_nodes)
+from mean_field_theory.channels import channel_curvature_sq, energy_gradient
+from mean_field_theory.site_measures import lagrange_multiplier, site_averages
 
-N_Z = 161  # nodes of the outer Gaussian integrals (sinh-mapped trapezoid)
-N_X = 121  # nodes of the inner Gaussian integral of the variational channel
 DAMPED_BLOCK = 50  # damped steps of the solver's fallback between two Newton attempts
 MAX_EVALUATIONS = 5000  # default cap on evaluations of the saddle-point map per solve (hard points use ~1300)
-CONTINUATION_BUDGET = 100  # evaluations allowed from a continued start (converged ones take ~10)
-EXP_FLOOR = -700.0  # smallest exponent passed to exp in the site integrals (see FlatMeasure.site)
-
-
-# ----------------------------------------------------------------------------- channels (energy term)
-class VariationalChannel:
-    """This paper's data term: ℓ(h; q⋆) = β ln Φ_N(h / √(1 − q⋆)) (docs/theory.md eq. 9)."""
-
-    fixed_q_star = None
-    INNER_TAIL = 12.0  # half-width of the inner domain in units of the bounds below
-
-    def __init__(self, beta: float):
-        if not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta}")
-        self.beta = float(beta)
-        # edge of the Φ^β wall: where β ln Φ_N(t) = −1
-        self.wall_t = float(torch.special.ndtri(torch.tensor(math.exp(-1.0 / self.beta), dtype=DTYPE)))
-
-    def log_partition(self, omega: torch.Tensor, q: torch.Tensor, q_star: torch.Tensor) -> torch.Tensor:
-        """ψ(ω) = ln ∫Dx Φ_N^β((ω + √(q⋆−q) x)/√(1−q⋆)), computed in log space (never forms Φ^β).
-
-        The domain follows the integrand e^{f(x)}, f = −x²/2 + β ln Φ_N(t), t = (ω + √(q⋆−q) x)/√(1−q⋆), for each
-        ω.  f is strictly concave and its curvature −f'' = 1 + β (q⋆−q)/(1−q⋆)·V(t), with V = −(ln Φ_N)'' falling
-        from 1 to 0 as t grows, decreases with x.  Hence, with x⋆ the maximum and σ = (−f''(x⋆))^{−1/2}:
-        left of x⋆, f ≤ f⋆ − (x−x⋆)²/(2σ²); right of it, f ≤ f⋆ − (x−x⋆)²/2 and f ≥ f⋆ − (x−x⋆)²/(2σ²).  On
-        [x⋆ − 12σ, x⋆ + 12] the neglected mass is therefore below erfc(12/√2)(1 + 1/σ) ≈ 4·10⁻³³/σ of the
-        integral (σ ≥ (1 + β(q⋆−q)/(1−q⋆))^{−1/2}).  For very negative ω, x⋆ lies far outside any fixed window.
-        Nodes cluster at x⋆ (width σ) and at the wall where β ln Φ_N(t) = −1 (width 1/|d(β ln Φ_N)/dx| there):
-        when x⋆ sits on the plateau Φ_N ≈ 1 the integrand is a unit Gaussian cut by that steep wall."""
-        sqrt_v, sqrt_e = torch.sqrt(q_star - q), torch.sqrt(1.0 - q_star)
-        with torch.no_grad():
-            peak, width = self.inner_peak(omega, float(sqrt_v), float(sqrt_e))
-            ratio = max(float(sqrt_v), 1e-150) / float(sqrt_e)
-            wall = (float(sqrt_e) * self.wall_t - omega) / max(float(sqrt_v), 1e-150)
-            wall_width = 1.0 / (self.beta * ratio * float(_mills_ratio(torch.tensor(self.wall_t, dtype=DTYPE))))
-            tail = self.INNER_TAIL * resolution().domain
-            x, log_w = sinh_cluster_nodes(peak - tail * width, peak + tail,
-                                          ((peak, width), (wall, torch.full_like(wall, wall_width))), n_nodes(N_X))
-        argument = (omega.unsqueeze(-1) + sqrt_v * x) / sqrt_e
-        exponent = log_w - 0.5 * x**2 - LOG_SQRT_2PI + self.beta * torch.special.log_ndtr(argument)
-        return torch.logsumexp(exponent, dim=-1)
-
-    def inner_peak(self, omega: torch.Tensor, sqrt_v: float, sqrt_e: float, max_steps: int = 100):
-        """Maximum x⋆ of f(x) = −x²/2 + β ln Φ_N((ω + √v x)/√e) and the width σ = (−f''(x⋆))^{−1/2}, batched over ω.
-
-        Newton's method on f', which is decreasing and convex (the Mills ratio φ/Φ is convex): from any start the
-        first step lands left of the root and the iterates then increase monotonically to it."""
-        ratio = sqrt_v / sqrt_e
-        x = torch.zeros_like(omega)
-        for _ in range(max_steps):
-            t = (omega + sqrt_v * x) / sqrt_e
-            mills = _mills_ratio(t)
-            curvature = 1.0 + self.beta * ratio**2 * mills * _t_plus_mills_ratio(t)
-            step = (self.beta * ratio * mills - x) / curvature
-            x = x + step
-            if not torch.any(torch.abs(step) > 1e-12 * (1.0 + torch.abs(x))):  # (NaN ω pass: the solver rejects them)
-                t = (omega + sqrt_v * x) / sqrt_e
-                mills = _mills_ratio(t)
-                return x, torch.rsqrt(1.0 + self.beta * ratio**2 * mills * _t_plus_mills_ratio(t))
-        raise RuntimeError(f"inner_peak: Newton did not converge (beta={self.beta}, sqrt_v={sqrt_v}, sqrt_e={sqrt_e})")
-
-    def layer_width(self, q: float, q_star: float) -> float:
-        """Width in ω of the bend of ψ(ω) from ≈ 0 (Φ_N^β ≈ 1 over the bulk of x) to −βω²/(2(1−q⋆) + 2β(q⋆−q)):
-        the steepness of the Φ^β wall at x = 0, smeared by √(q⋆−q) x (for β = 1 exactly √(1−q), since
-        ∫Dx Φ_N((ω + √v x)/√e) = Φ_N(ω/√(1−q))).  The bend sits at ω ≈ √(1−q⋆)·t_w, within t_w·β·φ(t_w)/Φ_N(t_w)
-        ≈ 2 ln β widths of ω = 0."""
-        steepness = self.beta * float(_mills_ratio(torch.tensor(self.wall_t, dtype=DTYPE)))
-        return math.sqrt((1.0 - q_star) / steepness**2 + (q_star - q))
-
-
-def _mills_ratio(t: torch.Tensor) -> torch.Tensor:
-    """φ(t)/Φ_N(t) = d ln Φ_N/dt = √(2/π)/erfcx(−t/√2): accurate for all t (≈ −t for t → −∞, → 0 for t → ∞)."""
-    return math.sqrt(2.0 / math.pi) / torch.special.erfcx(-t / math.sqrt(2.0))
-
-
-def _t_plus_mills_ratio(t: torch.Tensor, depth: int = 40) -> torch.Tensor:
-    """t + φ(t)/Φ_N(t) without the cancellation of two large numbers at t → −∞: there, with s = −t, Laplace's
-    continued fraction Φ_N(−s)/φ(s) = 1/(s + 1/(s + 2/(s + 3/(s + …)))) gives t + φ/Φ_N = 1/(s + 2/(s + 3/(s + …)))
-    (40 levels: converged to float64 for s ≥ 5)."""
-    s = torch.clamp(-t, min=5.0)
-    tail = torch.zeros_like(s)
-    for level in range(depth, 1, -1):
-        tail = level / (s + tail)
-    return torch.where(t < -5.0, 1.0 / (s + tail), t + _mills_ratio(t))
-
-
-class VersionSpaceChannel:
-    """Gibbs learning of a noiseless perceptron: ℓ = ln Θ(h), so ψ(ω) = ln Φ_N(ω / √(1 − q)), q⋆ ≡ 1."""
-
-    fixed_q_star = 1.0
-
-    def log_partition(self, omega, q, q_star):
-        return torch.special.log_ndtr(omega / torch.sqrt(q_star - q))
-
-    def layer_width(self, q: float, q_star: float) -> float:
-        """ψ bends at ω = 0 over a width √(q⋆ − q)."""
-        return math.sqrt(q_star - q)
-
-
-def outer_rule(channel, q, r, q_star) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes z and log weights of the outer average E_out[f] = 2 ∫Dz Φ_N(r z/√(q−r²)) f(√q z) (teacher included).
-
-    r = 0 gives the storage problem (random labels): E_out[f] = ∫Dz f(√q z).  The z-rule clusters its nodes at
-    z = 0 on the narrower of the teacher sigmoid (width √(q−r²)/|r|) and the bend of ψ (`channel.layer_width`/√q),
-    which both sit at or within a few widths of z = 0 (a separate cluster for the bend measured worse)."""
-    spread = torch.sqrt(q - r**2)
-    with torch.no_grad():
-        width = channel.layer_width(float(q), float(q_star)) / math.sqrt(float(q))
-        if float(r) != 0.0:
-            width = min(width, float(spread) / abs(float(r)))
-    z, log_w = gaussian_sinh_nodes((0.0,), (max(width, 1e-12) / 2.0,), N_Z)
-    return z, log_w + math.log(2.0) + torch.special.log_ndtr(r * z / spread)
-
-
-def energy_term(channel, q, r, q_star) -> torch.Tensor:
-    """G_E(q, r, q⋆) = 2 ∫Dz Φ_N(r z/√(q−r²)) ψ(√q z). Differentiable in the torch tensors q, r, q⋆."""
-    z, log_w = outer_rule(channel, q, r, q_star)
-    return torch.sum(torch.exp(log_w) * channel.log_partition(torch.sqrt(q) * z, q, q_star))
-
-
-def channel_curvature_sq(channel, q: float, r: float, q_star: float) -> float:
-    """E_out[(∂²_ω ψ)²], the channel factor of the replicon (docs/theory.md §3b), with ψ'' by autograd through the
-    quadrature of ψ (its nodes depend on ω but carry no gradient: the derivative of the rule at fixed nodes)."""
-    q, r, q_star = (torch.tensor(float(value), dtype=DTYPE) for value in (q, r, q_star))
-    z, log_w = outer_rule(channel, q, r, q_star)
-    omega = (torch.sqrt(q) * z).requires_grad_(True)
-    slope, = torch.autograd.grad(channel.log_partition(omega, q, q_star).sum(), omega, create_graph=True)
-    curvature, = torch.autograd.grad(slope.sum(), omega)
-    return float(torch.sum(torch.exp(log_w) * curvature**2))
-
-
-def energy_gradient(channel, q: float, r: float, q_star: float):
-    """(G_E, ∂G_E/∂q, ∂G_E/∂r, ∂G_E/∂q⋆) by autograd through the quadrature."""
-    params = [torch.tensor(float(value), dtype=DTYPE, requires_grad=True) for value in (q, r, q_star)]
-    value = energy_term(channel, *params)
-    grads = torch.autograd.grad(value, params)
-    return float(value.detach()), *(float(grad) for grad in grads)
-
-
-# ----------------------------------------------------------------------------- single-site measures
-@dataclasses.dataclass
-class SiteAverages:
-    """Gaussian averages E_z[...] over the single-site problem at given conjugates."""
-
-    log_z: float  # G_S = E_z ln Z(b)
-    mean: float  # r = E_z⟨m⟩
-    mean_sq: float  # q = E_z⟨m⟩²
-    second: float  # q⋆ = E_z⟨m²⟩
-    sign: float  # p = E_z⟨sgn m⟩ (teacher overlap of the clipped student)
-    variance_sq: float = math.nan  # E_z[(⟨m²⟩ − ⟨m⟩²)²], the site factor of the replicon
-    extras: dict = dataclasses.field(default_factory=dict)  # measure-specific averages (Franz–Parisi)
-
-
-class LocalMeasure:
-    """A single-site measure dμ(m): subclasses give `site(a, b)` = (ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩) of
-    exp(a m² + b m) dμ(m) for a batch of fields b; `averages` takes E_z over b = √q̂ z + r̂ on a grid refined
-    where b changes sign (width 1/√q̂ in z)."""
-
-    fixed_q_star: float | None = None
-    a_bounds: tuple | None = (-np.inf, np.inf)  # range of a = q̂⋆ − q̂/2 (None: q̂⋆ drops out)
-
-    def averages(self, q_hat: float, r_hat: float, a: float) -> SiteAverages:
-        sqrt_q_hat = math.sqrt(max(q_hat, 0.0))
-        center = -r_hat / sqrt_q_hat if sqrt_q_hat > 0 else 0.0
-        scale = 0.5 * min(1.0, 1.0 / sqrt_q_hat) if sqrt_q_hat > 0 else 0.5
-        z, log_w = gaussian_sinh_nodes((center,), (scale,), N_Z)
-        weights = torch.exp(log_w)
-        log_z, mean, second, sign = self.site(a, sqrt_q_hat * z + r_hat)
-        variance_sq = (second - mean**2) ** 2
-        return SiteAverages(*(float(weights @ values) for values in (log_z, mean, mean**2, second, sign, variance_sq)))
-
-
-class FlatMeasure(LocalMeasure):
-    """This paper: m ∈ [−1, 1] with flat measure times exp(κ S(m)) (κ = 0 main text, κ = β uniform prior).
-
-    Domain: u = artanh(m) ∈ [−U, U], U = 32.  Near m = ±1 the weight per du is sech²u·e^{am²+bm+κS(m)} ≤
-    4e^{−2|u|}e^{a±b}, while Z ≥ e^{a±b}/(2c) with c = |b| + 2|a| (the slope of the exponent at the edge), so the
-    neglected mass is below 4c·e^{−2U} ≈ 6·10⁻²⁸ c of Z; `site` returns NaN for fields with c > C_LIMIT = 10¹⁰,
-    where this bound would exceed 10⁻¹⁷ (the solver treats NaN as a rejected step)."""
-
-    U_LIMIT = 32.0
-    C_LIMIT = 1e10
-
-    def __init__(self, kappa: float = 0.0, panels: int = 27, nodes_per_panel: int = 12,
-                 first_panel_scale: float = 0.25):
-        if not kappa >= 0:
-            raise ValueError(f"kappa must be >= 0, got {kappa}")
-        self.kappa = float(kappa)
-        # composite Gauss–Legendre in u = artanh(m) on [−U, 0] and [0, U] (no node at m = 0, so ⟨sgn m⟩ is
-        # exact); panel edges s·sinh(kΔ): narrow near m = 0, where an interior peak of width 1/√|2a| is
-        # narrowest in u, wide at large |u| where the boundary layers near m = ±1 are O(1) wide.
-        u_limit, panels = self.U_LIMIT * resolution().domain, round(panels * resolution().nodes)
-        step = math.asinh(u_limit / first_panel_scale) / panels
-        edges = first_panel_scale * np.sinh(step * np.arange(panels + 1))
-        u_nodes, u_weights = [], []
-        for low, high in zip(edges[:-1], edges[1:]):
-            nodes, weights = gauss_legendre(low, high, nodes_per_panel)
-            u_nodes += [nodes, -nodes]
-            u_weights += [weights, weights]
-        self.u = u = torch.cat(u_nodes)  # m = tanh(u) rounds to ±1 for |u| > 19: use u where u is meant
-        self.m = torch.tanh(u)
-        log_cosh = torch.logaddexp(u, -u) - math.log(2.0)
-        entropy = math.log(2.0) + log_cosh - u * self.m  # S(m) of the Ising distribution with mean m
-        self.log_base = torch.log(torch.cat(u_weights)) - 2.0 * log_cosh + self.kappa * entropy
-        self.moment_basis = torch.stack([torch.ones_like(self.m), self.m, self.m**2, torch.sign(self.m)], dim=-1)
-
-    def site(self, a: float, b: torch.Tensor, chunk: int = 512):
-        """ln Z, ⟨m⟩, ⟨m²⟩, ⟨sgn m⟩ of exp(a m² + b m) dμ(m) for a batch of fields b.
-
-        Memory-bound: fields are processed in cache-sized chunks, the maximum is subtracted in place and one
-        product with [1, m, m², sgn m] gives the normaliser and the three moments. Exponents below EXP_FLOOR
-        are raised to it (e^−700 ≈ 1e−304 next to the peak's 1): exp of a more negative argument takes a slow
-        path in the vectorised exp (underflow, subnormals) and made large-α points 10× slower."""
-        base = self.log_base + a * self.m**2
-        flat = b.reshape(-1)
-        log_z, moments = torch.empty_like(flat), torch.empty(flat.shape[0], 3, dtype=flat.dtype)
-        for start in range(0, flat.shape[0], chunk):
-            weights = torch.addcmul(base, flat[start:start + chunk].unsqueeze(-1), self.m)
-            peak = weights.amax(-1, keepdim=True)
-            sums = weights.sub_(peak).clamp_(min=EXP_FLOOR).exp_() @ self.moment_basis
-            log_z[start:start + chunk] = peak.squeeze(-1) + torch.log(sums[:, 0])
-            moments[start:start + chunk] = sums[:, 1:] / sums[:, :1]
-        outside = torch.abs(flat) + 2.0 * abs(a) > self.C_LIMIT  # the u-domain would cut mass off: no value
-        log_z[outside], moments[outside] = math.nan, math.nan
-        moments = moments.reshape(*b.shape, 3)
-        return log_z.reshape(b.shape), moments[..., 0], moments[..., 1], moments[..., 2]
-
-
-class IsingMeasure(LocalMeasure):
-    """Binary weights w = ±1: q⋆ ≡ 1 and q̂⋆ drops out (set to 0)."""
-
-    fixed_q_star = 1.0
-    a_bounds = None
-
-    def site(self, a: float, b: torch.Tensor):
-        log_z = torch.logaddexp(b, -b) + a  # ln 2cosh b + a
-        mean = torch.tanh(b)
-        return log_z, mean, torch.ones_like(b), mean
-
-
-class SphericalMeasure(LocalMeasure):
-    """Real weights with the spherical constraint Σ w² = N: Gaussian single site, q̂⋆ fixes q⋆ = 1 (a < 0)."""
-
-    fixed_q_star = 1.0
-    a_bounds = (-np.inf, 0.0)
-
-    def site(self, a: float, b: torch.Tensor):
-        precision = -2.0 * a
-        mean = b / precision
-        log_z = 0.5 * math.log(2.0 * math.pi / precision) + 0.5 * b * mean
-        sign = torch.erf(mean * math.sqrt(precision / 2.0))
-        return log_z, mean, mean**2 + 1.0 / precision, sign
-
-
-def site_averages(measure, q_hat: float, r_hat: float, q_star_hat: float) -> SiteAverages:
-    """Gaussian averages of the single-site problem at conjugates (q̂, r̂, q̂⋆), a = q̂⋆ − q̂/2."""
-    return measure.averages(q_hat, r_hat, q_star_hat - q_hat / 2.0)
-
-
-def lagrange_multiplier(measure, q_hat: float, r_hat: float, q_star_target: float) -> float:
-    """q̂⋆ such that E_z⟨m²⟩ = q⋆_target (fixed self-overlap; spherical constraint). E⟨m²⟩ increases with q̂⋆."""
-    def excess(a):
-        return measure.averages(q_hat, r_hat, a).second - q_star_target
-
-    low_bound, high_bound = measure.a_bounds
-    if high_bound == 0.0:  # spherical: a ∈ (−∞, 0); bracket in log(−a)
-        root = scipy.optimize.brentq(lambda log_neg_a: -excess(-math.exp(log_neg_a)), -40.0, 40.0, xtol=1e-14)
-        return -math.exp(root) + q_hat / 2.0
-    low, high = -1.0, 1.0
-    while excess(low) > 0:
-        low *= 2.0
-    while excess(high) < 0:
-        high *= 2.0
-    return scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-15) + q_hat / 2.0
 
 
 def eps_g_of(p: float) -> float:
@@ -320,7 +38,6 @@ def eps_g_of(p: float) -> float:
     return math.acos(min(max(p, -1.0), 1.0)) / math.pi
 
 
-# ----------------------------------------------------------------------------- the saddle point
 @dataclasses.dataclass
 class RSSolution:
     alpha: float
@@ -558,47 +275,6 @@ def _project(x: np.ndarray, problem: RSProblem, margin: float = 1e-9) -> np.ndar
     return np.array([q, r, q_star])
 
 
-# ----------------------------------------------------------------------------- sweeps over α, both branches
-def continuation(alphas, solve, default_init, joins=None, same_tol: float = 1e-7) -> list[RSSolution]:
-    """Solve along `alphas` in the given order, starting each point from a linear extrapolation of the two
-    previous solutions (the same branch).  `solve(alpha, init, max_evaluations)`.
-
-    The first point starts from `default_init`.  A continued start converges in ~10 evaluations; if it has not
-    after CONTINUATION_BUDGET, the branch has ended (a fold) or the step was too long for the extrapolation, and
-    the point is solved again with the full budget from `default_init` (which finds this sweep's branch again if
-    it still exists: on a coarse grid the second case is common), then from `joins`' solution at this α.
-    `joins`: the solutions of the opposite sweep at the same `alphas` (continued from the other end, so smooth
-    along this sweep's remaining α until its own jump, which lies behind us).  Once the two sweeps have differed
-    and then agree at two consecutive points, this sweep has fallen onto the other's branch, and the rest is
-    taken from it."""
-    solutions: list[RSSolution] = []
-    differed = False
-    for index, alpha in enumerate(alphas):
-        if joins is not None and index >= 1:
-            differed = differed or not _same(solutions[index - 1], joins[index - 1], same_tol)
-            if differed and index >= 2 and all(_same(solutions[k], joins[k], same_tol) for k in (index - 2, index - 1)):
-                return solutions + list(joins[index:])
-        previous = [s for s in solutions[-2:] if s.converged]
-        guess = (previous[-1].q, previous[-1].r, previous[-1].q_star) if previous else None
-        if len(previous) == 2 and previous[1].alpha != previous[0].alpha:
-            slope = (alpha - previous[1].alpha) / (previous[1].alpha - previous[0].alpha)
-            extrapolated = tuple(getattr(previous[1], k) + slope * (getattr(previous[1], k) - getattr(previous[0], k))
-                                 for k in ("q", "r", "q_star"))
-            if all(new >= 0.5 * old for new, old in zip(_gaps(*extrapolated), _gaps(*guess))):
-                guess = extrapolated  # keep the linear extrapolation only if it stays well inside the domain
-        if guess is None:  # the first point of the sweep
-            solution = solve(alpha, default_init, MAX_EVALUATIONS)
-        else:
-            solution = solve(alpha, guess, CONTINUATION_BUDGET)
-            if not solution.converged:  # the branch may have ended: where this sweep started from, else the other's
-                solution = solve(alpha, default_init, MAX_EVALUATIONS)
-                other = joins[index] if joins is not None and joins[index].converged else None
-                if not solution.converged and other is not None:
-                    solution = solve(alpha, (other.q, other.r, other.q_star), MAX_EVALUATIONS)
-        solutions.append(solution)
-    return solutions
-
-
 def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> bool:
     """Stable under damped iteration x ← x + η(T(x) − x) for small η: every eigenvalue of ∂T/∂x has real part
     < 1.  The middle (unphysical) solution between two coexisting branches has a real eigenvalue > 1.
@@ -617,43 +293,3 @@ def iteration_is_stable(problem: RSProblem, solution, step: float = 1e-6) -> boo
     if not np.all(np.isfinite(jacobian)):
         return True  # undecidable: keep the solution rather than drop it
     return bool(np.max(np.linalg.eigvals(jacobian).real) < 1.0)
-
-
-def _same(first, second, tol: float) -> bool:
-    """The same converged solution (order parameters within `tol`)."""
-    return (first.converged and second.converged
-            and max(abs(first.q - second.q), abs(first.r - second.r), abs(first.q_star - second.q_star)) < tol)
-
-
-def _gaps(q: float, r: float, q_star: float) -> tuple[float, float, float]:
-    """Distances to the boundaries of r² < q < q⋆ ≤ 1."""
-    return q - r * r, q_star - q, 1.0 - q_star
-
-
-def sweep_branches(alphas, solve, low_init, high_init, is_stable=None, same_tol: float = 1e-7) -> list[dict]:
-    """Both RS branches along α: continuation upward from `low_init` (poor generalization) and downward from
-    `high_init` (good generalization).  Where the two sweeps meet the same solution the row is 'unique';
-    where they differ two rows 'poor'/'good' are returned and `thermodynamic` marks the larger free entropy.
-    `is_stable(solution)` (optional) discards a solution that is unstable under damped iteration (the middle
-    solution Newton can land on after a large step in α)."""
-    ordered = sorted({float(alpha) for alpha in alphas})
-    upward = continuation(ordered, solve, low_init)
-    downward = continuation(ordered[::-1], solve, high_init, joins=upward[::-1], same_tol=same_tol)[::-1]
-    rows = []
-    for low, high in zip(upward, downward):
-        same = _same(low, high, same_tol)
-        if not same and is_stable is not None and low.converged and high.converged:
-            stable = [solution for solution in (low, high) if is_stable(solution)]
-            if len(stable) == 1:
-                low = high = stable[0]
-                same = True
-        if same or not (low.converged and high.converged):
-            best = low if low.converged or not high.converged else high
-            rows.append({**best.as_row(), "branch": "unique", "thermodynamic": True})
-            continue
-        poor, good = sorted((low, high), key=lambda solution: solution.r)
-        for name, solution in (("poor", poor), ("good", good)):
-            other = good if solution is poor else poor
-            rows.append({**solution.as_row(), "branch": name,
-                         "thermodynamic": solution.free_entropy >= other.free_entropy})
-    return rows

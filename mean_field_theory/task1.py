@@ -7,8 +7,11 @@ machinery of `rs_solver` with `FlatMeasure(κ₁)` and `VariationalChannel(β)`.
 """
 from __future__ import annotations
 
-from mean_field_theory.rs_solver import (MAX_EVALUATIONS, FlatMeasure, RSProblem, RSSolution, VariationalChannel,
-                                         iteration_is_stable, single_thread, solve_rs, sweep_branches)
+from mean_field_theory.channels import VariationalChannel
+from mean_field_theory.continuation import sweep_branches
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, RSProblem, RSSolution, iteration_is_stable, single_thread,
+                                         solve_rs)
+from mean_field_theory.site_measures import FlatMeasure
 
 LOW_INIT = (0.01, 0.01, 0.34)  # near the α → 0 limit q = r = 0, q⋆ = 1/3 (poor-generalization start)
 HIGH_INIT = (0.97, 0.98, 0.975)  # near perfect generalization (good-branch start)
@@ -23,7 +26,7 @@ def solve_task1(alpha: float, beta: float = 20.0, kappa: float = 0.0, init=LOW_I
 
 def sweep_task1(alphas, beta: float = 20.0, kappa: float = 0.0, tol: float = 1e-10,
                 max_evaluations: int = MAX_EVALUATIONS) -> list[dict]:
-    """Both branches of the task-1 theory along α (rows of Fig. 2a; see rs_solver.sweep_branches)."""
+    """Both branches of the task-1 theory along α (rows of Fig. 2a; see continuation.sweep_branches)."""
     measure, channel = FlatMeasure(kappa), VariationalChannel(beta)
 
     def solve(alpha, init, budget):

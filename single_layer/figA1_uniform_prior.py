@@ -34,8 +34,9 @@ from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
 from single_layer.theory_refresh import kept_sgd_rows, provenance_of
+from single_layer.training import train_task
 from single_layer.two_tasks import (FigA1SGDConfig, Protocol, agreement_points, draw_forgetting, joint_agreement,
                                     near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference,
                                     theory_curve)

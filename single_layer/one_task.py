@@ -13,7 +13,8 @@ import torch
 
 from harness.errors import require
 from harness.sweep import SweepConfig
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer, train_task
+from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.training import train_task
 
 
 # ---- Fig. 1a: heavy-ball SGD learning curves

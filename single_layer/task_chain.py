@@ -16,7 +16,8 @@ import numpy as np
 from harness.errors import require
 from harness.sweep import SweepConfig
 from mean_field_theory.chain import chain_of_tasks
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.training import train_task
 
 
 @dataclasses.dataclass

@@ -23,7 +23,8 @@ from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, joint_test
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer, train_task
+from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.training import train_task
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
                   "T", "free_entropy", "replicon", "rs_stable")
@@ -172,7 +173,7 @@ def task1_state(rows: list[dict]) -> dict:
 
 def second_task(protocol: Protocol, after_task1: torch.Tensor, task1_epochs: int, alpha2: float, r0: float,
                 spec2: OptimizerSpec, where: dict, device: str = "cpu") -> list[dict]:
-    """One (r₀, α₂) point: task 2 from the task-1 fields with γ KL to them (`perceptron.switch_task`'s protocol,
+    """One (r₀, α₂) point: task 2 from the task-1 fields with γ KL to them (`training.switch_task`'s protocol,
     epochs counted on from `task1_epochs`); one row per trial with both tasks' overlaps and the task-2 epochs."""
     _, tasks = sample_trials(protocol.trials, protocol.n, (protocol.alpha1, alpha2), r0, seed=protocol.seed,
                              device=device)

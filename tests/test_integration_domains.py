@@ -14,8 +14,9 @@ import torch
 from scipy.special import log_ndtr, ndtr
 
 from mean_field_theory import quadrature
+from mean_field_theory.channels import VariationalChannel, energy_gradient
 from mean_field_theory.franz_parisi import Task2Problem
-from mean_field_theory.rs_solver import FlatMeasure, VariationalChannel, energy_gradient, site_averages
+from mean_field_theory.site_measures import FlatMeasure, site_averages
 from mean_field_theory.task1 import HIGH_INIT, solve_task1, sweep_task1
 
 OMEGAS = (-200.0, -60.0, -30.0, -10.0, -5.0, -3.0, -1.0, -0.3, 0.0, 0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)

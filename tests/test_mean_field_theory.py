@@ -13,10 +13,10 @@ from scipy.special import dawsn, erf, log_ndtr
 from harness.paths import REPO_ROOT
 from mean_field_theory import classical_perceptron as classical
 from mean_field_theory import rs_solver
+from mean_field_theory.channels import VariationalChannel, VersionSpaceChannel, energy_gradient
 from mean_field_theory.quadrature import gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (FlatMeasure, IsingMeasure, RSProblem, VariationalChannel,
-                                         VersionSpaceChannel, energy_gradient, iteration_is_stable, site_averages,
-                                         solve_rs)
+from mean_field_theory.rs_solver import RSProblem, iteration_is_stable, solve_rs
+from mean_field_theory.site_measures import FlatMeasure, IsingMeasure, site_averages
 from mean_field_theory.task1 import solve_task1, sweep_task1
 
 import torch

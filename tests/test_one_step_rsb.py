@@ -11,8 +11,9 @@ import scipy.special
 import torch
 
 from mean_field_theory import one_step_rsb
+from mean_field_theory.channels import VariationalChannel, energy_term as rs_energy_term
 from mean_field_theory.quadrature import DTYPE
-from mean_field_theory.rs_solver import FlatMeasure, VariationalChannel, energy_term as rs_energy_term
+from mean_field_theory.site_measures import FlatMeasure
 from mean_field_theory.task1 import solve_task1
 
 POINT = (0.80, 0.90, 0.62, 0.905)  # (q₀, q₁, r, q⋆): blocks well split, near the β = 20 solutions

@@ -1,4 +1,5 @@
-"""Physics of the field-space perceptron (single_layer/perceptron.py) against independent computations."""
+"""Physics of the field-space perceptron (single_layer/perceptron.py, single_layer/training.py) against independent
+computations."""
 from __future__ import annotations
 
 import itertools
@@ -13,7 +14,8 @@ from harness.errors import ConfigError, SolverError
 from single_layer.perceptron import (
     OptimizerSpec, FieldOptimizer, data_term, data_term_gradient, generalization_error, kl_divergence, kl_gradient,
     n_patterns, objective_gradient, overlap, perfect_test_accuracy, project_self_overlap, sample_trials,
-    task_observer, empirical_test_error, train_task, train_two_tasks)
+    task_observer, empirical_test_error)
+from single_layer.training import train_task, train_two_tasks
 
 DOUBLE = torch.float64
 

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special
 
+from mean_field_theory.channels import VersionSpaceChannel
 from mean_field_theory.franz_parisi import Task2Problem
-from mean_field_theory.rs_solver import IsingMeasure, SphericalMeasure, VersionSpaceChannel, solve_rs
+from mean_field_theory.rs_solver import solve_rs
+from mean_field_theory.site_measures import IsingMeasure, SphericalMeasure
 from mean_field_theory.task1 import LOW_INIT, solve_task1
 
 SQRT_2PI = math.sqrt(2 * math.pi)
