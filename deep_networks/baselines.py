@@ -164,7 +164,7 @@ def empirical_fisher(loss_of_one: Callable[[torch.Tensor, torch.Tensor], torch.T
 
 
 class BinaryLearner:
-    """One run of the binarized baseline through a task sequence (the `Runner` interface of continual.py):
+    """One run of the binarized baseline through a task sequence (the `Runner` interface of training.py):
     metaplastic Adam re-created per task, BatchNorm parameters saved at the end of every task for the task-BN
     evaluation, optional EWC on W_h."""
 

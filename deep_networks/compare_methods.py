@@ -1,6 +1,6 @@
 """Field-space rule vs baselines on the same task sequences, with standard continual-learning metrics.
 
-Methods (deep_networks/continual.py METHODS): the field-space rule as released (`vcl`: KL to the fields one step
+Methods (deep_networks/continual_config.py METHODS): the field-space rule as released (`vcl`: KL to the fields one step
 earlier), with the task-anchored KL (`vcl_anchored`: prior = fields at the end of the previous task, weight
 --anchor_weight), without KL (`vcl_no_kl`), and with EWC on the fields instead of the KL (`ewc_fields`); the
 metaplastic binarized network of Laborieux et al. 2021 (`metaplastic`, m = --meta), the same network with m = 0
@@ -41,9 +41,10 @@ import time
 
 import numpy as np
 
-from deep_networks.continual import (ContinualConfig, cached_tasks, permuted_tasks, primary_mode, resolve_data, run_methods,
-                                     setup_torch)
-from deep_networks.metrics import METRICS, accuracy_matrix, all_metrics
+from deep_networks.continual import run_methods, setup_torch
+from deep_networks.continual_config import ContinualConfig, primary_mode
+from deep_networks.image_tasks import cached_tasks, permuted_tasks, resolve_data
+from deep_networks.metrics import compare, markdown, metric_rows, summary_table
 from harness.command_line import run
 from harness.devices import torch_generator
 from harness.errors import require
@@ -112,59 +113,7 @@ def protocol_tasks(cfg: Config, name: str, device, dtype):
     return [data[dataset] for dataset in protocol.datasets]
 
 
-def evaluations(method: str) -> tuple[str, ...]:
-    return (primary_mode(method), "task_bn") if primary_mode(method) == "shared_bn" else (primary_mode(method),)
-
-
-# ----------------------------------------------------------------------------- metrics and verdicts
-def metric_rows(protocol: str, rows: list[dict], epochs_per_task: int, n_tasks: int) -> tuple[list[dict], dict]:
-    """Per method × seed × evaluation: the metrics rows and the accuracy matrices."""
-    out, matrices = [], {}
-    for method in dict.fromkeys(row["method"] for row in rows):
-        for evaluation in evaluations(method):
-            per_seed = []
-            for seed in sorted({row["seed"] for row in rows if row["method"] == method}):
-                matrix = accuracy_matrix([row for row in rows if row["method"] == method and row["seed"] == seed
-                                          and row["eval_mode"] == evaluation], epochs_per_task, n_tasks)
-                per_seed.append(matrix)
-                values = {**all_metrics(matrix), "task1_final": float(matrix[-1, 0])}
-                out += [{"protocol": protocol, "method": method, "seed": seed, "evaluation": evaluation,
-                         "metric": metric, "value": value} for metric, value in values.items()]
-            matrices[f"{method}/{evaluation}"] = np.mean(per_seed, axis=0).round(4).tolist()
-    return out, matrices
-
-
-def summary_table(metrics: list[dict]) -> list[dict]:
-    """Mean ± s.d. over seeds per protocol × method × evaluation × metric."""
-    keys = dict.fromkeys((r["protocol"], r["method"], r["evaluation"], r["metric"]) for r in metrics)
-    table = []
-    for protocol, method, evaluation, metric in keys:
-        values = np.array([r["value"] for r in metrics if (r["protocol"], r["method"], r["evaluation"], r["metric"])
-                           == (protocol, method, evaluation, metric)])
-        table.append({"protocol": protocol, "method": method, "evaluation": evaluation, "metric": metric,
-                      "mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                      "seeds": len(values)})
-    return table
-
-
-def compare(table: list[dict], protocol: str, metric: str, first: tuple[str, str], second: tuple[str, str]) -> dict:
-    """first vs second on one metric: difference of seed means and its verdict at two standard errors."""
-    def entry(method, evaluation):
-        return next((r for r in table if (r["protocol"], r["method"], r["evaluation"], r["metric"])
-                     == (protocol, method, evaluation, metric)), None)
-
-    a, b = entry(*first), entry(*second)
-    if a is None or b is None:
-        return {}
-    difference = a["mean"] - b["mean"]
-    error = np.sqrt(a["sd"] ** 2 / a["seeds"] + b["sd"] ** 2 / b["seeds"])
-    verdict = "higher" if difference > 2 * error else "lower" if difference < -2 * error else "indistinguishable"
-    if a["seeds"] < 2 or b["seeds"] < 2:
-        verdict += " (one seed: no error bar)"
-    return {"first": "/".join(first), "second": "/".join(second), "metric": metric, "difference": difference,
-            "standard_error": float(error), "first_is": verdict}
-
-
+# ----------------------------------------------------------------------------- verdicts
 def verdicts(table: list[dict]) -> dict:
     """The paper's claim (field rule > metaplasticity, on ACC), the anchored prior on the same question, task-1
     retention (MNIST → Fashion), and the baseline's own qualitative claim (m > 0 forgets less than m = 0)."""
@@ -179,19 +128,6 @@ def verdicts(table: list[dict]) -> dict:
             checks.append(compare(table, protocol, "forgetting", ("metaplastic", evaluation), ("bnn", evaluation)))
         result[protocol] = [check for check in checks if check]
     return result
-
-
-def markdown(table: list[dict]) -> str:
-    """The README table: one line per protocol × method × evaluation, ACC / BWT / forgetting / task 1 final."""
-    lines = ["| protocol | method | evaluation | ACC | BWT | forgetting | task 1 final | seeds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for protocol, method, evaluation in dict.fromkeys((r["protocol"], r["method"], r["evaluation"]) for r in table):
-        cells = {r["metric"]: r for r in table if (r["protocol"], r["method"], r["evaluation"]) == (protocol, method,
-                                                                                                    evaluation)}
-        values = [f"{cells[m]['mean']:.3f} ± {cells[m]['sd']:.3f}" for m in (*METRICS, "task1_final")]
-        lines.append(f"| {protocol} | {method} | {evaluation} | " + " | ".join(values)
-                     + f" | {cells['acc']['seeds']} |")
-    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- figures

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from deep_networks.continual import (ContinualConfig, plot_accuracy, replot_outputs, resolve_data, run_methods,
-                                     setup_torch, summarize, write_outputs)
+from deep_networks.continual import plot_accuracy, replot_outputs, run_methods, setup_torch, summarize, write_outputs
+from deep_networks.continual_config import ContinualConfig
+from deep_networks.image_tasks import resolve_data
 from harness.command_line import run
 from harness.outputs import print_written
 from harness.plotting import plot_style

@@ -23,7 +23,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from deep_networks.continual import ContinualConfig, permuted_tasks, resolve_data, run_methods, setup_torch
+from deep_networks.continual import run_methods, setup_torch
+from deep_networks.continual_config import ContinualConfig
+from deep_networks.image_tasks import permuted_tasks, resolve_data
 from harness.command_line import run
 from harness.config import BaseConfig
 from harness.devices import torch_generator

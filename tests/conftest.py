@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from deep_networks import permuted_mnist
-from deep_networks.continual import permuted_tasks, synthetic_dataset
+from deep_networks.image_tasks import permuted_tasks, synthetic_dataset
 from harness.command_line import run
 from harness.devices import torch_generator
 

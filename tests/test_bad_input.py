@@ -11,8 +11,10 @@ import sys
 import pytest
 import torch
 
-from deep_networks.continual import ConfigError, load_checkpoint, load_dataset
+from deep_networks.image_tasks import load_dataset
+from deep_networks.training import load_checkpoint
 from conftest import run_in_process
+from harness.errors import ConfigError
 from harness.outputs import read_csv
 from harness.paths import REPO_ROOT
 from harness.points import PointStore

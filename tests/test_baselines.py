@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deep_networks import compare_methods, continual
+from deep_networks import compare_methods, continual_config, training
 from deep_networks.baselines import (BinaryLearner, BinaryMLP, FisherPenalty, MetaplasticAdam, binary_weights,
                                      empirical_fisher, sign_activation)
-from deep_networks.continual import train_sequence
 from deep_networks.metrics import accuracy_matrix, all_metrics
+from deep_networks.training import train_sequence
 from conftest import tiny_config, tiny_tasks
 from harness.command_line import parse_config
 from harness.devices import torch_generator
@@ -181,7 +181,7 @@ def test_ewc_with_zero_weight_is_the_plain_bnn(tmp_path):
 def test_baselines_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch, method):
     cfg, tasks = tiny_config(bnn_batch_size=32, ewc_samples=20), tiny_tasks()
     reference, _ = train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, tmp_path / "ref.pt")
-    original, saves = continual._atomic_torch_save, {"count": 0}
+    original, saves = training._atomic_torch_save, {"count": 0}
 
     def interrupt_third_save(payload, path):  # dies after training epoch 3, before its checkpoint
         saves["count"] += 1
@@ -189,10 +189,10 @@ def test_baselines_resume_after_interruption_gives_identical_results(tmp_path, m
             raise KeyboardInterrupt
         original(payload, path)
 
-    monkeypatch.setattr(continual, "_atomic_torch_save", interrupt_third_save)
+    monkeypatch.setattr(training, "_atomic_torch_save", interrupt_third_save)
     with pytest.raises(KeyboardInterrupt):
         train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, tmp_path / "run.pt")
-    monkeypatch.setattr(continual, "_atomic_torch_save", original)
+    monkeypatch.setattr(training, "_atomic_torch_save", original)
     resumed, _ = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, (0,), torch.device("cpu"),
                                 torch.float32, tmp_path / "run.pt")
     assert resumed == reference
@@ -239,6 +239,6 @@ def test_bad_comparison_settings_exit_with_code_2(argv):
 
 
 def test_methods_table_is_complete():
-    assert set(compare_methods.ALL_METHODS) <= set(continual.METHODS)
+    assert set(compare_methods.ALL_METHODS) <= set(continual_config.METHODS)
     for protocol in compare_methods.PROTOCOLS.values():
-        assert set(protocol.methods) <= set(continual.METHODS)
+        assert set(protocol.methods) <= set(continual_config.METHODS)

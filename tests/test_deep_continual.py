@@ -1,4 +1,5 @@
-"""Continual-learning protocol (deep_networks/continual.py): data, permutations, determinism, resume, bad input."""
+"""Continual-learning protocol (deep_networks/image_tasks.py, training.py, continual.py): data, permutations,
+determinism, resume, bad input."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from deep_networks import continual, permuted_mnist
-from deep_networks.continual import load_dataset, permuted_tasks, synthetic_dataset, train_sequence
+from deep_networks import continual, permuted_mnist, training
+from deep_networks.image_tasks import load_dataset, permuted_tasks, synthetic_dataset
+from deep_networks.training import train_sequence
 from conftest import tiny_config, tiny_tasks
 from harness.command_line import parse_config
 from harness.devices import torch_generator
@@ -52,7 +54,7 @@ def test_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch
                                              tmp_path / "ref.pt")
     checkpoint = tmp_path / "run.pt"
     calls = {"count": 0}
-    original = continual.accuracy
+    original = training.accuracy
 
     def interrupting_accuracy(*args, **kwargs):  # dies during the evaluation of epoch 3 (first epoch of task 2)
         calls["count"] += 1
@@ -60,10 +62,10 @@ def test_resume_after_interruption_gives_identical_results(tmp_path, monkeypatch
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(continual, "accuracy", interrupting_accuracy)
+    monkeypatch.setattr(training, "accuracy", interrupting_accuracy)
     with pytest.raises(KeyboardInterrupt):
         train_sequence(cfg, tasks, method, (0,), torch.device("cpu"), torch.float32, checkpoint)
-    monkeypatch.setattr(continual, "accuracy", original)
+    monkeypatch.setattr(training, "accuracy", original)
     assert torch.load(checkpoint, weights_only=False)["epoch"] == 2
     resumed, (shots,) = train_sequence(dataclasses.replace(cfg, resume=True), tasks, method, (0,),
                                        torch.device("cpu"), torch.float32, checkpoint)
