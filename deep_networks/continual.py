@@ -1,6 +1,6 @@
 """Continual-learning runs shared by the deep-network scripts: every method × seed on a task sequence
 (`run_methods`: the points of the sweep executor, the σ/K snapshots they write, the store of finished runs), the
-per-method summary, the accuracy plot, and the outputs (csv, json, figure; --replot).
+per-method summary, the accuracy plot, and the json fields of a run.
 """
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from deep_networks.continual_config import ContinualConfig, batches_seeds, finge
 from deep_networks.image_tasks import cached_tasks
 from deep_networks.training import FIELD_BINS, LOG_SIGMA_BINS, train_sequence
 from harness.devices import resolve_device, torch_setup
-from harness.outputs import read_csv, read_json, save_figure, write_csv, write_json
 from harness.points import PointStore
-from harness.provenance import run_metadata
 from harness.sweep import layout, run_points
 
 
@@ -128,22 +126,11 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
     return fig, list(axes[0][len(methods):])
 
 
-def write_outputs(cfg: ContinualConfig, stem: str, rows: list[dict], summary: dict, checks: dict, plot, started: float,
-                  device, data_name: str) -> list[Path]:
-    """Raw data first (csv, then json with the summary and the checks), then the figure drawn from them."""
-    out_dir = cfg.output_dir
-    paths = [write_csv(out_dir / f"{stem}.csv", rows)]
-    meta = run_metadata(cfg, started, device, summary=summary, checks=checks,
-                        torch_threads_per_run=layout(cfg, len(method_groups(cfg)))[1],
-                        data="synthetic" if cfg.quick or cfg.synthetic else data_name)
-    paths.append(write_json(out_dir / f"{stem}.json", meta))
-    return paths + save_figure(plot(rows, meta), out_dir, stem)
-
-
-def replot_outputs(cfg: ContinualConfig, stem: str, plot) -> list[Path]:
-    """--replot: redraw the figure from the csv/json of a finished run."""
-    out_dir = cfg.output_dir
-    return save_figure(plot(read_csv(out_dir / f"{stem}.csv"), read_json(out_dir / f"{stem}.json")), out_dir, stem)
+def run_record(cfg: ContinualConfig, summary: dict, checks: dict, data_name: str) -> dict:
+    """The json fields of a deep run besides its metadata: the summary, the checks of the paper's claims, the torch
+    threads each method × seed run had, the data."""
+    return dict(summary=summary, checks=checks, torch_threads_per_run=layout(cfg, len(method_groups(cfg)))[1],
+                data="synthetic" if cfg.quick or cfg.synthetic else data_name)
 
 
 def setup_torch(cfg: ContinualConfig):

@@ -23,15 +23,14 @@ Runtime: the README's figure table (the wall time its json records); the cost of
 from __future__ import annotations
 
 import dataclasses
-import time
 
-from deep_networks.continual import plot_accuracy, replot_outputs, run_methods, setup_torch, summarize, write_outputs
+from deep_networks.continual import plot_accuracy, run_methods, run_record, setup_torch, summarize
 from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import permuted_tasks, resolve_data
 from harness.command_line import run
 from harness.devices import torch_generator
 from harness.errors import require
-from harness.outputs import print_written
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 
 STEM = "permuted_mnist"
@@ -75,7 +74,9 @@ def checks(summary: dict) -> dict:
     return result
 
 
-def plot(rows: list[dict], meta: dict):
+def plot(cfg: Config, tables: dict, meta: dict):
+    plot_style()
+    rows = tables["rows"]
     cfg = meta["config"]
     fig, (ax,) = plot_accuracy(rows, cfg["epochs_per_task"], [f"task {k}" for k in range(1, cfg["n_tasks"] + 1)],
                                extra_panels=1)
@@ -94,25 +95,19 @@ def plot(rows: list[dict], meta: dict):
     return fig
 
 
-def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    plot_style()
-    if cfg.replot:
-        print_written(replot_outputs(cfg, STEM, plot))
-        return
-    started = time.time()
-    device, dtype = setup_torch(cfg)
-
-    # ---- compute: the same permutations (drawn from --seed) for every method and seed
-    rows = run_methods(cfg, (task_sequence, (cfg,)), STEM, out_dir)
+def compute(cfg: Config) -> Computed:
+    device, _ = setup_torch(cfg)
+    rows = run_methods(cfg, (task_sequence, (cfg,)), STEM, cfg.output_dir)  # the same permutations for every run
+    print(f"σ/K snapshots: {cfg.output_dir}/{STEM}_snapshots_<method>_seed<k>.npz")
     summary = summarize(rows, cfg.epochs_per_task)
     for method, values in summary.items():
         print(f"{method:15s} own-task {[round(v, 3) for v in values['own_task_after_training']]} "
               f"final mean {values['final_mean']:.3f}")
+    return Computed({"rows": rows}, run_record(cfg, summary, checks(summary), "MNIST"), device=device)
 
-    # ---- save raw data, then plot
-    paths = write_outputs(cfg, STEM, rows, summary, checks(summary), plot, started, device, "MNIST")
-    print_written(paths + sorted(out_dir.glob(f"{STEM}_snapshots_*.npz")))
+
+def main(cfg: Config) -> None:
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

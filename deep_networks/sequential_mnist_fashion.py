@@ -17,13 +17,12 @@ Runtime: the README's figure table (the wall time its json records).
 from __future__ import annotations
 
 import dataclasses
-import time
 
-from deep_networks.continual import plot_accuracy, replot_outputs, run_methods, setup_torch, summarize, write_outputs
+from deep_networks.continual import plot_accuracy, run_methods, run_record, setup_torch, summarize
 from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import resolve_data
 from harness.command_line import run
-from harness.outputs import print_written
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 
 STEM = "sequential_mnist_fashion"
@@ -44,7 +43,9 @@ QUICK = {"epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images"
          "methods": ("vcl", "vcl_no_kl")}
 
 
-def plot(rows: list[dict], meta: dict):
+def plot(cfg: Config, tables: dict, meta: dict):
+    plot_style()
+    rows = tables["rows"]
     fig, _ = plot_accuracy(rows, meta["config"]["epochs_per_task"], ["MNIST", "Fashion-MNIST"])
     return fig
 
@@ -63,25 +64,18 @@ def task_sequence(cfg: Config, device, dtype) -> list:
     return [data[name] for name in DATASET_ORDER]
 
 
-def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    plot_style()
-    if cfg.replot:
-        print_written(replot_outputs(cfg, STEM, plot))
-        return
-    started = time.time()
-    device, dtype = setup_torch(cfg)
-
-    # ---- compute
-    rows = run_methods(cfg, (task_sequence, (cfg,)), STEM, out_dir)
+def compute(cfg: Config) -> Computed:
+    device, _ = setup_torch(cfg)
+    rows = run_methods(cfg, (task_sequence, (cfg,)), STEM, cfg.output_dir)
     summary = summarize(rows, cfg.epochs_per_task)
     for method, values in summary.items():
         print(f"{method:15s} MNIST after own training {values['own_task_after_training'][0]:.3f}, final "
               f"MNIST {values['final'][0]:.3f}, Fashion {values['final'][1]:.3f}")
+    return Computed({"rows": rows}, run_record(cfg, summary, checks(summary), "MNIST, FashionMNIST"), device=device)
 
-    # ---- save raw data, then plot
-    paths = write_outputs(cfg, STEM, rows, summary, checks(summary), plot, started, device, "MNIST, FashionMNIST")
-    print_written(paths)
+
+def main(cfg: Config) -> None:
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Runtime: the README's figure table (the training is done by permuted_mnist.py; -
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -30,9 +29,9 @@ from harness.command_line import run
 from harness.config import BaseConfig
 from harness.devices import torch_generator
 from harness.errors import ConfigError
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import recorded_path, run_metadata
+from harness.provenance import recorded_path
 
 STEM = "weight_uncertainty"
 QUANTITIES = ("sigma_mean", "consolidated", "field_abs_mean", "kl_abs_mean")
@@ -110,9 +109,11 @@ def summary(stats: list[dict], epochs_per_task: int) -> dict:
     return table
 
 
-def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
+    plot_style()
+    stats, hists, epochs_per_task = tables["rows"], tables["histograms"], record["config"]["epochs_per_task"]
     methods = list(dict.fromkeys(row["method"] for row in stats))
     layers = sorted({row["layer"] for row in stats})
     last = max(row["epochs_trained"] for row in stats)
@@ -151,28 +152,17 @@ def plot(stats: list[dict], hists: list[dict], epochs_per_task: int):
     return fig
 
 
-def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    plot_style()
-    if cfg.replot:
-        fig = plot(read_csv(out_dir / f"{STEM}.csv"), read_csv(out_dir / f"{STEM}_histograms.csv"),
-                   read_json(out_dir / f"{STEM}.json")["config"]["epochs_per_task"])
-        print_written(save_figure(fig, out_dir, STEM))
-        return
-    started = time.time()
-
-    # ---- compute: read the snapshots (made by a tiny synthetic run in --quick mode when absent)
-    folder = Path(cfg.snapshot_dir) if cfg.snapshot_dir else out_dir  # where permuted_mnist.py wrote them
+def compute(cfg: Config) -> Computed:
+    folder = Path(cfg.snapshot_dir) if cfg.snapshot_dir else cfg.output_dir  # where permuted_mnist.py wrote them
     if cfg.quick and not snapshot_path(folder, cfg.methods[0], cfg.seed).exists():
-        make_quick_snapshots(cfg, folder)
+        make_quick_snapshots(cfg, folder)  # a tiny synthetic run makes them
     stats, hists = load_rows(cfg, folder)
+    return Computed({"rows": stats, "histograms": hists}, dict(snapshot_dir=recorded_path(str(folder)),
+                                                               summary=summary(stats, cfg.epochs_per_task)))
 
-    # ---- save raw data, then plot
-    paths = [write_csv(out_dir / f"{STEM}.csv", stats), write_csv(out_dir / f"{STEM}_histograms.csv", hists)]
-    paths.append(write_json(out_dir / f"{STEM}.json", run_metadata(
-        cfg, started, "cpu", snapshot_dir=recorded_path(str(folder)), summary=summary(stats, cfg.epochs_per_task))))
-    paths += save_figure(plot(stats, hists, cfg.epochs_per_task), out_dir, STEM)
-    print_written(paths)
+
+def main(cfg: Config) -> None:
+    figure_main(cfg, STEM, compute, plot, tables=("rows", "histograms"))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ class BaseConfig:
     path_fields: ClassVar[tuple[str, ...]] = ("out_dir",)  # fields that hold machine paths (recorded relative)
 
     def validate(self) -> None:
-        """Raise ConfigError on invalid values. Subclasses extend it (call super().validate())."""
+        """Raise ConfigError on invalid values: the bounds declared with the fields (`bounded`), then the checks
+        of the subclasses, which extend this method (call super().validate())."""
+        check_bounds(self)
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"--device must be auto, cpu or cuda[:k], got {self.device!r}")
         if self.threads < 0:
@@ -41,6 +43,29 @@ class BaseConfig:
         if self.out_dir:
             return Path(self.out_dir)
         return QUICK_DIR if self.quick else FIGURES_DIR
+
+
+BOUNDS = {"at_least": (lambda value, bound: value >= bound, ">="), "above": (lambda value, bound: value > bound, ">"),
+          "at_most": (lambda value, bound: value <= bound, "<="), "below": (lambda value, bound: value < bound, "<")}
+
+
+def bounded(default, **bounds):
+    """A config field with its admissible range declared beside it, e.g. `bounded(0.9, at_least=0, below=1)`
+    (at_least, above, at_most, below); for a tuple every element must lie in the range."""
+    unknown = set(bounds) - set(BOUNDS)
+    if unknown:
+        raise TypeError(f"unknown bounds {sorted(unknown)}; use {sorted(BOUNDS)}")
+    return dataclasses.field(default=default, metadata={"bounds": bounds})
+
+
+def check_bounds(cfg) -> None:
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        for kind, bound in field.metadata.get("bounds", {}).items():
+            test, relation = BOUNDS[kind]
+            if not all(test(item, bound) for item in (value if isinstance(value, tuple) else (value,))):
+                raise ConfigError(f"--{field.name} must be {relation} {bound}" + (" (every entry)" if
+                                  isinstance(value, tuple) else "") + f", got {value}")
 
 
 def require_writable_dir(path: Path, flag: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.command_line import run
-from harness.errors import require
+from harness.errors import SolverError, require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store

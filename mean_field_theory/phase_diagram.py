@@ -38,7 +38,6 @@ from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
-from harness.provenance import run_metadata
 from harness.sweep import SweepConfig, run_points
 from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
 from mean_field_theory.continuation import Family, trace

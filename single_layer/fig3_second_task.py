@@ -18,6 +18,7 @@ import dataclasses
 from typing import ClassVar
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -49,23 +50,20 @@ SGD_FIELDS = ("alpha1", "n", "trials", "steps1", "steps2", "lr1", "lr2_default",
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(Fig3SGDConfig):
-    beta1: float = 20.0  # inverse temperature of the task-1 reference (β₁)
-    beta2: float = 20.0  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
+    beta1: float = bounded(20.0, above=0)  # inverse temperature of the task-1 reference (β₁)
+    beta2: float = bounded(20.0, above=0)  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
     reference_branch: str = "thermodynamic"  # task-1 branch used as reference: thermodynamic | poor | good
-    gammas: tuple[float, ...] = (1.0, 0.1)  # KL weights of task 2 (γ)
-    alpha2s: tuple[float, ...] = ()  # α₂ grid for every γ (empty: the paper's grids, up to 7 for γ = 1, 5 for γ = 0.1)
+    gammas: tuple[float, ...] = bounded((1.0, 0.1), at_least=0)  # KL weights of task 2 (γ)
+    alpha2s: tuple[float, ...] = bounded((), above=0)  # α₂ grid for every γ (empty: the paper's grids, to 7 / 5)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     run_only_fields: ClassVar[tuple[str, ...]] = (*Fig3SGDConfig.run_only_fields, "refresh_theory")
-    sgd_alpha2s: tuple[float, ...] = ()  # run SGD only at these α₂ of each γ's SGD grid (empty: the whole grid)
-    tol: float = 1e-10  # saddle-point tolerance
+    sgd_alpha2s: tuple[float, ...] = bounded((), above=0)  # SGD only at these α₂ of each γ's SGD grid (empty: all)
+    tol: float = bounded(1e-10, above=0)  # saddle-point tolerance
 
     def validate(self):
         super().validate()
-        require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0, "--alpha1, --beta1, --beta2 must be > 0")
         require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
-        require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
-        require(all(alpha2 > 0 for alpha2 in self.alpha2s + self.sgd_alpha2s), "--alpha2s/--sgd_alpha2s must be > 0")
         require(self.theory_only or len(sgd_points(self)) > 0,
                 f"--sgd_alpha2s {self.sgd_alpha2s} selects no point of the SGD grid")
 
@@ -103,9 +101,9 @@ def sgd_points(cfg: Config) -> list[tuple[float, float, float]]:
 
 def protocol(cfg: Config, gamma: float) -> Protocol:
     """Full-batch Adam (wd 1e-3) in both tasks; task 1 without prior for `steps1` steps."""
-    return Protocol(cfg.n, cfg.trials, cfg.seed, cfg.alpha1, OptimizerSpec("adam", cfg.lr1,
-                                                                            weight_decay=cfg.weight_decay),
-                    cfg.steps1, uniform_prior=False, stop1=None, gamma=gamma, epochs2=cfg.steps2, stop2=None)
+    return Protocol(n=cfg.n, trials=cfg.trials, seed=cfg.seed, alpha1=cfg.alpha1,
+                    spec1=OptimizerSpec("adam", cfg.lr1, weight_decay=cfg.weight_decay), epochs1=cfg.steps1,
+                    uniform_prior=False, stop1=None, gamma=gamma, epochs2=cfg.steps2, stop2=None)
 
 
 def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:

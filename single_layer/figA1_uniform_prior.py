@@ -17,19 +17,17 @@ Command:  python single_layer/figA1_uniform_prior.py [--theory_only] [--panels a
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import torch
 from typing import ClassVar
 
 from harness.command_line import run
-from harness.config import config_dict
+from harness.config import bounded, config_dict
 from harness.devices import torch_setup
 from harness.errors import require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import PointStore
-from harness.provenance import run_metadata
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
@@ -55,36 +53,28 @@ SHARED_FIELDS = ("sgd_alphas", "alpha1", "gamma", "r0s", "alpha2s")  # ... of wh
 @dataclasses.dataclass
 class Config(FigA1SGDConfig):
     panels: tuple[str, ...] = ("a", "b", "c", "d")  # panels to compute (b and c share one computation)
-    beta1: float = 100.0  # inverse temperature of the task-1 theory (β₁)
-    kappa1: float = 100.0  # weight of the uniform-prior entropy S(m) in the task-1 theory (κ₁ = β₁)
-    theory_alphas: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 25))  # α of the panel-a theory
+    beta1: float = bounded(100.0, above=0)  # inverse temperature of the task-1 theory (β₁)
+    kappa1: float = bounded(100.0, at_least=0)  # weight of the uniform-prior entropy S(m) in the task-1 theory (κ₁ = β₁)
+    theory_alphas: tuple[float, ...] = bounded(  # α of the panel-a theory
+        tuple(round(0.1 * k, 1) for k in range(1, 25)), above=0)
     reference_branch: str = "thermodynamic"  # task-1 branch used as task-2 reference: thermodynamic | poor | good
-    beta2: float = 20.0  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
-    gamma: float = 1.0  # weight of the task-2 KL term (γ)
+    beta2: float = bounded(20.0, above=0)  # inverse temperature of task 2 (β₂); κ₂ = β₂γ
+    gamma: float = bounded(1.0, at_least=0)  # weight of the task-2 KL term (γ)
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
     run_only_fields: ClassVar[tuple[str, ...]] = (*FigA1SGDConfig.run_only_fields, "refresh_theory")
-    tol: float = 1e-10  # saddle-point tolerance (max |T(x) − x|)
+    tol: float = bounded(1e-10, above=0)  # saddle-point tolerance (max |T(x) − x|)
 
     def validate(self):
         super().validate()
         require(self.panels and set(self.panels) <= set("abcd"), f"--panels must be among a b c d, got {self.panels}")
-        require(min(self.beta1, self.beta2, self.alpha1, self.alpha1_d, *self.theory_alphas, *self.sgd_alphas,
-                    *self.alpha2s) > 0 and min(self.kappa1, self.gamma) >= 0, "α, α₂, β must be > 0, κ₁, γ >= 0")
         require(self.reference_branch in ("thermodynamic", "poor", "good"), "--reference_branch: thermodynamic|poor|good")
-        require(all(abs(r0) <= 1 for r0 in (*self.r0s, self.r0_d)), "--r0s and --r0_d must be in [-1, 1]")
         require(len({len(self.sgd_alphas), len(self.batch_sizes_a), len(self.learning_rates_a),
                      len(self.weight_decays_a)}) == 1, "--sgd_alphas and the *_a lists need equal lengths")
         require(len(self.learning_rates_bc) == len(self.batch_sizes_bc) == len(self.r0s) * len(self.alpha2s),
                 "--learning_rates_bc and --batch_sizes_bc need len(r0s) × len(alpha2s) entries (r₀-major)")
         require(len(self.learning_rates_d) == len(self.batch_sizes_d) == len(self.alpha2s),
                 "--learning_rates_d and --batch_sizes_d need one entry per α₂")
-        require(min(self.n, self.trials, self.n_test, self.epochs_a, self.epochs1_bc, self.epochs2_bc, self.epochs1_d,
-                    self.epochs2_d, self.batch1_bc, self.batch1_d, *self.batch_sizes_a, *self.batch_sizes_bc,
-                    *self.batch_sizes_d) >= 1, "sizes, epochs, batch sizes must be >= 1")
-        require(min(self.lr1_bc, self.lr1_d, *self.learning_rates_a, *self.learning_rates_bc, *self.learning_rates_d,
-                    self.tol) > 0 and min(self.weight_decay1_bc, self.weight_decay2_bc, *self.weight_decays_a) >= 0
-                and 0 <= self.momentum1_d < 1 and 0 <= self.momentum2_d < 1, "lr, tol > 0; decays >= 0; μ in [0, 1)")
         require(all(n_patterns(a, self.n) >= 1 for a in (*self.sgd_alphas, *self.alpha2s, self.alpha1, self.alpha1_d)),
                 "every α·N must give at least one pattern")
 
@@ -124,17 +114,18 @@ def sgd_a(cfg: Config, index: int, device: str) -> list[dict]:
 
 
 def two_task_points(cfg: Config, panel: str):
-    """Panels b–c (α₁ = 2, every r₀, Adam, task 1 with the uniform prior) or d (α₁ = 1.4, r₀ = 0, heavy ball)."""
+    """Panels b–c (α₁ = 2, every r₀, Adam, task 1 with the uniform prior) or d (α₁ = 1.4, r₀ = 0, heavy ball):
+    the protocol, its (r₀, α₂) points and their task-2 optimisers."""
     if panel == "bc":
-        protocol = Protocol(cfg.n, cfg.trials, cfg.seed, cfg.alpha1, OptimizerSpec(
-            "adam", cfg.lr1_bc, weight_decay=cfg.weight_decay1_bc, batch_size=cfg.batch1_bc), cfg.epochs1_bc,
-            True, None, cfg.gamma, cfg.epochs2_bc, "teacher")
+        protocol = Protocol(n=cfg.n, trials=cfg.trials, seed=cfg.seed, alpha1=cfg.alpha1, spec1=OptimizerSpec(
+            "adam", cfg.lr1_bc, weight_decay=cfg.weight_decay1_bc, batch_size=cfg.batch1_bc), epochs1=cfg.epochs1_bc,
+            uniform_prior=True, stop1=None, gamma=cfg.gamma, epochs2=cfg.epochs2_bc, stop2="teacher")
         specs = [OptimizerSpec("adam", lr, weight_decay=cfg.weight_decay2_bc, batch_size=batch)
                  for lr, batch in zip(cfg.learning_rates_bc, cfg.batch_sizes_bc)]
         return protocol, [(r0, alpha2) for r0 in cfg.r0s for alpha2 in cfg.alpha2s], specs
-    protocol = Protocol(cfg.n, cfg.trials, cfg.seed, cfg.alpha1_d, OptimizerSpec(
-        "momentum", cfg.lr1_d, momentum=cfg.momentum1_d, batch_size=cfg.batch1_d), cfg.epochs1_d, False, "teacher",
-        cfg.gamma, cfg.epochs2_d, "teacher")
+    protocol = Protocol(n=cfg.n, trials=cfg.trials, seed=cfg.seed, alpha1=cfg.alpha1_d, spec1=OptimizerSpec(
+        "momentum", cfg.lr1_d, momentum=cfg.momentum1_d, batch_size=cfg.batch1_d), epochs1=cfg.epochs1_d,
+        uniform_prior=False, stop1="teacher", gamma=cfg.gamma, epochs2=cfg.epochs2_d, stop2="teacher")
     specs = [OptimizerSpec("momentum", lr, momentum=cfg.momentum2_d, batch_size=batch)
              for lr, batch in zip(cfg.learning_rates_d, cfg.batch_sizes_d)]
     return protocol, [(cfg.r0_d, alpha2) for alpha2 in cfg.alpha2s], specs
@@ -171,10 +162,11 @@ def agreement(rows: list[dict], n: int) -> dict:
             "joint": joint, "points": points}
 
 
-def plot(rows: list[dict]):
+def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
+    rows = tables["rows"]
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
     select = lambda panel, source: [r for r in rows if r["panel"] == panel and r["source"] == source]
     for key, colour, label in (("p1", "black", "p_1"), ("eps_g1", "dimgrey", r"\epsilon_g")):
@@ -207,49 +199,44 @@ def store_fields(cfg: Config) -> list[str]:
             and (key not in THEORY_FIELDS or key in SHARED_FIELDS)]
 
 
+def compute(cfg: Config) -> Computed:
+    device, settings = str(torch_setup(cfg)), config_dict(cfg)
+    theory_store = PointStore(cfg.output_dir, f"{STEM}_theory", {"numerics": NUMERICS_VERSION,
+                                                                 **{key: settings[key] for key in THEORY_FIELDS}})
+    store = PointStore(cfg.output_dir, STEM, {key: settings[key] for key in store_fields(cfg)})
+    kept = kept_sgd_rows(cfg, STEM, store_fields(cfg)) if cfg.refresh_theory else None
+    rows, extra = [], {}
+    if wants(cfg, "a"):
+        rows += theory_store.fetch("theory a", lambda: theory_a(cfg))
+    if wants(cfg, "bc"):
+        reference, branch = solved_reference(cfg.alpha1, cfg.beta1, cfg.kappa1, cfg.reference_branch, cfg.tol)
+        print(f"task-1 reference at alpha1={cfg.alpha1}: {branch} branch, eps_g = {reference.eps_g:.4f}")
+        where = {"panel": "bc", "alpha": cfg.alpha1}
+        done = run_points(cfg, theory_store, [(f"theory bc r0={r0!r}", theory_curve, (
+            reference, cfg.kappa1, cfg.beta2, cfg.gamma, r0, cfg.alpha2s, cfg.tol, where)) for r0 in cfg.r0s],
+            desc="theory b-c")
+        rows += [row for found in done.values() for row in found]
+        extra.update(task1_reference={"branch": branch, "requested": cfg.reference_branch, **reference.as_row()},
+                     near_reference_limits={f"{r0:g}": near_reference_limit(reference, cfg.kappa1, cfg.beta2,
+                                                                             cfg.gamma, r0) for r0 in cfg.r0s})
+    if kept is not None:
+        rows += kept[0]
+        extra.update(sgd_after_task1=kept[1].get("sgd_after_task1"), sgd_rows_from=provenance_of(kept[1]))
+    elif not cfg.theory_only:
+        sgd_rows, state = run_sgd(cfg, store, device)
+        rows += sgd_rows
+        extra.update(sgd_after_task1=state)
+    comparison = agreement(rows, cfg.n)
+    print("; ".join(f"{name}: {text}" for name, text in comparison["summary"].items()))
+    complete = set(cfg.panels) == set("abcd") and not cfg.theory_only  # else keep the points for a later run
+    return Computed({"rows": rows}, dict(
+        seeds=[cfg.seed + trial for trial in range(cfg.trials)], kappa2=cfg.beta2 * cfg.gamma, **extra,
+        agreement=comparison, summary=comparison["summary"], unconverged=[r for r in rows if r.get("converged") is False]),
+        device=device, columns={"rows": COLUMNS}, stores=[theory_store, store] if complete else [])
+
+
 def main(cfg: Config) -> None:
-    out_dir, started = cfg.output_dir, time.time()
-    if not cfg.replot:
-        device = str(torch_setup(cfg))
-        settings = config_dict(cfg)
-        theory_store = PointStore(out_dir, f"{STEM}_theory", {"numerics": NUMERICS_VERSION,
-                                                              **{key: settings[key] for key in THEORY_FIELDS}})
-        store = PointStore(out_dir, STEM, {key: settings[key] for key in store_fields(cfg)})
-        kept = kept_sgd_rows(cfg, STEM, store_fields(cfg)) if cfg.refresh_theory else None
-        rows, extra = [], {}
-        if wants(cfg, "a"):
-            rows += theory_store.fetch("theory a", lambda: theory_a(cfg))
-        if wants(cfg, "bc"):
-            reference, branch = solved_reference(cfg.alpha1, cfg.beta1, cfg.kappa1, cfg.reference_branch, cfg.tol)
-            print(f"task-1 reference at alpha1={cfg.alpha1}: {branch} branch, eps_g = {reference.eps_g:.4f}")
-            where = {"panel": "bc", "alpha": cfg.alpha1}
-            done = run_points(cfg, theory_store, [(f"theory bc r0={r0!r}", theory_curve, (
-                reference, cfg.kappa1, cfg.beta2, cfg.gamma, r0, cfg.alpha2s, cfg.tol, where)) for r0 in cfg.r0s],
-                desc="theory b-c")
-            rows += [row for found in done.values() for row in found]
-            extra.update(task1_reference={"branch": branch, "requested": cfg.reference_branch, **reference.as_row()},
-                         near_reference_limits={f"{r0:g}": near_reference_limit(reference, cfg.kappa1, cfg.beta2,
-                                                                                 cfg.gamma, r0) for r0 in cfg.r0s})
-        if kept is not None:
-            rows += kept[0]
-            extra.update(sgd_after_task1=kept[1].get("sgd_after_task1"), sgd_rows_from=provenance_of(kept[1]))
-        elif not cfg.theory_only:
-            sgd_rows, state = run_sgd(cfg, store, device)
-            rows += sgd_rows
-            extra.update(sgd_after_task1=state)
-        comparison = agreement(rows, cfg.n)
-        write_csv(out_dir / f"{STEM}.csv", rows, COLUMNS)
-        write_json(out_dir / f"{STEM}.json", run_metadata(
-            cfg, started, device, seeds=[cfg.seed + trial for trial in range(cfg.trials)],
-            kappa2=cfg.beta2 * cfg.gamma, **extra, agreement=comparison,
-            summary=comparison["summary"], unconverged=[r for r in rows if r.get("converged") is False]))
-        if set(cfg.panels) == set("abcd") and not cfg.theory_only:  # else keep the points for a later run
-            theory_store.close()
-            store.close()
-        print("; ".join(f"{name}: {text}" for name, text in comparison["summary"].items()))
-    read_json(out_dir / f"{STEM}.json")  # a replot needs the full outputs of a finished run
-    figure = plot(read_csv(out_dir / f"{STEM}.csv"))
-    print_written([out_dir / f"{STEM}.csv", out_dir / f"{STEM}.json", *save_figure(figure, out_dir, STEM)])
+    figure_main(cfg, STEM, compute, plot)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import math
 import numpy as np
 import torch
 
-from harness.errors import SolverError, require
+from harness.config import bounded
+from harness.errors import SolverError
 from harness.sweep import SweepConfig, run_points
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
@@ -68,21 +69,15 @@ class Fig3SGDConfig(SweepConfig):
     """The SGD of Fig. 3 (the original script's settings; the base of that script's Config); its points are the α₂
     of `SGD_ALPHA2S` per γ, for every r₀."""
 
-    alpha1: float = 2.0  # data density of task 1 (α₁)
-    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps (r₀)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials (seed + k)
-    steps1: int = 5000  # full-batch Adam steps of task 1
-    steps2: int = 20000  # full-batch Adam steps of task 2
-    lr1: float = 1e-3  # Adam learning rate of task 1
-    lr2_default: float = 1e-3  # task-2 learning rate where the paper's table has no entry
-    weight_decay: float = 1e-3  # decoupled Adam weight decay, both tasks
-
-    def validate(self):
-        super().validate()
-        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
-        require(min(self.n, self.trials, self.steps1, self.steps2) >= 1, "--n, --trials, --steps1/2 must be >= 1")
-        require(min(self.lr1, self.lr2_default) > 0 and self.weight_decay >= 0, "learning rates must be > 0")
+    alpha1: float = bounded(2.0, above=0)  # data density of task 1 (α₁)
+    r0s: tuple[float, ...] = bounded((-0.5, 0.0, 0.5), at_least=-1, at_most=1)  # teacher–teacher overlaps (r₀)
+    n: int = bounded(1000, at_least=1)  # input dimension of the SGD runs (N)
+    trials: int = bounded(20, at_least=1)  # independent SGD trials (seed + k)
+    steps1: int = bounded(5000, at_least=1)  # full-batch Adam steps of task 1
+    steps2: int = bounded(20000, at_least=1)  # full-batch Adam steps of task 2
+    lr1: float = bounded(1e-3, above=0)  # Adam learning rate of task 1
+    lr2_default: float = bounded(1e-3, above=0)  # task-2 learning rate where the paper's table has no entry
+    weight_decay: float = bounded(1e-3, at_least=0)  # decoupled Adam weight decay, both tasks
 
 
 @dataclasses.dataclass
@@ -91,45 +86,48 @@ class FigA1SGDConfig(SweepConfig):
     with the uniform prior; panels b–c, two tasks at α₁ = `alpha1` for every r₀; panel d, two tasks at α₁ =
     `alpha1_d`, r₀ = `r0_d`.  Validated by the script's Config, whose checks mix these with the theory's settings."""
 
-    sgd_alphas: tuple[float, ...] = tuple(round(0.2 * k, 1) for k in range(1, 13))  # α of the panel-a SGD points
-    batch_sizes_a: tuple[int, ...] = (16, 32, 64, 64, 16, 16, 16, 32, 32, 32, 16, 16)  # Adam batch per SGD α
-    learning_rates_a: tuple[float, ...] = (  # Adam learning rate per SGD α (panel a)
-        0.005, 0.001, 0.005, 0.005, 0.005, 0.001, 0.0005, 0.005, 0.005, 0.005, 0.005, 0.001)
-    weight_decays_a: tuple[float, ...] = (  # decoupled Adam weight decay per SGD α (panel a)
-        0.0005, 0.0005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005)
-    epochs_a: int = 2000  # maximal epochs of the panel-a SGD (stop at test accuracy 1)
-    n_test: int = 10000  # test patterns of the panel-a early stop
-    alpha1: float = 2.0  # data density of task 1 in panels b–c (α₁)
-    r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # teacher–teacher overlaps of panels b–c (r₀)
-    alpha2s: tuple[float, ...] = tuple(  # α₂ of the theory and of the SGD points of panels b–d
-        0.5 * k for k in range(1, 10))
-    lr1_bc: float = 5e-3  # Adam learning rate of task 1 (panels b–c)
-    weight_decay1_bc: float = 5e-4  # Adam weight decay of task 1 (panels b–c)
-    batch1_bc: int = 32  # minibatch size of task 1 (panels b–c)
-    epochs1_bc: int = 1000  # epochs of task 1 (panels b–c), no early stop
-    learning_rates_bc: tuple[float, ...] = (  # task-2 Adam lr per (r₀, α₂), r₀-major (rows r₀ = −½, 0, ½)
+    sgd_alphas: tuple[float, ...] = bounded(  # α of the panel-a SGD points
+        tuple(round(0.2 * k, 1) for k in range(1, 13)), above=0)
+    batch_sizes_a: tuple[int, ...] = bounded(  # Adam batch per SGD α (panel a)
+        (16, 32, 64, 64, 16, 16, 16, 32, 32, 32, 16, 16), at_least=1)
+    learning_rates_a: tuple[float, ...] = bounded(  # Adam learning rate per SGD α (panel a)
+        (0.005, 0.001, 0.005, 0.005, 0.005, 0.001, 0.0005, 0.005, 0.005, 0.005, 0.005, 0.001), above=0)
+    weight_decays_a: tuple[float, ...] = bounded(  # decoupled Adam weight decay per SGD α (panel a)
+        (0.0005, 0.0005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005, 0.0005), at_least=0)
+    epochs_a: int = bounded(2000, at_least=1)  # maximal epochs of the panel-a SGD (stop at test accuracy 1)
+    n_test: int = bounded(10000, at_least=1)  # test patterns of the panel-a early stop
+    alpha1: float = bounded(2.0, above=0)  # data density of task 1 in panels b–c (α₁)
+    r0s: tuple[float, ...] = bounded((-0.5, 0.0, 0.5), at_least=-1, at_most=1)  # teacher overlaps, b–c (r₀)
+    alpha2s: tuple[float, ...] = bounded(  # α₂ of the theory and of the SGD points of panels b–d
+        tuple(0.5 * k for k in range(1, 10)), above=0)
+    lr1_bc: float = bounded(5e-3, above=0)  # Adam learning rate of task 1 (panels b–c)
+    weight_decay1_bc: float = bounded(5e-4, at_least=0)  # Adam weight decay of task 1 (panels b–c)
+    batch1_bc: int = bounded(32, at_least=1)  # minibatch size of task 1 (panels b–c)
+    epochs1_bc: int = bounded(1000, at_least=1)  # epochs of task 1 (panels b–c), no early stop
+    learning_rates_bc: tuple[float, ...] = bounded((  # task-2 Adam lr per (r₀, α₂), r₀-major (rows: r₀ = −½, 0, ½)
         0.005, 0.005, 0.001, 0.01, 0.005, 0.001, 0.01, 0.01, 0.001,
         0.001, 0.001, 0.01, 0.005, 0.01, 0.01, 0.005, 0.001, 0.001,
-        0.005, 0.001, 0.005, 0.01, 0.01, 0.001, 0.001, 0.001, 0.001)
-    batch_sizes_bc: tuple[int, ...] = (  # task-2 minibatch size per (r₀, α₂), r₀-major
+        0.005, 0.001, 0.005, 0.01, 0.01, 0.001, 0.001, 0.001, 0.001), above=0)
+    batch_sizes_bc: tuple[int, ...] = bounded((  # task-2 minibatch size per (r₀, α₂), r₀-major
         32, 16, 32, 16, 16, 16, 16, 16, 16,
         16, 16, 32, 16, 16, 16, 16, 16, 16,
-        64, 16, 32, 16, 16, 16, 16, 16, 16)
-    weight_decay2_bc: float = 1e-3  # Adam weight decay of task 2 (panels b–c)
-    epochs2_bc: int = 3000  # maximal epochs of task 2 (panels b–c; stop when sgn h = w²)
-    alpha1_d: float = 1.4  # data density of task 1 in panel d (α₁)
-    r0_d: float = 0.0  # teacher–teacher overlap of panel d (r₀)
-    lr1_d: float = 2e-4  # heavy-ball learning rate of task 1 (panel d)
-    momentum1_d: float = 0.9  # heavy-ball momentum of task 1 (panel d)
-    batch1_d: int = 64  # minibatch size of task 1 (panel d)
-    epochs1_d: int = 4500  # maximal epochs of task 1 (panel d; stop when sgn h = w¹)
-    momentum2_d: float = 0.95  # heavy-ball momentum of task 2 (panel d)
-    learning_rates_d: tuple[float, ...] = (  # task-2 heavy-ball lr per α₂ (panel d)
-        0.0005, 0.0005, 0.001, 0.005, 0.001, 0.001, 0.001, 0.0005, 0.0005)
-    batch_sizes_d: tuple[int, ...] = (50, 100, 100, 50, 50, 50, 50, 100, 50)  # task-2 batch per α₂ (panel d)
-    epochs2_d: int = 7500  # maximal epochs of task 2 (panel d; stop when sgn h = w²)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials (seed + k)
+        64, 16, 32, 16, 16, 16, 16, 16, 16), at_least=1)
+    weight_decay2_bc: float = bounded(1e-3, at_least=0)  # Adam weight decay of task 2 (panels b–c)
+    epochs2_bc: int = bounded(3000, at_least=1)  # maximal epochs of task 2 (panels b–c; stop when sgn h = w²)
+    alpha1_d: float = bounded(1.4, above=0)  # data density of task 1 in panel d (α₁)
+    r0_d: float = bounded(0.0, at_least=-1, at_most=1)  # teacher–teacher overlap of panel d (r₀)
+    lr1_d: float = bounded(2e-4, above=0)  # heavy-ball learning rate of task 1 (panel d)
+    momentum1_d: float = bounded(0.9, at_least=0, below=1)  # heavy-ball momentum of task 1 (panel d)
+    batch1_d: int = bounded(64, at_least=1)  # minibatch size of task 1 (panel d)
+    epochs1_d: int = bounded(4500, at_least=1)  # maximal epochs of task 1 (panel d; stop when sgn h = w¹)
+    momentum2_d: float = bounded(0.95, at_least=0, below=1)  # heavy-ball momentum of task 2 (panel d)
+    learning_rates_d: tuple[float, ...] = bounded(  # task-2 heavy-ball lr per α₂ (panel d)
+        (0.0005, 0.0005, 0.001, 0.005, 0.001, 0.001, 0.001, 0.0005, 0.0005), above=0)
+    batch_sizes_d: tuple[int, ...] = bounded(  # task-2 batch per α₂ (panel d)
+        (50, 100, 100, 50, 50, 50, 50, 100, 50), at_least=1)
+    epochs2_d: int = bounded(7500, at_least=1)  # maximal epochs of task 2 (panel d; stop when sgn h = w²)
+    n: int = bounded(1000, at_least=1)  # input dimension of the SGD runs (N)
+    trials: int = bounded(20, at_least=1)  # independent SGD trials (seed + k)
 
 
 

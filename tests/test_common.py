@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from harness.command_line import parse_config
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.errors import ConfigError, require
 from harness.outputs import read_csv, write_csv
 from harness.points import PointStore
@@ -25,6 +25,24 @@ class DemoConfig(BaseConfig):
 
 
 QUICK = {"epochs": 2, "alphas": (1.0,)}
+
+
+@dataclasses.dataclass
+class BoundedConfig(BaseConfig):
+    momentum: float = bounded(0.9, at_least=0, below=1)  # heavy-ball momentum (μ)
+    r0s: tuple[float, ...] = bounded((0.0, 0.5), at_least=-1, at_most=1)  # teacher overlaps (r₀)
+
+
+@pytest.mark.parametrize("argv, message", [(["--momentum", "1"], "--momentum must be < 1, got 1.0"),
+                                           (["--momentum", "-0.1"], "--momentum must be >= 0"),
+                                           (["--r0s", "0", "1.5"], "--r0s must be <= 1 (every entry)")])
+def test_bounds_declared_with_the_fields_are_checked(argv, message, capsys):
+    assert parse_config(BoundedConfig, {}, ["--momentum", "0", "--r0s", "-1", "1"]).r0s == (-1.0, 1.0)  # ends admitted
+    with pytest.raises(SystemExit) as stop:
+        parse_config(BoundedConfig, {}, argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(TypeError):
+        bounded(1.0, greater=0)  # a misspelt bound is refused when the class is defined
 
 
 def test_defaults_quick_and_explicit_flags():
@@ -87,3 +105,38 @@ def test_refresh_theory_keeps_every_simulation_row(tmp_path):
     with pytest.raises(ConfigError):
         kept_sgd_rows(parse_config(DemoConfig, QUICK, ["--out_dir", str(tmp_path), "--epochs", "3"]), "demo",
                       ["epochs"])
+
+
+@pytest.mark.parametrize("converged", [True, False])
+def test_figure_main_writes_then_draws_from_the_files_and_keeps_the_points_of_a_failed_run(tmp_path, converged):
+    from harness.errors import SolverError
+    from harness.figure import Computed, figure_main
+    from harness.outputs import read_json
+
+    drawn = []
+
+    def compute(cfg):
+        store = PointStore(cfg.output_dir, "demo", {"alpha": cfg.alpha})
+        store.put("alpha=2", [{"alpha": cfg.alpha, "converged": converged}])
+        return Computed({"rows": store.get("alpha=2"), "curves": [{"x": 0.5}]}, {"note": "kept"}, stores=[store])
+
+    def draw(cfg, tables, record):
+        import matplotlib.pyplot as plt
+
+        drawn.append((tables, record["note"]))
+        return plt.figure()
+
+    def failure(tables, record):
+        return None if tables["rows"][0]["converged"] else "did not converge at alpha = 2"
+
+    cfg = DemoConfig(out_dir=str(tmp_path))
+    runs = [cfg, dataclasses.replace(cfg, replot=True)]
+    for run_cfg in runs:
+        if converged:
+            figure_main(run_cfg, "demo", compute, draw, failure, tables=("rows", "curves"))
+        else:
+            with pytest.raises(SolverError, match="did not converge"):
+                figure_main(run_cfg, "demo", compute, draw, failure, tables=("rows", "curves"))
+    assert read_csv(tmp_path / "demo_curves.csv") == [{"x": 0.5}] and read_json(tmp_path / "demo.json")["note"] == "kept"
+    assert drawn[0] == drawn[1] and drawn[0][0]["rows"] == [{"alpha": 2.0, "converged": converged}]
+    assert (tmp_path / "demo.png").exists() and (tmp_path / ".demo.points.jsonl").exists() is not converged
