@@ -58,7 +58,7 @@ FIG2B_POINTS = ["--sgd_alphas", "1.0", "1.3", "--batch_sizes", "64", "100", "--l
                 "--weight_decays", "0.03", "0.1", "--theory_points", "2"]  # the Fig. 2b settings at these two α
 JOBS = [
     Job("fig2a", "Fig. 2a: task-1 order parameters vs α (theory, both branches)",
-        ["mean_field_theory/fig2a_order_parameters.py"], "fig2a_order_parameters", [], ("alpha", "branch"), "47 s"),
+        ["single_layer/fig2a_order_parameters.py"], "fig2a_order_parameters", [], ("alpha", "branch"), "47 s"),
     Job("classical", "solver validation: classical perceptron results",
         ["mean_field_theory/classical_perceptron.py"], "classical_perceptron", [], ("quantity",), "6 s"),
     Job("phase", "task-1 phase diagram (α, β): spinodals, transition, critical β",

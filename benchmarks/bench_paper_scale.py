@@ -125,25 +125,17 @@ def figA1_parts(cfg: Config) -> list[dict]:
                                                                cfg.timed_epochs, stop, n_test if stop else 0, anchor)
     parts, epochs_a = [], committed_epochs("a")
     for index, alpha in enumerate(paper.sgd_alphas):
-        spec = OptimizerSpec("adam", paper.learning_rates_a[index], weight_decay=paper.weight_decays_a[index],
-                             batch_size=paper.batch_sizes_a[index])
-        parts.append(part("figA1", f"a alpha={alpha:g}", timed(alpha, spec, "test_accuracy", True),
+        parts.append(part("figA1", f"a alpha={alpha:g}", timed(alpha, paper.spec_a(index), "test_accuracy", True),
                           epochs_a.get(alpha, paper.epochs_a)))
-    spec1 = OptimizerSpec("adam", paper.lr1_bc, weight_decay=paper.weight_decay1_bc, batch_size=paper.batch1_bc)
-    parts.append(part("figA1", "bc task 1", timed(paper.alpha1, spec1, None, True), paper.epochs1_bc))
-    epochs_bc = committed_epochs("bc")
-    pairs = [(r0, alpha2) for r0 in paper.r0s for alpha2 in paper.alpha2s]
-    for (r0, alpha2), lr, batch in zip(pairs, paper.learning_rates_bc, paper.batch_sizes_bc):
-        spec = OptimizerSpec("adam", lr, weight_decay=paper.weight_decay2_bc, batch_size=batch)
-        parts.append(part("figA1", f"bc r0={r0:g} alpha2={alpha2:g}", timed(alpha2, spec, "teacher", True),
-                          epochs_bc.get((r0, alpha2), paper.epochs2_bc)))
-    spec1 = OptimizerSpec("momentum", paper.lr1_d, momentum=paper.momentum1_d, batch_size=paper.batch1_d)
-    parts.append(part("figA1", "d task 1", timed(paper.alpha1_d, spec1, "teacher", False), paper.epochs1_d))
-    epochs_d = committed_epochs("d")
-    for alpha2, lr, batch in zip(paper.alpha2s, paper.learning_rates_d, paper.batch_sizes_d):
-        spec = OptimizerSpec("momentum", lr, momentum=paper.momentum2_d, batch_size=batch)
-        parts.append(part("figA1", f"d alpha2={alpha2:g}", timed(alpha2, spec, "teacher", True),
-                          epochs_d.get((paper.r0_d, alpha2), paper.epochs2_d)))
+    for panel in ("bc", "d"):
+        protocol, points, specs = paper.two_task_panel(panel, gamma=1.0)
+        parts.append(part("figA1", f"{panel} task 1", timed(protocol.alpha1, protocol.spec1, protocol.stop1,
+                                                           protocol.uniform_prior), protocol.epochs1))
+        epochs = committed_epochs(panel)
+        for (r0, alpha2), spec in zip(points, specs):
+            parts.append(part("figA1", f"{panel} r0={r0:g} alpha2={alpha2:g}" if panel == "bc" else
+                              f"d alpha2={alpha2:g}", timed(alpha2, spec, "teacher", True),
+                              epochs.get((r0, alpha2), protocol.epochs2)))
     return parts
 
 

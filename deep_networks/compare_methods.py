@@ -37,20 +37,16 @@ stores.
 from __future__ import annotations
 
 import dataclasses
-import time
 
-import numpy as np
-
-from deep_networks.continual import run_methods, setup_torch
-from deep_networks.continual_config import ContinualConfig, primary_mode
+from deep_networks.continual import plot_curves, plot_matrices, run_methods, setup_torch
+from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import cached_tasks, permuted_tasks, resolve_data
 from deep_networks.metrics import compare, markdown, metric_rows, summary_table
 from harness.command_line import run
 from harness.devices import torch_generator
 from harness.errors import require
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json, write_text
+from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
-from harness.provenance import run_metadata
 
 STEM = "compare_methods"
 ALL_METHODS = ("vcl", "vcl_anchored", "vcl_no_kl", "ewc_fields", "metaplastic", "bnn", "ewc")
@@ -164,81 +160,13 @@ def plot_summary(table: list[dict]):
     return fig
 
 
-def plot_curves(rows: list[dict]):
-    """Per protocol (rows) and method (columns): accuracy of every task vs epoch, mean over seeds."""
-    import matplotlib.pyplot as plt
-
-    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
-    methods = [m for m in ALL_METHODS if any(r["method"] == m for r in rows)]
-    fig, axes = plt.subplots(len(protocols), len(methods), figsize=(2.6 * len(methods), 2.2 * len(protocols)),
-                             sharey=True, squeeze=False)
-    for i, protocol in enumerate(protocols):
-        for j, method in enumerate(methods):
-            ax = axes[i][j]
-            mine = [r for r in rows if r["protocol"] == protocol and r["method"] == method
-                    and r["eval_mode"] == primary_mode(method)]
-            ax.set_title(f"{protocol}: {method}", fontsize=7)
-            if not mine:
-                ax.axis("off")
-                continue
-            epochs = sorted({r["epoch"] for r in mine})
-            for task in sorted({r["task_eval"] for r in mine}):
-                curve = [np.mean([r["accuracy"] for r in mine if r["epoch"] == e and r["task_eval"] == task])
-                         for e in epochs]
-                ax.plot(epochs, curve, lw=0.9)
-            ax.set_ylim(0, 1)
-            ax.tick_params(labelsize=6)
-    fig.supxlabel("epoch")
-    fig.supylabel("test accuracy")
-    fig.suptitle("one curve per task; field rule: noisy pass, baselines: shared BN; mean over seeds", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_matrices(matrices: dict):
-    import matplotlib.pyplot as plt
-
-    columns = max(len(entries) for entries in matrices.values())
-    fig, axes = plt.subplots(len(matrices), columns, figsize=(2.2 * columns, 2.3 * len(matrices)), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for row, protocol in enumerate(matrices):
-        for column, key in enumerate(matrices[protocol]):
-            ax, matrix = axes[row][column], np.array(matrices[protocol][key])
-            ax.axis("on")
-            image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
-            ticks = range(0, len(matrix), max(1, len(matrix) // 5))
-            ax.set_xticks(ticks, [t + 1 for t in ticks])
-            ax.set_yticks(ticks, [t + 1 for t in ticks])
-            if len(matrix) <= 5:
-                for (i, j), value in np.ndenumerate(matrix):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
-                            color="black" if value > 0.6 else "white")
-            ax.set_title(f"{protocol}\n{key}", fontsize=6)
-            ax.set_xlabel("task evaluated", fontsize=6)
-            ax.set_ylabel("after training task", fontsize=6)
-            ax.tick_params(labelsize=5)
-    fig.tight_layout()
-    fig.colorbar(image, ax=axes, shrink=0.6, label="test accuracy")
-    return fig
-
-
-# ----------------------------------------------------------------------------- main
-def write_figures(out_dir, table, rows, matrices) -> list:
+def plot(cfg: Config, tables: dict, record: dict) -> dict:
     plot_style()
-    paths = save_figure(plot_summary(table), out_dir, STEM)
-    paths += save_figure(plot_curves(rows), out_dir, f"{STEM}_curves")
-    return paths + save_figure(plot_matrices(matrices), out_dir, f"{STEM}_matrices")
+    return {STEM: plot_summary(record["table"]), f"{STEM}_curves": plot_curves(tables["accuracy"], ALL_METHODS),
+            f"{STEM}_matrices": plot_matrices(record["accuracy_matrices"])}
 
 
-def main(cfg: Config) -> None:
-    out_dir = cfg.output_dir
-    if cfg.replot:
-        meta = read_json(out_dir / f"{STEM}.json")
-        print_written(write_figures(out_dir, meta["table"], read_csv(out_dir / f"{STEM}_accuracy.csv"),
-                                    meta["accuracy_matrices"]))
-        return
-    started = time.time()
+def compute(cfg: Config) -> Computed:
     device, dtype = setup_torch(cfg)
     rows, metrics, matrices = [], [], {}
     for name in cfg.protocols:
@@ -246,7 +174,7 @@ def main(cfg: Config) -> None:
         if not pcfg.methods:
             continue
         print(f"protocol {name}: {', '.join(pcfg.methods)} × {cfg.seeds} seeds")
-        protocol_rows = run_methods(pcfg, (protocol_tasks, (pcfg, name)), f"{STEM}_{name}", out_dir,
+        protocol_rows = run_methods(pcfg, (protocol_tasks, (pcfg, name)), f"{STEM}_{name}", cfg.output_dir,
                                     snapshots=False)
         rows += [{"protocol": name, **row} for row in protocol_rows]
         n_tasks = len(cached_tasks((protocol_tasks, (pcfg, name)), device, dtype))
@@ -254,16 +182,14 @@ def main(cfg: Config) -> None:
         metrics += protocol_metrics
     require(len(metrics) > 0, f"no method of --methods {cfg.methods} belongs to --protocols {cfg.protocols}")
     table = summary_table(metrics)
-    text = markdown(table)
-    print(text)
+    print(markdown(table))
+    return Computed({"rows": metrics, "accuracy": rows}, dict(
+        protocols={name: dataclasses.asdict(PROTOCOLS[name]) for name in cfg.protocols}, table=table,
+        verdicts=verdicts(table), accuracy_matrices=matrices), device=device, texts={"md": markdown(table)})
 
-    # ---- save raw data, then plot
-    paths = [write_csv(out_dir / f"{STEM}.csv", metrics), write_csv(out_dir / f"{STEM}_accuracy.csv", rows)]
-    paths.append(write_json(out_dir / f"{STEM}.json", run_metadata(
-        cfg, started, device, protocols={name: dataclasses.asdict(PROTOCOLS[name]) for name in cfg.protocols},
-        table=table, verdicts=verdicts(table), accuracy_matrices=matrices)))
-    paths.append(write_text(out_dir / f"{STEM}.md", text))
-    print_written(paths + write_figures(out_dir, table, rows, matrices))
+
+def main(cfg: Config) -> None:
+    figure_main(cfg, STEM, compute, plot, tables=("rows", "accuracy"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Continual-learning runs shared by the deep-network scripts: every method × seed on a task sequence
 (`run_methods`: the points of the sweep executor, the σ/K snapshots they write, the store of finished runs), the
-per-method summary, the accuracy plot, and the json fields of a run.
+per-method summary, the accuracy plots (curves per method, accuracy matrices) and the json fields of a run.
 """
 from __future__ import annotations
 
@@ -124,6 +124,69 @@ def plot_accuracy(rows: list[dict], epochs_per_task: int, task_labels: list[str]
     axes[0][len(methods) - 1].legend(loc="lower left")
     fig.tight_layout()
     return fig, list(axes[0][len(methods):])
+
+
+def plot_curves(rows: list[dict], order: tuple[str, ...]):
+    """Per protocol (rows) and method (columns, in `order`): accuracy of every task vs epoch, mean over seeds."""
+    import matplotlib.pyplot as plt
+
+    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
+    methods = [m for m in order if any(r["method"] == m for r in rows)]
+    fig, axes = plt.subplots(len(protocols), len(methods), figsize=(2.6 * len(methods), 2.2 * len(protocols)),
+                             sharey=True, squeeze=False)
+    for i, protocol in enumerate(protocols):
+        for j, method in enumerate(methods):
+            ax = axes[i][j]
+            mine = [r for r in rows if r["protocol"] == protocol and r["method"] == method
+                    and r["eval_mode"] == primary_mode(method)]
+            ax.set_title(f"{protocol}: {method}", fontsize=7)
+            if not mine:
+                ax.axis("off")
+                continue
+            epochs = sorted({r["epoch"] for r in mine})
+            for task in sorted({r["task_eval"] for r in mine}):
+                curve = [np.mean([r["accuracy"] for r in mine if r["epoch"] == e and r["task_eval"] == task])
+                         for e in epochs]
+                ax.plot(epochs, curve, lw=0.9)
+            ax.set_ylim(0, 1)
+            ax.tick_params(labelsize=6)
+    fig.supxlabel("epoch")
+    fig.supylabel("test accuracy")
+    fig.suptitle("one curve per task; field rule: noisy pass, baselines: shared BN; mean over seeds", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_matrices(matrices: dict):
+    """The accuracy matrix R[i, j] (task j after training task i) of every protocol and method."""
+    import matplotlib.pyplot as plt
+
+    columns = max(len(entries) for entries in matrices.values())
+    fig, axes = plt.subplots(len(matrices), columns, figsize=(2.2 * columns, 2.3 * len(matrices)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, protocol in enumerate(matrices):
+        for column, key in enumerate(matrices[protocol]):
+            ax, matrix = axes[row][column], np.array(matrices[protocol][key])
+            ax.axis("on")
+            image = ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+            ticks = range(0, len(matrix), max(1, len(matrix) // 5))
+            ax.set_xticks(ticks, [t + 1 for t in ticks])
+            ax.set_yticks(ticks, [t + 1 for t in ticks])
+            if len(matrix) <= 5:
+                for (i, j), value in np.ndenumerate(matrix):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                            color="black" if value > 0.6 else "white")
+            ax.set_title(f"{protocol}\n{key}", fontsize=6)
+            ax.set_xlabel("task evaluated", fontsize=6)
+            ax.set_ylabel("after training task", fontsize=6)
+            ax.tick_params(labelsize=5)
+    fig.tight_layout()
+    fig.colorbar(image, ax=axes, shrink=0.6, label="test accuracy")
+    return fig
+
+
+# ----------------------------------------------------------------------------- main
 
 
 def run_record(cfg: ContinualConfig, summary: dict, checks: dict, data_name: str) -> dict:

@@ -3,7 +3,7 @@ go, draw the figure from the written files, say what was written, and report a f
 that is done.  A figure script thus holds only its config, its computation and its plot:
 
     def compute(cfg) -> Computed: ...            # the numbers: tables (csv rows) and the record (json fields)
-    def draw(cfg, tables, record) -> Figure: ... # the figure, from the files only (so --replot draws the same)
+    def draw(cfg, tables, record) -> Figure: ... # the figure (or {file stem: figure}), from the files only
     def failure(tables, record) -> str | None    # optional: what did not converge, from the files
     def main(cfg): figure_main(cfg, STEM, compute, draw, failure=failure)
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from harness.errors import SolverError
-from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
+from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json, write_text
 from harness.points import PointStore
 from harness.provenance import run_metadata
 
@@ -29,6 +29,7 @@ class Computed:
     device: str = "cpu"  # the device the numbers were computed on (recorded in the json)
     columns: dict[str, Sequence[str]] = dataclasses.field(default_factory=dict)  # column order per table
     stores: Sequence[PointStore] = ()  # point stores to let go once the outputs are written and nothing failed
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # file extension ("md") -> text of <stem>.<ext>
 
 
 def table_path(out_dir: Path, stem: str, name: str) -> Path:
@@ -46,6 +47,7 @@ def figure_main(cfg, stem: str, compute: Callable, draw: Callable, failure: Call
         csvs = [write_csv(table_path(out_dir, stem, name), rows, computed.columns.get(name))
                 for name, rows in computed.tables.items()]
         write_json(json_path, run_metadata(cfg, started, computed.device, **computed.record))
+        csvs += [write_text(out_dir / f"{stem}.{extension}", text) for extension, text in computed.texts.items()]
         if isinstance(computed.record.get("summary"), str):
             print(computed.record["summary"])
         stores = computed.stores
@@ -54,6 +56,9 @@ def figure_main(cfg, stem: str, compute: Callable, draw: Callable, failure: Call
     if not failed:  # a failed run keeps its finished points for the rerun
         for store in stores:
             store.close()
-    print_written([*csvs, json_path, *save_figure(draw(cfg, written, record), out_dir, stem)])
+    figures = draw(cfg, written, record)
+    figures = figures if isinstance(figures, dict) else {stem: figures}  # several figures: {file stem: figure}
+    print_written([*csvs, json_path, *(path for name, figure in figures.items()
+                                       for path in save_figure(figure, out_dir, name))])
     if failed:
         raise SolverError(failed)

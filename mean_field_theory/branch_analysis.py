@@ -1,9 +1,12 @@
 """The branch analysis shared by the task-1 phase diagram (`mean_field_theory/phase_diagram.py`) and the task-2
 forgetting diagram (`mean_field_theory/forgetting_phase_diagram.py`): for a family of saddle points along α
 (`continuation.Family`), where its poor and good branches end (folds by pseudo-arclength continuation, or the
-saturation q⋆ → 1 extrapolated), the first-order transition where their free entropies are equal, each branch
-cut at its de Almeida–Thouless points into stretches of equal RS stability, and the critical point where the
-coexistence window closes along a parameter.
+saturation q⋆ → 1 extrapolated), the first-order transition where their free entropies are equal, each branch cut at
+its de Almeida–Thouless points into stretches of equal RS stability, the critical point where the coexistence window
+closes along a parameter, the value of a parameter below which RS is stable for every α, and the rows in which a
+diagram stores each of its points.  For the rows of a sweep over an α grid (RS branches and their 1RSB solutions,
+`mean_field_theory/rsb_task1.py`): the first-order transition of RS and of 1RSB, interpolated where Φ(poor) − Φ(good)
+changes sign.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from mean_field_theory.continuation import Family, trace
 
 SATURATION = 3e-8  # a trace stops where 1 − q⋆ falls below this
 SATURATION_FIT = (SATURATION, 1e-5)  # range of 1 − q⋆ used to extrapolate α_sat
+ENDS = ("spinodal_low", "spinodal_high", "transition")  # the branch ends that `coexistence` locates
 
 
 def branch_end(curve) -> tuple[float | None, str, float]:
@@ -56,7 +60,7 @@ def coexistence(family: Family, poor_start, good_start, alpha_poor: float, alpha
     where there is one branch only —, [(branch, solution) along the traced branches], json details).  The
     same method serves the task-1 phase diagram and the task-2 forgetting diagram; `label` names the family in
     messages; `approach_step` is the α step of the plain continuation from `alpha_good` towards the lower fold."""
-    ends = {"spinodal_low": None, "spinodal_high": None, "transition": None}
+    ends = dict.fromkeys(ENDS)
     poor_solution = family.solve(alpha_poor, poor_start)
     if not poor_solution.converged:
         raise SolverError(f"{label}: no converged solution at alpha={alpha_poor} to start from")
@@ -129,6 +133,13 @@ def stability_segments(family: Family, branch: list, label: str, xtol: float = 1
     return segments
 
 
+def branch_stability(family: Family, traced: list, label: str, **keys) -> list[dict]:
+    """`stability_segments` of both branches of `traced` ([(branch, solution)] as from `coexistence`), as table rows:
+    `keys`, the branch and the segment."""
+    return [{**keys, "branch": branch, **segment} for branch in ("poor", "good")
+            for segment in stability_segments(family, [s for name, s in traced if name == branch], label)]
+
+
 def equal_free_entropy(family: Family, poor: list, good: list, low: float, high: float, label: str) -> dict | None:
     """α in (low, high) where Φ_poor = Φ_good; each branch solved from its samples (linear interpolation in α
     of (q, r, q⋆)) and checked to stay on it (|Δr| < 0.02: the branches differ by ≥ 0.1 in r).  A saturating
@@ -164,12 +175,13 @@ def smallest_slope(family: Family, start, alpha_start: float, alpha_stop: float)
 
 
 def critical_parameter(rows: list[dict], parameter: str, family_at, start, alpha_start: float,
-                       alpha_stop: float) -> dict:
+                       alpha_stop: float, spinodal: str = "alpha_spinodal_low") -> dict:
     """Where the coexistence window closes along `parameter`: the root of the smallest dα/ds (positive without
-    folds, negative with them) between the rows' last value without and first value with two branches
-    (brentq to 0.01); None if the rows do not bracket it.  `family_at(value)` is the family there."""
-    with_folds = sorted(row[parameter] for row in rows if row["alpha_spinodal_low"] != "")
-    without = sorted(row[parameter] for row in rows if row["alpha_spinodal_low"] == "")
+    folds, negative with them) between the rows' last value without and first value with two branches (the
+    `spinodal` column empty or not; brentq to 0.01); None if the rows do not bracket it.  `family_at(value)` is
+    the family there."""
+    with_folds = sorted(row[parameter] for row in rows if row[spinodal] != "")
+    without = sorted(row[parameter] for row in rows if row[spinodal] == "")
     pairs = [(a, b) for a, b in zip(sorted(with_folds + without), sorted(with_folds + without)[1:])
              if (a in with_folds) != (b in with_folds)]
     if not pairs:
@@ -179,3 +191,99 @@ def critical_parameter(rows: list[dict], parameter: str, family_at, start, alpha
     value = scipy.optimize.brentq(lambda x: smallest_slope(family_at(x), start, alpha_start, alpha_stop), low, high,
                                   xtol=0.01)
     return {f"critical_{parameter}": value, "bracket": [low, high], "tolerance": 0.01}
+
+
+def largest_replicon(family: Family, start, alpha_start: float, alpha_stop: float) -> float:
+    """max over α of λ_R on a solution curve with a single branch (traced from `alpha_start`, solved there from
+    `start`), refined around the largest traced value by a bounded scalar search."""
+    curve = trace(family, family.solve(alpha_start, start), alpha_stop)
+    solutions = [point.solution for point in curve.points]
+    top = max(range(len(solutions)), key=lambda index: solutions[index].replicon)
+    left, right = solutions[max(top - 1, 0)], solutions[min(top + 1, len(solutions) - 1)]
+
+    def negative(alpha):
+        guess = solutions[top]
+        solution = family.solve(alpha, (guess.q, guess.r, guess.q_star))
+        return -solution.replicon if solution.converged else -guess.replicon
+
+    if left is right:
+        return solutions[top].replicon
+    best = scipy.optimize.minimize_scalar(negative, bounds=(left.alpha, right.alpha), method="bounded",
+                                          options={"xatol": 1e-4})
+    return max(-best.fun, solutions[top].replicon)
+
+
+def at_parameter(stability: list[dict], parameter: str, values, family_at, start, alpha_start: float,
+                 alpha_stop: float) -> dict:
+    """The `parameter` value below which the RS solution is stable for every α: the root of max_α λ_R − 1
+    (`largest_replicon`; brentq to 0.01) between the grid's (`values`) last value where every stretch of
+    `stability` (rows of `branch_stability`) is stable and the first where one is not; None if the grid does not
+    bracket it.  `family_at(value)` is the family there."""
+    unstable = sorted({row[parameter] for row in stability if not row["rs_stable"]})
+    stable = sorted(value for value in values if value not in unstable and value < (unstable[0] if unstable else 0))
+    if not unstable or not stable:
+        return {f"at_{parameter}": None,
+                f"at_{parameter}_reason": f"the {parameter} grid does not bracket the first RS-unstable {parameter}"}
+    low, high = stable[-1], unstable[0]
+    value = scipy.optimize.brentq(lambda x: largest_replicon(family_at(x), start, alpha_start, alpha_stop) - 1.0,
+                                  low, high, xtol=0.01)
+    return {f"at_{parameter}": value, f"at_{parameter}_bracket": [low, high], f"at_{parameter}_tolerance": 0.01}
+
+
+# ---- a diagram's points as rows for its resumable store
+def point_rows(keys: dict, prefix: str, ends: dict, curves: list[dict], segments: list[dict],
+               details: dict) -> list[dict]:
+    """One point of a diagram (`keys`: its parameters) as rows of one kind each, for the resumable store: 'row'
+    (`keys` and the ends from `coexistence` as <prefix>_<end>, empty where None), 'curve', 'stability' (the rows of
+    `branch_stability`) and 'details' (for the json)."""
+    ends = {f"{prefix}_{key}": "" if value is None else value for key, value in ends.items()}
+    return [{**keys, **ends, "kind": "row"}, *({**curve, "kind": "curve"} for curve in curves),
+            *({**segment, "kind": "stability"} for segment in segments),
+            {**keys, "kind": "details", "details": details}]
+
+
+def point_tables(points: list[tuple], finished: dict) -> tuple[dict[str, list[dict]], list[dict]]:
+    """The `point_rows` of every point (`finished` by key, in the order of `points` as for `run_points`) back as
+    tables ('rows', 'curves', 'stability') and the details rows."""
+    results = [row for key, _, _ in points for row in finished[key]]
+    kinds = {"row": "rows", "curve": "curves", "stability": "stability"}
+    return ({name: [row for row in results if row["kind"] == kind] for kind, name in kinds.items()},
+            [row for row in results if row["kind"] == "details"])
+
+
+# ---- the rows of a sweep over an α grid: RS branches ('rs') and the 1RSB solution of each RS-unstable one ('1rsb')
+def mark_split(rows: list[dict], gap: float = 1e-6) -> None:
+    """`split` on every 1RSB row: q₁ − q₀ > gap.  A row without it (x = NaN) is no 1RSB solution of its branch:
+    the iteration from that branch's RS solution fell to q₁ = q₀ (at β = 20, α = 1.6, 1.7: onto the good branch)."""
+    for row in rows:
+        if row["source"] == "1rsb":
+            row["split"] = row["q1"] - row["q0"] > gap
+
+
+def poor_state(at: list[dict], theory: str) -> dict | None:
+    """The poor branch's state at one α: RS, or for '1rsb' the split 1RSB row (RS itself where RS is stable)."""
+    rs = next((row for row in at if row["source"] == "rs" and row["branch"] in ("poor", "unique")), None)
+    if theory == "rs" or rs is None or rs["rs_stable"]:
+        return rs
+    return next((row for row in at if row["source"] == "1rsb" and row["branch"] == rs["branch"] and row["split"]),
+                None)
+
+
+def free_entropy_gaps(rows: list[dict], theory: str) -> list[tuple[float, float]]:
+    """(α, Φ(poor) − Φ(good RS)) wherever both exist; the poor state from `poor_state`."""
+    gaps = []
+    for alpha in sorted({row["alpha"] for row in rows}):
+        at = [row for row in rows if row["alpha"] == alpha]
+        good = next((row for row in at if row["source"] == "rs" and row["branch"] == "good"), None)
+        poor = poor_state(at, theory)
+        if good and poor and poor["branch"] == "poor":
+            gaps.append((alpha, poor["free_entropy"] - good["free_entropy"]))
+    return gaps
+
+
+def transition(gaps: list[tuple[float, float]]) -> float | None:
+    """α where Φ(poor) − Φ(good) changes sign, linearly interpolated between consecutive points of `gaps`."""
+    for (a0, d0), (a1, d1) in zip(gaps, gaps[1:]):
+        if d0 > 0 >= d1:
+            return a0 + (a1 - a0) * d0 / (d0 - d1)
+    return None

@@ -1,15 +1,14 @@
 """Catastrophic forgetting as a phase transition: where the second task's two branches coexist.
 
-Task 2 (docs/theory.md §5) has a first-order transition: besides the gradual branch, which learns task 2 while
-the KL term holds the student near the task-1 reference, there is a branch that learns task 2 perfectly and
-forgets task 1 down to ε_g¹ = arccos(r₀)/π.  This script maps it in two planes, with the fold-location method of
-the task-1 phase diagram (`branch_analysis.coexistence`: pseudo-arclength continuation through the folds,
-spinodals by bisection on the step length, the transition where the free entropies are equal):
-* (α₂, r₀) at γ = 1 — how similar the tasks are;
-* (α₂, γ) at r₀ = 0 — how strongly the prior holds.
-The task-1 reference is Fig. 3's (α₁ = 2, β₁ = 20, thermodynamic branch); β₂ = β₁.  Along each plane the
-critical point, where the coexistence window closes, is the root of the smallest dα₂/ds along the solution
-curve between the last value with one branch and the first with two (`branch_analysis.critical_parameter`).
+Task 2 (docs/theory.md §5) has a first-order transition: besides the gradual branch, which learns task 2 while the KL
+term holds the student near the task-1 reference, there is a branch that learns task 2 perfectly and forgets task 1 down
+to ε_g¹ = arccos(r₀)/π.  This script maps it in the planes (α₂, r₀) at γ = 1 (how similar the tasks are) and (α₂, γ) at
+r₀ = 0 (how strongly the prior holds), with the fold-location method of the task-1 phase diagram
+(`branch_analysis.coexistence`: pseudo-arclength continuation through the folds, spinodals by bisection on the step
+length, the transition where the free entropies are equal).  The task-1 reference is Fig. 3's (α₁ = 2, β₁ = 20,
+thermodynamic branch); β₂ = β₁.  Along each plane the critical point, where the coexistence window closes, is the root
+of the smallest dα₂/ds along the solution curve between the last value with one branch and the first with two
+(`branch_analysis.critical_parameter`).
 
 Outputs: forgetting_phase_diagram.csv (gamma, r0, alpha2_spinodal_low, alpha2_spinodal_high, alpha2_transition;
 empty where one branch only), forgetting_phase_diagram_curves.csv (ε_g¹, ε_g², λ_R along the traced branches),
@@ -31,7 +30,8 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
 from harness.sweep import SweepConfig, run_points
-from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
+from mean_field_theory.branch_analysis import (ENDS, branch_stability, coexistence, critical_parameter, point_rows,
+                                               point_tables)
 from mean_field_theory.continuation import Family
 from mean_field_theory.franz_parisi import NextTask, task1_law
 from mean_field_theory.quadrature import NUMERICS_VERSION
@@ -43,7 +43,6 @@ COLUMNS = ["gamma", "r0", "alpha2_spinodal_low", "alpha2_spinodal_high", "alpha2
 STABILITY_COLUMNS = ["gamma", "r0", "branch", "alpha_from", "alpha_to", "rs_stable", "from", "to", "tolerance"]
 CURVE_COLUMNS = ["gamma", "r0", "branch", "alpha2", "eps_g1", "eps_g2", "q_star", "free_entropy", "replicon",
                  "rs_stable"]
-ENDS = ("spinodal_low", "spinodal_high", "transition")
 NOT_LOCATED = "not located"  # a (γ, r₀) whose branch structure the solver could not follow
 ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the gradual branch
 
@@ -98,16 +97,15 @@ def reference_law(cfg: Config):
 
 
 def forgetting_rows(gamma: float, r0: float, cfg: Config) -> list[dict]:
-    """One (γ, r₀) as rows of one kind each ('row', 'curve', 'details'), for the resumable store.  Where the
+    """One (γ, r₀) as rows of one kind each (`branch_analysis.point_rows`), for the resumable store.  Where the
     perfect-learning branch exists at `alpha_good` apart from a gradual branch that has not ended yet (a strong
     prior holds the student longer), the range is doubled, up to ALPHA_GOOD_LIMIT."""
-    family = Task2Family(reference_law(cfg), gamma, r0, cfg.beta)
+    family, label = Task2Family(reference_law(cfg), gamma, r0, cfg.beta), f"gamma={gamma}, r0={r0}"
     alpha_good = cfg.alpha_good
     try:
         while True:
             ends, traced, details = coexistence(family, family.task.near_reference, HIGH_INIT, cfg.alpha_poor,
-                                                alpha_good, f"gamma={gamma}, r0={r0}",
-                                                approach_step=(alpha_good - cfg.alpha_poor) / 40)
+                                                alpha_good, label, approach_step=(alpha_good - cfg.alpha_poor) / 40)
             if details.get("isola_check", True) or 2 * alpha_good > ALPHA_GOOD_LIMIT:
                 break
             alpha_good *= 2
@@ -115,30 +113,25 @@ def forgetting_rows(gamma: float, r0: float, cfg: Config) -> list[dict]:
         ends, traced, details = dict.fromkeys(ENDS), [], {"kind": NOT_LOCATED, "reason": str(error)}
     details["alpha_good"] = alpha_good
     try:
-        segments = [{"gamma": gamma, "r0": r0, "branch": branch, **segment, "kind": "stability"}
-                    for branch in ("poor", "good") for segment in stability_segments(
-                        family, [solution for name, solution in traced if name == branch], f"gamma={gamma}, r0={r0}")]
+        segments = branch_stability(family, traced, label, gamma=gamma, r0=r0)
     except SolverError as error:  # the branches stand; only their RS stability is not located
         segments, details["stability_reason"] = [], str(error)
-    row = {"gamma": gamma, "r0": r0, **{f"alpha2_{key}": "" if value is None else value for key, value in ends.items()}}
-    return [{**row, "kind": "row"}, *({**family.curve_row(branch, solution), "kind": "curve"}
-                                      for branch, solution in traced), *segments,
-            {"kind": "details", "gamma": gamma, "r0": r0, "details": details}]
+    return point_rows({"gamma": gamma, "r0": r0}, "alpha2", ends,
+                      [family.curve_row(branch, solution) for branch, solution in traced], segments, details)
 
 
 def critical_points(rows: list[dict], cfg: Config) -> dict:
     """The critical r₀ of the γ = 1 plane and the critical γ of the r₀ = 0 plane (None where not bracketed)."""
-    law = reference_law(cfg)
+    law, found = reference_law(cfg), {}
     planes = {"r0": ([row for row in rows if row["gamma"] == 1.0], lambda r0: Task2Family(law, 1.0, r0, cfg.beta)),
               "gamma": ([row for row in rows if row["r0"] == 0.0], lambda gamma: Task2Family(law, gamma, 0.0, cfg.beta))}
-    found = {}
     for parameter, (plane, family_at) in planes.items():
         if len(plane) < 2:
             found[parameter] = {f"critical_{parameter}": None, "reason": "fewer than two points in this plane"}
             continue
-        plane = [{**row, "alpha_spinodal_low": row["alpha2_spinodal_low"]} for row in plane]
         start = family_at(plane[0][parameter]).task.near_reference
-        found[parameter] = critical_parameter(plane, parameter, family_at, start, cfg.alpha_poor, cfg.alpha_good)
+        found[parameter] = critical_parameter(plane, parameter, family_at, start, cfg.alpha_poor, cfg.alpha_good,
+                                              spinodal="alpha2_spinodal_low")
     return found
 
 
@@ -170,11 +163,10 @@ def plot(cfg: Config, tables: dict, summary: dict):
         if critical is not None:
             ax.axhline(critical, color="grey", lw=0.8, label=f"critical {parameter} = {critical:.2f}")
         for row in (row for row in plane if row["alpha2_spinodal_low"] == ""):
-            value, key = row[parameter], f"gamma={row['gamma']:g} r0={row['r0']:g}"
-            kind = summary["per_point"].get(key, {}).get("kind")
-            ax.text(0.03, value, NOT_LOCATED if kind == NOT_LOCATED else "one branch",
+            kind = summary["per_point"].get(f"gamma={row['gamma']:g} r0={row['r0']:g}", {}).get("kind")
+            ax.text(0.03, row[parameter], NOT_LOCATED if kind == NOT_LOCATED else "one branch",
                     transform=ax.get_yaxis_transform(), va="center", fontsize=7)
-            ax.axhline(value, color="grey", lw=0.5, ls=":")
+            ax.axhline(row[parameter], color="grey", lw=0.5, ls=":")
         ax.set(xlabel=r"$\alpha_2$", ylabel=label)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right" if parameter == "gamma" else "upper right")
@@ -187,16 +179,11 @@ def compute(cfg: Config) -> Computed:
     pairs = sorted({(1.0, r0) for r0 in cfg.r0s} | {(gamma, 0.0) for gamma in cfg.gammas})
     points = [(f"gamma={gamma!r} r0={r0!r}", forgetting_rows, (gamma, r0, cfg)) for gamma, r0 in pairs]
     store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-    finished = run_points(cfg, store, points, desc="(gamma, r0)")
-    results = [row for key, _, _ in points for row in finished[key]]
-    rows = [row for row in results if row["kind"] == "row"]
-    details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in results
-               if row["kind"] == "details"}
-    located = [row for row in rows if details[f"gamma={row['gamma']:g} r0={row['r0']:g}"].get("kind") != NOT_LOCATED]
-    return Computed({"rows": rows, "curves": [row for row in results if row["kind"] == "curve"],
-                     "stability": [row for row in results if row["kind"] == "stability"]},
-                    {"critical_points": critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"},
-                     "per_point": details}, stores=[store],
+    tables, found = point_tables(points, run_points(cfg, store, points, desc="(gamma, r0)"))
+    details = {f"gamma={row['gamma']:g} r0={row['r0']:g}": row["details"] for row in found}
+    located = [row for row, point in zip(tables["rows"], found) if point["details"].get("kind") != NOT_LOCATED]
+    critical = critical_points(located, cfg) if cfg.critical else {"reason": "--no-critical"}
+    return Computed(tables, {"critical_points": critical, "per_point": details}, stores=[store],
                     columns={"rows": COLUMNS, "curves": CURVE_COLUMNS, "stability": STABILITY_COLUMNS})
 
 

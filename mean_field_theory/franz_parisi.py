@@ -30,8 +30,9 @@ import torch
 from mean_field_theory.channels import VariationalChannel
 from mean_field_theory.continuation import sweep_branches
 from mean_field_theory.quadrature import N_Z, gaussian_sinh_nodes
-from mean_field_theory.rs_solver import (MAX_EVALUATIONS, RSProblem, RSSolution, eps_g_of, iteration_is_stable,
-                                         rs_stable, single_thread, solve_rs)
+from mean_field_theory.rs_solver import (MAX_EVALUATIONS, RSProblem, RSSolution, SaddlePoint, eps_g_of,
+                                         iteration_is_stable, saddle_point_fields, single_thread,
+                                         solve_rs)
 from mean_field_theory.site_measures import FlatMeasure, LocalMeasure, SiteAverages
 from mean_field_theory.task1 import HIGH_INIT
 
@@ -119,30 +120,16 @@ class ReferenceMeasure(LocalMeasure):
         return self.prior @ kernel, list(self.teachers @ kernel)
 
 
-@dataclasses.dataclass
-class TaskSolution:
-    """Saddle point of a task learned from a reference; (q, r, q⋆) its order parameters (r: its own teacher)."""
+@dataclasses.dataclass(kw_only=True)
+class TaskSolution(SaddlePoint):
+    """Saddle point of a task learned from a reference; (q, r, q⋆) its order parameters (r: its own teacher); the
+    replicon is that of the task's replicas at a fixed reference."""
 
-    alpha: float
-    q: float
-    r: float
-    q_star: float
-    q_hat: float
-    r_hat: float
-    q_star_hat: float
     p: float  # ⟪sgn m⟫ towards this task's teacher (clipped student)
     eps_g: float
     p_teachers: tuple  # the same towards every earlier teacher, oldest first
     m_teachers: tuple  # ⟪w^s ⟨m⟩⟫ of every earlier teacher s
     overlap_reference: float  # ⟪m′⟨m⟩⟫ with the reference m′
-    free_entropy: float
-    converged: bool
-    iterations: int
-    residual: float
-    replicon: float  # of the task's replicas at a fixed reference (rs_solver.RSSolution); RS stable iff < 1
-
-    def as_row(self) -> dict:
-        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
 
     def eps_g_teachers(self) -> list[float]:
         return [eps_g_of(p) for p in self.p_teachers]
@@ -178,10 +165,9 @@ class NextTask:
         with single_thread():
             extras = self.measure.averages(solution.q_hat, solution.r_hat,
                                            solution.q_star_hat - solution.q_hat / 2).extras
-        return TaskSolution(alpha, solution.q, solution.r, solution.q_star, solution.q_hat, solution.r_hat,
-                            solution.q_star_hat, solution.p1, solution.eps_g, tuple(extras["p_teachers"]),
-                            tuple(extras["m_teachers"]), extras["overlap_reference"], solution.free_entropy,
-                            solution.converged, solution.iterations, solution.residual, solution.replicon)
+        return TaskSolution(**saddle_point_fields(solution), p=solution.p1, eps_g=solution.eps_g,
+                            p_teachers=tuple(extras["p_teachers"]), m_teachers=tuple(extras["m_teachers"]),
+                            overlap_reference=extras["overlap_reference"])
 
     def sweep(self, alphas) -> list[dict]:
         """Both branches along α (continuation.sweep_branches): up from the reference, down from near-perfect."""
@@ -200,17 +186,11 @@ class NextTask:
         return law, [*earlier, law]
 
 
-@dataclasses.dataclass
-class Task2Solution:
-    """Franz–Parisi saddle point; (q, r, q⋆) are the task-2 order parameters q₂, r₂, q₂⋆ (r: teacher 2)."""
+@dataclasses.dataclass(kw_only=True)
+class Task2Solution(SaddlePoint):
+    """Franz–Parisi saddle point; (q, r, q⋆) are the task-2 order parameters q₂, r₂, q₂⋆ (r: teacher 2), α is α₂,
+    the replicon that of the task-2 replicas at a fixed task-1 reference."""
 
-    alpha: float  # α₂
-    q: float
-    r: float
-    q_star: float
-    q_hat: float
-    r_hat: float
-    q_star_hat: float
     r0: float
     gamma: float
     T: float  # ⟪⟨m⟩⟫: teacher-1 overlap of the task-2 means
@@ -218,14 +198,6 @@ class Task2Solution:
     p2: float  # ⟪B sgn m⟫: teacher-2 overlap of the clipped task-2 student
     eps_g1: float
     eps_g2: float
-    free_entropy: float
-    converged: bool
-    iterations: int
-    residual: float
-    replicon: float  # of the task-2 replicas at a fixed task-1 reference (rs_solver.RSSolution); RS stable iff < 1
-
-    def as_row(self) -> dict:
-        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
 
 
 class Task2Problem(NextTask):
@@ -238,11 +210,9 @@ class Task2Problem(NextTask):
 
     def solve(self, alpha2: float, init=None, max_evaluations: int = MAX_EVALUATIONS) -> Task2Solution:
         solution = super().solve(alpha2, init, max_evaluations)
-        return Task2Solution(alpha2, solution.q, solution.r, solution.q_star, solution.q_hat, solution.r_hat,
-                             solution.q_star_hat, self.r0, self.gamma, solution.m_teachers[0],
-                             min(max(solution.p_teachers[0], -1.0), 1.0), solution.p, solution.eps_g_teachers()[0],
-                             solution.eps_g, solution.free_entropy, solution.converged, solution.iterations,
-                             solution.residual, solution.replicon)
+        return Task2Solution(**saddle_point_fields(solution), r0=self.r0, gamma=self.gamma, T=solution.m_teachers[0],
+                             p1=min(max(solution.p_teachers[0], -1.0), 1.0), p2=solution.p,
+                             eps_g1=solution.eps_g_teachers()[0], eps_g2=solution.eps_g)
 
 
 def solve_task2(alpha2: float, reference: RSSolution, r0: float, gamma: float = 1.0, beta2: float = 20.0,

@@ -16,7 +16,8 @@ fold, there is one solution for every α.  The critical β is the root of the sm
 Spinodals are located to ≪ 10⁻⁶ in α by bisection on the step length, the transition to 10⁻⁶.
 Replica-symmetry stability (docs/theory.md §3b): every traced solution carries its replicon λ_R; each branch is cut
 into stretches where RS is stable (λ_R < 1) or not at its de Almeida–Thouless points, located to 10⁻⁵ in α, and
-the β below which RS is stable for every α (`at_beta`) is the root of max_α λ_R − 1, located to 0.01.
+the β below which RS is stable for every α (`at_beta`, `branch_analysis.at_parameter`) is the root of
+max_α λ_R − 1, located to 0.01.
 
 Outputs: phase_diagram.csv (beta, alpha_spinodal_low, alpha_spinodal_high, alpha_transition; empty where one
 branch only), phase_diagram_curves.csv (the traced branches: ε_g, q⋆ and λ_R along α), phase_diagram_stability.csv
@@ -31,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.optimize
 
 from harness.command_line import run
 from harness.errors import require
@@ -39,8 +39,9 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
 from harness.sweep import SweepConfig, run_points
-from mean_field_theory.branch_analysis import coexistence, critical_parameter, stability_segments
-from mean_field_theory.continuation import Family, trace
+from mean_field_theory.branch_analysis import (at_parameter, branch_stability, coexistence, critical_parameter,
+                                               point_rows, point_tables)
+from mean_field_theory.continuation import Family
 from mean_field_theory.channels import VariationalChannel
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.rs_solver import RSProblem
@@ -79,56 +80,17 @@ class Task1Family(Family):
 
 
 def phase_rows(beta: float, cfg: Config) -> list[dict]:
-    """One β as rows of one kind each ('row', 'curve', 'stability', 'details'), for the resumable store."""
+    """One β as rows of one kind each (`branch_analysis.point_rows`), for the resumable store."""
     family = Task1Family(beta)
     ends, traced, details = coexistence(family, LOW_INIT, HIGH_INIT, cfg.alpha_poor, cfg.alpha_good, f"beta={beta}")
-    row = {"beta": beta, **{f"alpha_{key}": "" if value is None else value for key, value in ends.items()}}
-    segments = [{"beta": beta, "branch": branch, **segment, "kind": "stability"} for branch in ("poor", "good")
-                for segment in stability_segments(family, [s for name, s in traced if name == branch], f"beta={beta}")]
-    return [{**row, "kind": "row"}, *({**curve_row(beta, branch, solution), "kind": "curve"}
-                                      for branch, solution in traced), *segments,
-            {"kind": "details", "beta": beta, "details": details}]
+    return point_rows({"beta": beta}, "alpha", ends, [curve_row(beta, branch, solution) for branch, solution in traced],
+                      branch_stability(family, traced, f"beta={beta}", beta=beta), details)
 
 
 def curve_row(beta: float, branch: str, solution) -> dict:
     return {"beta": beta, "branch": branch, "alpha": solution.alpha, "eps_g": solution.eps_g,
             "q_star": solution.q_star, "free_entropy": solution.free_entropy, "replicon": solution.replicon,
             "rs_stable": solution.replicon < 1.0}
-
-
-def largest_replicon(beta: float, alpha_start: float, alpha_stop: float) -> float:
-    """max over α of λ_R on the solution curve of one β that has a single branch (traced from `alpha_start`),
-    refined around the largest traced value by a bounded scalar search."""
-    family = Task1Family(beta)
-    curve = trace(family, family.solve(alpha_start, LOW_INIT), alpha_stop)
-    solutions = [point.solution for point in curve.points]
-    top = max(range(len(solutions)), key=lambda index: solutions[index].replicon)
-    left, right = solutions[max(top - 1, 0)], solutions[min(top + 1, len(solutions) - 1)]
-
-    def negative(alpha):
-        guess = solutions[top]
-        solution = family.solve(alpha, (guess.q, guess.r, guess.q_star))
-        return -solution.replicon if solution.converged else -guess.replicon
-
-    if left is right:
-        return solutions[top].replicon
-    best = scipy.optimize.minimize_scalar(negative, bounds=(left.alpha, right.alpha), method="bounded",
-                                          options={"xatol": 1e-4})
-    return max(-best.fun, solutions[top].replicon)
-
-
-def at_beta(stability: list[dict], betas, alpha_start: float, alpha_stop: float) -> dict:
-    """The β below which the RS solution is stable for every α: the root of max_α λ_R − 1 (brentq to 0.01)
-    between the grid's last β where every traced stretch is stable and the first where one is not; None if the
-    grid does not bracket it."""
-    unstable = sorted({row["beta"] for row in stability if not row["rs_stable"]})
-    stable = sorted(beta for beta in betas if beta not in unstable and beta < (unstable[0] if unstable else 0))
-    if not unstable or not stable:
-        return {"at_beta": None, "at_beta_reason": "the beta grid does not bracket the first RS-unstable beta"}
-    low, high = stable[-1], unstable[0]
-    value = scipy.optimize.brentq(lambda beta: largest_replicon(beta, alpha_start, alpha_stop) - 1.0, low, high,
-                                  xtol=0.01)
-    return {"at_beta": value, "at_beta_bracket": [low, high], "at_beta_tolerance": 0.01}
 
 
 # ---- plot
@@ -192,17 +154,14 @@ def plot(cfg: Config, tables: dict, summary: dict):
 def compute(cfg: Config) -> Computed:
     points = [(f"beta={beta!r}", phase_rows, (beta, cfg)) for beta in sorted(cfg.betas)]
     store = sweep_store(cfg, STEM, numerics=NUMERICS_VERSION)
-    finished = run_points(cfg, store, points, desc="beta")
-    results = [row for key, _, _ in points for row in finished[key]]
-    rows = [row for row in results if row["kind"] == "row"]
-    stability = [row for row in results if row["kind"] == "stability"]
-    summary = (critical_parameter(rows, "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
+    tables, details = point_tables(points, run_points(cfg, store, points, desc="beta"))
+    summary = (critical_parameter(tables["rows"], "beta", Task1Family, LOW_INIT, cfg.alpha_poor, cfg.alpha_good)
                if cfg.critical else {"critical_beta": None, "reason": "--no-critical"})
-    summary.update(at_beta(stability, cfg.betas, cfg.alpha_poor, cfg.alpha_good) if cfg.critical else
-                   {"at_beta": None, "at_beta_reason": "--no-critical"})
-    summary["per_beta"] = {f"{row['beta']:g}": row["details"] for row in results if row["kind"] == "details"}
-    return Computed({"rows": rows, "curves": [row for row in results if row["kind"] == "curve"],
-                     "stability": stability}, summary, stores=[store],
+    summary.update(at_parameter(tables["stability"], "beta", cfg.betas, Task1Family, LOW_INIT, cfg.alpha_poor,
+                                cfg.alpha_good)
+                   if cfg.critical else {"at_beta": None, "at_beta_reason": "--no-critical"})
+    summary["per_beta"] = {f"{row['beta']:g}": row["details"] for row in details}
+    return Computed(tables, summary, stores=[store],
                     columns={"rows": COLUMNS, "curves": CURVE_COLUMNS, "stability": STABILITY_COLUMNS})
 
 

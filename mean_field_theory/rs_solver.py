@@ -38,8 +38,12 @@ def eps_g_of(p: float) -> float:
     return math.acos(min(max(p, -1.0), 1.0)) / math.pi
 
 
-@dataclasses.dataclass
-class RSSolution:
+@dataclasses.dataclass(kw_only=True)
+class SaddlePoint:
+    """What every replica-symmetric saddle point reports: the order parameters and their conjugates, the free
+    entropy, the solver's record and the replicon.  A problem's own observables are the fields of its subclass;
+    `as_row` puts them between the conjugates and the free entropy."""
+
     alpha: float
     q: float
     r: float
@@ -47,8 +51,6 @@ class RSSolution:
     q_hat: float
     r_hat: float
     q_star_hat: float
-    p1: float  # E_z⟨sgn m⟩: teacher overlap of the clipped student
-    eps_g: float  # arccos(p1)/π
     free_entropy: float
     converged: bool
     iterations: int  # evaluations of the saddle-point map
@@ -56,7 +58,22 @@ class RSSolution:
     replicon: float = math.nan  # λ_R = α E_out[(ψ'')²] E_z[(⟨m²⟩ − ⟨m⟩²)²]: RS is locally stable iff λ_R < 1
 
     def as_row(self) -> dict:
-        return {**dataclasses.asdict(self), "rs_stable": rs_stable(self.replicon)}
+        values, shared = dataclasses.asdict(self), [field.name for field in dataclasses.fields(SaddlePoint)]
+        order = [*shared[:7], *(name for name in values if name not in shared), *shared[7:]]
+        return {**{name: values[name] for name in order}, "rs_stable": rs_stable(self.replicon)}
+
+
+def saddle_point_fields(solution: SaddlePoint) -> dict:
+    """The shared fields of `solution`, to build another problem's saddle point from it."""
+    return {field.name: getattr(solution, field.name) for field in dataclasses.fields(SaddlePoint)}
+
+
+@dataclasses.dataclass(kw_only=True)
+class RSSolution(SaddlePoint):
+    """The saddle point of one task learned without a reference (task 1, the classical problems)."""
+
+    p1: float  # E_z⟨sgn m⟩: teacher overlap of the clipped student
+    eps_g: float  # arccos(p1)/π
 
 
 def rs_stable(replicon: float) -> bool:
@@ -163,8 +180,9 @@ class RSProblem:
         free_entropy = -q_star_hat * q_star + 0.5 * q_hat * q - r_hat * r + averages.log_z + self.alpha * g_e
         p1 = min(max(averages.sign, -1.0), 1.0)
         replicon = self.alpha * channel_curvature_sq(self.channel, q, r, q_star) * averages.variance_sq
-        return RSSolution(self.alpha, q, r, q_star, q_hat, r_hat, q_star_hat, p1, eps_g_of(p1), free_entropy,
-                          False, self.evaluations, residual, replicon)
+        return RSSolution(alpha=self.alpha, q=q, r=r, q_star=q_star, q_hat=q_hat, r_hat=r_hat, q_star_hat=q_star_hat,
+                          p1=p1, eps_g=eps_g_of(p1), free_entropy=free_entropy, converged=False,
+                          iterations=self.evaluations, residual=residual, replicon=replicon)
 
 
 class EvaluationBudgetSpent(Exception):

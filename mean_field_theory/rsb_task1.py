@@ -9,7 +9,7 @@ tempered HMC of `figures/gibbs_vs_theory.csv` at this β (± 1 s.e. over instanc
 SGD of `figures/fig2b_theory_vs_sgd.csv` (± 1 s.e. over trials), where those committed files have this β.
 The json holds, per α, the comparison of RS and 1RSB with SGD by the one criterion (`single_layer/comparison.py`)
 and the first-order transition of each theory (equal free entropy of the good RS branch and of the poor branch,
-RS or 1RSB).
+RS or 1RSB: `branch_analysis.transition`).
 
 Runtime: ~6 fixed-x solves per α (x from ∂Φ/∂x = 0); the README's figure table (the wall time its json records).
 Command: python mean_field_theory/rsb_task1.py
@@ -29,6 +29,7 @@ from harness.paths import FIGURES_DIR
 from harness.plotting import plot_by_stability, plot_style
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import one_step_rsb
+from mean_field_theory.branch_analysis import free_entropy_gaps, mark_split, transition
 from mean_field_theory.rs_solver import RSSolution
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare
@@ -71,43 +72,6 @@ def point(cfg: Config, alpha: float) -> list[dict]:
                                            tol=cfg.tol)
         rows.append({"source": "1rsb", "branch": row["branch"], **solution.as_row()})
     return rows
-
-
-def mark_split(rows: list[dict], gap: float = 1e-6) -> None:
-    """`split` on every 1RSB row: q₁ − q₀ > gap.  A row without it (x = NaN) is no 1RSB solution of its branch:
-    the iteration from that branch's RS solution fell to q₁ = q₀ (at β = 20, α = 1.6, 1.7: onto the good branch)."""
-    for row in rows:
-        if row["source"] == "1rsb":
-            row["split"] = row["q1"] - row["q0"] > gap
-
-
-def poor_state(at: list[dict], theory: str) -> dict | None:
-    """The poor branch's state at one α: RS, or for '1rsb' the split 1RSB row (RS itself where RS is stable)."""
-    rs = next((row for row in at if row["source"] == "rs" and row["branch"] in ("poor", "unique")), None)
-    if theory == "rs" or rs is None or rs["rs_stable"]:
-        return rs
-    return next((row for row in at if row["source"] == "1rsb" and row["branch"] == rs["branch"] and row["split"]),
-                None)
-
-
-def free_entropy_gaps(rows: list[dict], theory: str) -> list[tuple[float, float]]:
-    """(α, Φ(poor) − Φ(good RS)) wherever both exist; the poor state from `poor_state`."""
-    gaps = []
-    for alpha in sorted({row["alpha"] for row in rows}):
-        at = [row for row in rows if row["alpha"] == alpha]
-        good = next((row for row in at if row["source"] == "rs" and row["branch"] == "good"), None)
-        poor = poor_state(at, theory)
-        if good and poor and poor["branch"] == "poor":
-            gaps.append((alpha, poor["free_entropy"] - good["free_entropy"]))
-    return gaps
-
-
-def transition(gaps: list[tuple[float, float]]) -> float | None:
-    """α where Φ(poor) − Φ(good) changes sign, linearly interpolated between consecutive points of `gaps`."""
-    for (a0, d0), (a1, d1) in zip(gaps, gaps[1:]):
-        if d0 > 0 >= d1:
-            return a0 + (a1 - a0) * d0 / (d0 - d1)
-    return None
 
 
 def committed(stem: str, beta: float, source: str) -> list[dict]:

@@ -7,7 +7,6 @@ over 20 trials; settings of the original script): N = 1000, objective = data ter
 KL, Adam with decoupled weight decay (eps 1e-20), per-α batch size, lr and weight decay of the original, ≤ 2000
 epochs, a trial stops when its test accuracy on 10 000 fresh patterns is 1.  Annotation ε_g ∝ α^−k: least-squares
 fit of ln ε_g vs ln α on the good (high-overlap) theory branch over α ∈ [1.5, 2] (the paper annotates k = 13.1).
-
 Runtime: the README's figure table (the wall time its json records); --quick: a few seconds.
 Command:  python single_layer/fig2b_theory_vs_sgd.py
 """

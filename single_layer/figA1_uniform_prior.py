@@ -1,15 +1,14 @@
 """Appendix Fig. A1a–d — continual learning when task 1 is trained with a uniform prior (KL to h′ = 0).
 
 (a) Task 1 alone, p₁ and ε_g vs α.  Theory: docs/theory.md eqs. 11–16 with κ₁S(m) in the single site, β₁ = κ₁ =
-    100, both branches.  SGD: Adam on E(h) + KL(q_h ‖ q_0) with the original's per-α batch, lr and weight decay,
-    ≤ 2000 epochs, stop at test accuracy 1; points at their own α (docs/original_code.md B12 absent).
+    100, both branches.  SGD: Adam on E(h) + KL(q_h ‖ q_0), ≤ 2000 epochs, stop at test accuracy 1; points at their
+    own α (docs/original_code.md B12 absent).
 (b) ε_g², (c) ε_g¹ vs α₂ for r₀ ∈ {−½, 0, ½}, α₁ = 2.  Theory: the Franz–Parisi potential (docs/theory.md §5) around
     ONE converged branch of the κ₁ = 100 task-1 solution (B2 absent), β₂ = 20, κ₂ = 20 in the saddle point and the
-    observables (B11 absent).  SGD (single_layer/two_tasks.py): task 1 Adam (lr 5e-3, wd 5e-4, batch 32, KL to
-    uniform, 1000 epochs) once per trial batch; task 2 Adam (wd 1e-3, γ KL to the task-1 fields, ≤ 3000 epochs,
-    stop at sgn h = w²) with the original's lr and batch per (r₀, α₂).
-(d) SGD only, α₁ = 1.4, r₀ = 0 (B13 absent): heavy ball, task 1 lr 2e-4, μ 0.9, batch 64, ≤ 4500 epochs, stop at
-    sgn h = w¹; task 2 μ 0.95, γ = 1, ≤ 7500 epochs, the original's batch and lr per α₂.
+    observables (B11 absent).  SGD: task 1 Adam with KL to uniform, 1000 epochs, once per trial batch; task 2 Adam
+    with γ KL to the task-1 fields, ≤ 3000 epochs, stop at sgn h = w².
+(d) SGD only, α₁ = 1.4, r₀ = 0 (B13 absent): heavy ball, task 1 ≤ 4500 epochs, stop at sgn h = w¹; task 2 γ = 1,
+    ≤ 7500 epochs.  Every SGD setting (the original's, per α or (r₀, α₂)): FigA1SGDConfig in single_layer/two_tasks.py.
 Runtime: the README's figure table (the wall time its json records); the cost of the paper's sizes is in docs/scaling.md.
 Points resume after an interruption; those of a --theory_only or --panels run are kept for a later run.
 Command:  python single_layer/figA1_uniform_prior.py [--theory_only] [--panels a b c d] [--trials 20]
@@ -17,8 +16,6 @@ Command:  python single_layer/figA1_uniform_prior.py [--theory_only] [--panels a
 from __future__ import annotations
 
 import dataclasses
-
-import torch
 from typing import ClassVar
 
 from harness.command_line import run
@@ -32,21 +29,19 @@ from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import n_patterns
 from single_layer.theory_refresh import kept_sgd_rows, provenance_of
-from single_layer.training import train_task
-from single_layer.two_tasks import (FigA1SGDConfig, Protocol, agreement_points, draw_forgetting, joint_agreement,
-                                    near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference,
-                                    theory_curve)
+from single_layer.two_tasks import (FigA1SGDConfig, agreement_points, draw_forgetting, joint_agreement,
+                                    near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference, theory_curve,
+                                    uniform_prior_task)
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",
            "branch", "thermodynamic", "q", "r", "q_star", "q2", "r2", "q2_star", "T", "free_entropy",
            "replicon", "rs_stable", "epochs_trained"]
-BOOKKEEPING = ("theory_only", "panels")  # fields besides the run-only ones that change no stored point
 THEORY_FIELDS = ("beta1", "kappa1", "theory_alphas", "sgd_alphas", "alpha1", "reference_branch", "beta2", "gamma",
                  "r0s", "alpha2s", "tol")  # what the theory depends on (its resumable points are kept apart)
-SHARED_FIELDS = ("sgd_alphas", "alpha1", "gamma", "r0s", "alpha2s")  # ... of which the SGD also depends on
+SGD_FIELDS = ("seed", "gamma", *FigA1SGDConfig.__annotations__)  # what the SGD depends on: its settings, seed and γ
 
 
 # ---- hyperparameters
@@ -99,46 +94,14 @@ def theory_a(cfg: Config) -> list[dict]:
             for row in sweep_task1(alphas, beta=cfg.beta1, kappa=cfg.kappa1, tol=cfg.tol)]
 
 
-def sgd_a(cfg: Config, index: int, device: str) -> list[dict]:
-    """Task 1 alone with KL to the uniform prior at one α (Adam, early stop at test accuracy 1)."""
-    alpha = cfg.sgd_alphas[index]
-    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], n_test=cfg.n_test, seed=cfg.seed, device=device)
-    spec = OptimizerSpec("adam", cfg.learning_rates_a[index], weight_decay=cfg.weight_decays_a[index],
-                         batch_size=cfg.batch_sizes_a[index])
-    _, history = train_task(fields, task, spec, cfg.epochs_a, observe=task_observer([task]),
-                            anchor=torch.zeros_like(fields), gamma=1.0, record_every=cfg.epochs_a,
-                            early_stop="test_accuracy")
-    return [{"panel": "a", "alpha": alpha, "source": "sgd", "seed": cfg.seed + trial, "eps_g1":
-             history.final("eps_g1")[trial], "p1": history.final("p1")[trial],
-             "epochs_trained": int(history.stop_epoch[trial])} for trial in range(cfg.trials)]
-
-
-def two_task_points(cfg: Config, panel: str):
-    """Panels b–c (α₁ = 2, every r₀, Adam, task 1 with the uniform prior) or d (α₁ = 1.4, r₀ = 0, heavy ball):
-    the protocol, its (r₀, α₂) points and their task-2 optimisers."""
-    if panel == "bc":
-        protocol = Protocol(n=cfg.n, trials=cfg.trials, seed=cfg.seed, alpha1=cfg.alpha1, spec1=OptimizerSpec(
-            "adam", cfg.lr1_bc, weight_decay=cfg.weight_decay1_bc, batch_size=cfg.batch1_bc), epochs1=cfg.epochs1_bc,
-            uniform_prior=True, stop1=None, gamma=cfg.gamma, epochs2=cfg.epochs2_bc, stop2="teacher")
-        specs = [OptimizerSpec("adam", lr, weight_decay=cfg.weight_decay2_bc, batch_size=batch)
-                 for lr, batch in zip(cfg.learning_rates_bc, cfg.batch_sizes_bc)]
-        return protocol, [(r0, alpha2) for r0 in cfg.r0s for alpha2 in cfg.alpha2s], specs
-    protocol = Protocol(n=cfg.n, trials=cfg.trials, seed=cfg.seed, alpha1=cfg.alpha1_d, spec1=OptimizerSpec(
-        "momentum", cfg.lr1_d, momentum=cfg.momentum1_d, batch_size=cfg.batch1_d), epochs1=cfg.epochs1_d,
-        uniform_prior=False, stop1="teacher", gamma=cfg.gamma, epochs2=cfg.epochs2_d, stop2="teacher")
-    specs = [OptimizerSpec("momentum", lr, momentum=cfg.momentum2_d, batch_size=batch)
-             for lr, batch in zip(cfg.learning_rates_d, cfg.batch_sizes_d)]
-    return protocol, [(cfg.r0_d, alpha2) for alpha2 in cfg.alpha2s], specs
-
-
 def run_sgd(cfg: Config, store: PointStore, device: str) -> tuple[list[dict], dict]:
     rows, state = [], {}
     if wants(cfg, "a"):
-        done = run_points(cfg, store, [(f"sgd a alpha={alpha!r}", sgd_a, (cfg, index, device))
+        done = run_points(cfg, store, [(f"sgd a alpha={alpha!r}", uniform_prior_task, (cfg, index, device))
                                        for index, alpha in enumerate(cfg.sgd_alphas)], desc="SGD a (alpha)")
         rows += [row for found in done.values() for row in found]
     for panel in [panel for panel in ("bc", "d") if wants(cfg, panel)]:
-        protocol, points, specs = two_task_points(cfg, panel)
+        protocol, points, specs = cfg.two_task_panel(panel, cfg.gamma)
         keys = [f"sgd {panel} r0={r0!r} alpha2={alpha2!r}" for r0, alpha2 in points]
         state[panel] = run_sgd_points(cfg, store, protocol, f"sgd {panel} task1", [
             (key, protocol, r0, alpha2, spec, {"panel": panel, "alpha": protocol.alpha1})
@@ -192,19 +155,12 @@ def plot(cfg: Config, tables: dict, record: dict):
     return fig
 
 
-def store_fields(cfg: Config) -> list[str]:
-    """The settings the SGD points depend on."""
-    bookkeeping = (*cfg.run_only_fields, *BOOKKEEPING)
-    return [key for key in config_dict(cfg) if key not in bookkeeping
-            and (key not in THEORY_FIELDS or key in SHARED_FIELDS)]
-
-
 def compute(cfg: Config) -> Computed:
     device, settings = str(torch_setup(cfg)), config_dict(cfg)
     theory_store = PointStore(cfg.output_dir, f"{STEM}_theory", {"numerics": NUMERICS_VERSION,
                                                                  **{key: settings[key] for key in THEORY_FIELDS}})
-    store = PointStore(cfg.output_dir, STEM, {key: settings[key] for key in store_fields(cfg)})
-    kept = kept_sgd_rows(cfg, STEM, store_fields(cfg)) if cfg.refresh_theory else None
+    store = PointStore(cfg.output_dir, STEM, {key: settings[key] for key in SGD_FIELDS})
+    kept = kept_sgd_rows(cfg, STEM, SGD_FIELDS) if cfg.refresh_theory else None
     rows, extra = [], {}
     if wants(cfg, "a"):
         rows += theory_store.fetch("theory a", lambda: theory_a(cfg))

@@ -129,6 +129,41 @@ class FigA1SGDConfig(SweepConfig):
     n: int = bounded(1000, at_least=1)  # input dimension of the SGD runs (N)
     trials: int = bounded(20, at_least=1)  # independent SGD trials (seed + k)
 
+    def spec_a(self, index: int) -> OptimizerSpec:
+        """Panel a's optimiser at its `index`-th α."""
+        return OptimizerSpec("adam", self.learning_rates_a[index], weight_decay=self.weight_decays_a[index],
+                             batch_size=self.batch_sizes_a[index])
+
+    def two_task_panel(self, panel: str, gamma: float) -> tuple[Protocol, list[tuple[float, float]], list]:
+        """Panels b–c (α₁ = 2, every r₀, Adam, task 1 with the uniform prior) or d (α₁ = 1.4, r₀ = 0, heavy ball):
+        the protocol, its (r₀, α₂) points and their task-2 optimisers."""
+        if panel == "bc":
+            protocol = Protocol(n=self.n, trials=self.trials, seed=self.seed, alpha1=self.alpha1, spec1=OptimizerSpec(
+                "adam", self.lr1_bc, weight_decay=self.weight_decay1_bc, batch_size=self.batch1_bc),
+                epochs1=self.epochs1_bc, uniform_prior=True, stop1=None, gamma=gamma, epochs2=self.epochs2_bc,
+                stop2="teacher")
+            specs = [OptimizerSpec("adam", lr, weight_decay=self.weight_decay2_bc, batch_size=batch)
+                     for lr, batch in zip(self.learning_rates_bc, self.batch_sizes_bc)]
+            return protocol, [(r0, alpha2) for r0 in self.r0s for alpha2 in self.alpha2s], specs
+        protocol = Protocol(n=self.n, trials=self.trials, seed=self.seed, alpha1=self.alpha1_d, spec1=OptimizerSpec(
+            "momentum", self.lr1_d, momentum=self.momentum1_d, batch_size=self.batch1_d), epochs1=self.epochs1_d,
+            uniform_prior=False, stop1="teacher", gamma=gamma, epochs2=self.epochs2_d, stop2="teacher")
+        specs = [OptimizerSpec("momentum", lr, momentum=self.momentum2_d, batch_size=batch)
+                 for lr, batch in zip(self.learning_rates_d, self.batch_sizes_d)]
+        return protocol, [(self.r0_d, alpha2) for alpha2 in self.alpha2s], specs
+
+
+
+def uniform_prior_task(cfg: FigA1SGDConfig, index: int, device: str) -> list[dict]:
+    """Fig. A1a: task 1 alone with KL to the uniform prior at the `index`-th α (Adam, stop at test accuracy 1)."""
+    alpha = cfg.sgd_alphas[index]
+    fields, (task,) = sample_trials(cfg.trials, cfg.n, [alpha], n_test=cfg.n_test, seed=cfg.seed, device=device)
+    _, history = train_task(fields, task, cfg.spec_a(index), cfg.epochs_a, observe=task_observer([task]),
+                            anchor=torch.zeros_like(fields), gamma=1.0, record_every=cfg.epochs_a,
+                            early_stop="test_accuracy")
+    return [{"panel": "a", "alpha": alpha, "source": "sgd", "seed": cfg.seed + trial, "eps_g1":
+             history.final("eps_g1")[trial], "p1": history.final("p1")[trial],
+             "epochs_trained": int(history.stop_epoch[trial])} for trial in range(cfg.trials)]
 
 
 @dataclasses.dataclass

@@ -19,7 +19,7 @@ from harness.outputs import read_csv
 from harness.paths import REPO_ROOT
 from harness.points import PointStore
 
-FIG2A = REPO_ROOT / "mean_field_theory" / "fig2a_order_parameters.py"
+FIG2A = REPO_ROOT / "single_layer" / "fig2a_order_parameters.py"
 FIG2B = REPO_ROOT / "single_layer" / "fig2b_theory_vs_sgd.py"
 
 

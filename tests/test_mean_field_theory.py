@@ -203,7 +203,7 @@ def test_invalid_parameters_raise(kwargs):
 
 
 def test_script_reports_non_convergence_with_exit_code_3(tmp_path):
-    result = subprocess.run([sys.executable, "mean_field_theory/fig2a_order_parameters.py", "--alphas", "0.5",
+    result = subprocess.run([sys.executable, "single_layer/fig2a_order_parameters.py", "--alphas", "0.5",
                              "--max_evaluations", "2", "--out_dir", str(tmp_path)], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 3 and "did not converge" in result.stderr

@@ -9,7 +9,7 @@ carries the replicon λ_R of its solution (docs/theory.md §3b): where the therm
 solution is unstable (shaded) and does not describe the Gibbs measure.
 
 Runtime: the README's figure table (the wall time its json records).
-Command: python mean_field_theory/fig2a_order_parameters.py
+Command: python single_layer/fig2a_order_parameters.py
 """
 from __future__ import annotations
 
