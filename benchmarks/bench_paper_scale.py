@@ -33,9 +33,10 @@ from harness.paths import REPO_ROOT
 from harness.plotting import plot_style
 from harness.provenance import run_metadata
 from single_layer.one_task import Fig2cGDConfig
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
 from single_layer.two_tasks import SGD_ALPHA2S, Fig3SGDConfig, FigA1SGDConfig
+from teacher_student import sample_trials
 
 STEM = "bench_paper_scale"
 WORKERS = (1, 2, 8, 64)

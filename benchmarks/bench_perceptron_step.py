@@ -31,8 +31,9 @@ from harness.config import BaseConfig
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.plotting import plot_style
-from single_layer.perceptron import OptimizerSpec, data_term_gradient, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, data_term_gradient, task_observer
 from single_layer.training import train_task
+from teacher_student import n_patterns, sample_trials
 
 STEM = "bench_perceptron_step"
 WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5)}  # (N, α)

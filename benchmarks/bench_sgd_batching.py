@@ -22,8 +22,9 @@ from harness.errors import require
 from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
 from harness.plotting import plot_style
 from harness.provenance import run_metadata
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import n_patterns, sample_trials
 
 STEM = "bench_sgd_batching"
 

@@ -30,7 +30,7 @@ import torch
 
 from field_space import sign
 from harness.devices import torch_generator
-from single_layer.perceptron import sample_trials
+from teacher_student import sample_trials
 
 DTYPE = torch.float64
 TARGET_ACCEPTANCE = 0.7  # of the HMC proposals, per temperature, aimed at during the warm-up
@@ -339,7 +339,7 @@ def overlap_histogram(run: Run, bins: int = 50) -> tuple[np.ndarray, np.ndarray]
 
 
 def task1_instances(n: int, alpha: float, instances: int, seed: int) -> tuple[torch.Tensor, Measure]:
-    """Teachers (D, N) and the task-1 measure of `instances` teacher–student instances (perceptron.sample_trials:
+    """Teachers (D, N) and the task-1 measure of `instances` teacher–student instances (teacher_student.sample_trials:
     the data of SGD trial k is instance k)."""
     _, (task,) = sample_trials(instances, n, [alpha], seed=seed, dtype=DTYPE)
     return task.teacher, Measure(task.inputs, task.labels)

@@ -2,7 +2,7 @@
 
 The measure of task 2 (docs/theory.md §5) is eq. 9 on the task-2 data with the KL term γ KL(m‖m′) to a reference
 m′ that is an equilibrium sample of task 1 (κ₂ = β₂γ; `mean_field_theory.gibbs_sampler`, whose measure has this term).
-Per instance (teacher–student instance k = SGD trial k of Fig. 3: `perceptron.sample_trials`, teachers overlapping
+Per instance (teacher–student instance k = SGD trial k of Fig. 3: `teacher_student.sample_trials`, teachers overlapping
 r₀): (1) the task-1 measure at (α₁, β₁) is sampled by tempered HMC and the last state of its first replica is taken
 as m′; (2) the task-2 measure at (α₂, β₂, γ) with that m′ is sampled, all replicas sharing it (so that the overlap of
 two replicas is the Franz–Parisi q₂).  Both runs must pass the sampler's equilibration test (R̂ between random and
@@ -33,7 +33,7 @@ from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
-from single_layer.perceptron import n_patterns, sample_trials
+from teacher_student import n_patterns, sample_trials
 
 STEM = "gibbs_task2"
 OBSERVABLES = {"eps_g2": "eps_g", "eps_g1": "eps_g_other", "q2": "q", "q2_star": "q_star", "r2": "r"}  # csv: run

@@ -31,7 +31,7 @@ from harness.plotting import plot_by_stability, plot_style
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
 from mean_field_theory.task1 import sweep_task1
-from single_layer.perceptron import n_patterns
+from teacher_student import n_patterns
 
 STEM = "gibbs_vs_theory"
 OBSERVABLES = ("eps_g", "r", "q_star", "q")

@@ -25,7 +25,7 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.sweep import sweep
 from single_layer.one_task import Fig1aSGDConfig, batch_size, learning_curves
-from single_layer.perceptron import n_patterns
+from teacher_student import n_patterns
 
 STEM = "fig1a_learning_curves"
 

@@ -27,8 +27,9 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
 from harness.sweep import SweepConfig, run_points
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import switch_task, train_task
+from teacher_student import n_patterns, sample_trials
 
 STEM = "fig1bc_task_switch"
 

@@ -31,8 +31,9 @@ from harness.plotting import plot_style
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1, sweep_task1
 from single_layer.comparison import compare, eps_g_resolution
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import sample_trials
 
 STEM = "fig2b_diagnostics"
 COLUMNS = ["alpha", "source", "seed", "beta", "branch", "eps_g", "q_star", "r", "q", "epochs_trained"]

@@ -26,8 +26,9 @@ from harness.points import sweep_store
 from harness.sweep import PointsFailed, SweepConfig, run_points
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, compare, eps_g_resolution, tally
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import n_patterns, sample_trials
 
 STEM = "fig2b_theory_vs_sgd"
 

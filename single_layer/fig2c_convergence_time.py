@@ -26,8 +26,9 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.sweep import sweep
 from single_layer.one_task import Fig2cGDConfig
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import sample_trials
 
 STEM = "fig2c_convergence_time"
 

@@ -27,10 +27,10 @@ from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory.task1 import solve_task1
-from single_layer.perceptron import (OptimizerSpec, empirical_test_error, project_self_overlap, sample_trials,
-                                     self_overlap)
+from single_layer.perceptron import OptimizerSpec, empirical_test_error, project_self_overlap, self_overlap
 from single_layer.theory_refresh import kept_sgd_rows, provenance_of
 from single_layer.training import train_task
+from teacher_student import sample_trials
 
 STEM = "fig2d_fixed_self_overlap"
 COLUMNS = ["q_star", "source", "seed", "epoch", "eps_g", "p1", "converged", "replicon", "rs_stable"]

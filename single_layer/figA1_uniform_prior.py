@@ -29,11 +29,11 @@ from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
 from mean_field_theory.task1 import sweep_task1
 from single_layer.comparison import comparison_criterion, tally
-from single_layer.perceptron import n_patterns
 from single_layer.theory_refresh import kept_sgd_rows, provenance_of
 from single_layer.two_tasks import (FigA1SGDConfig, agreement_points, draw_forgetting, joint_agreement,
                                     near_reference_limit, run_sgd_points, sgd_errorbars, solved_reference, theory_curve,
                                     uniform_prior_task)
+from teacher_student import n_patterns
 
 STEM = "figA1_uniform_prior"
 COLUMNS = ["panel", "alpha", "alpha2", "r0", "gamma", "source", "seed", "eps_g1", "eps_g2", "p1", "p2", "converged",

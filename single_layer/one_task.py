@@ -13,8 +13,9 @@ import torch
 
 from harness.errors import require
 from harness.sweep import SweepConfig
-from single_layer.perceptron import OptimizerSpec, n_patterns, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import n_patterns, sample_trials
 
 
 # ---- Fig. 1a: heavy-ball SGD learning curves

@@ -16,8 +16,9 @@ import numpy as np
 from harness.errors import require
 from harness.sweep import SweepConfig
 from mean_field_theory.chain import chain_of_tasks
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import sample_trials
 
 
 @dataclasses.dataclass

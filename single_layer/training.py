@@ -15,8 +15,9 @@ import torch
 
 from field_space import sign
 from harness.errors import SolverError, require
-from single_layer.perceptron import (FieldOptimizer, OptimizerSpec, Task, objective_gradient, perfect_test_accuracy,
+from single_layer.perceptron import (FieldOptimizer, OptimizerSpec, objective_gradient, perfect_test_accuracy,
                                      task_observer)
+from teacher_student import Task
 
 EARLY_STOPS = (None, "test_accuracy", "teacher")
 

@@ -24,8 +24,9 @@ from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
 from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, joint_test
-from single_layer.perceptron import OptimizerSpec, sample_trials, task_observer
+from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
+from teacher_student import sample_trials
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
                   "T", "free_entropy", "replicon", "rs_stable")

@@ -64,3 +64,13 @@ def test_no_import_circle():
     for name in graph:
         if name not in state:
             visit(name, [])
+
+
+def test_the_theory_library_imports_nothing_of_the_simulations():
+    """The theory's modules (mean_field_theory/, scripts aside) stand on the harness, the field primitives and the
+    teacher–student data only: a theory script may compare with SGD, the theory itself never needs it."""
+    known = modules()
+    offences = [f"{name} imports {other}" for name, path in known.items()
+                if name.startswith("mean_field_theory.") and not is_script(path)
+                for other in imports(path, known) if other.startswith(("single_layer.", "deep_networks."))]
+    assert not offences, offences

@@ -11,11 +11,11 @@ import torch
 
 from field_space import sign
 from harness.errors import ConfigError, SolverError
-from single_layer.perceptron import (
-    OptimizerSpec, FieldOptimizer, data_term, data_term_gradient, generalization_error, kl_divergence, kl_gradient,
-    n_patterns, objective_gradient, overlap, perfect_test_accuracy, project_self_overlap, sample_trials,
-    task_observer, empirical_test_error)
+from single_layer.perceptron import (OptimizerSpec, FieldOptimizer, data_term, data_term_gradient,
+                                     generalization_error, kl_divergence, kl_gradient, objective_gradient, overlap,
+                                     perfect_test_accuracy, project_self_overlap, task_observer, empirical_test_error)
 from single_layer.training import train_task, train_two_tasks
+from teacher_student import n_patterns, sample_trials
 
 DOUBLE = torch.float64
 
