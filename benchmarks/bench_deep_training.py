@@ -27,7 +27,7 @@ import torch
 
 from deep_networks.model import FieldLearner, LAYER_SIZES, accuracy, init_fields
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.devices import resolve_device, torch_generator
 from harness.errors import require
 from harness.outputs import print_written, read_csv, save_figure, write_csv, write_json
@@ -40,25 +40,22 @@ STEM = "bench_deep_training"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    batch_size: int = 64  # mini-batch size B
+    batch_size: int = bounded(64, at_least=1)  # mini-batch size B
     hidden: tuple[int, ...] = (512, 512)  # hidden widths (784-512-512-10)
-    steps: int = 100  # timed training steps per repeat
-    repeats: int = 5  # repeats (the median is reported)
-    epoch_steps: int = 500  # steps of one epoch (32 000 / 64)
-    eval_images: int = 9984  # test images per task and evaluation
+    steps: int = bounded(100, at_least=1)  # timed training steps per repeat
+    repeats: int = bounded(5, at_least=1)  # repeats (the median is reported)
+    epoch_steps: int = bounded(500, at_least=1)  # steps of one epoch (32 000 / 64)
+    eval_images: int = bounded(9984, at_least=1)  # test images per task and evaluation
     n_tasks: int = 5  # tasks evaluated after every epoch
     epochs: int = 25  # epochs of a full permuted-MNIST run (for the projection)
     dtype: str = "float32"  # float32 | float64
-    threads: int = 0  # torch CPU threads (0: torch default)
-    seed_counts: tuple[int, ...] = (1, 3)  # numbers of seeds trained as one batched computation
+    threads: int = bounded(0, at_least=0)  # torch CPU threads (0: torch default)
+    seed_counts: tuple[int, ...] = bounded((1, 3), at_least=1)  # numbers of seeds trained as one batched computation
 
     def validate(self) -> None:
         super().validate()
-        require(min(self.batch_size, self.steps, self.repeats, self.epoch_steps, self.eval_images) >= 1,
-                "--batch_size, --steps, --repeats, --epoch_steps and --eval_images must be >= 1")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 0, f"--threads must be >= 0, got {self.threads}")
-        require(len(self.seed_counts) >= 1 and min(self.seed_counts) >= 1, "--seed_counts must be >= 1")
+        require(len(self.seed_counts) >= 1, "--seed_counts needs at least one value")
 
 
 QUICK = {"hidden": (64, 64), "steps": 5, "repeats": 2, "epoch_steps": 10, "eval_images": 200, "n_tasks": 2}

@@ -19,8 +19,7 @@ import torch
 
 from benchmarks.common import benchmark_main, relative_error_bars
 from harness.command_line import run
-from harness.config import BaseConfig
-from harness.errors import require
+from harness.config import BaseConfig, bounded
 from mean_field_theory import monte_carlo, rs_solver, site_measures
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.task1 import task1_reference
@@ -31,22 +30,17 @@ STEM = "bench_franz_parisi"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    alpha1: float = 2.0  # task-1 data density of the reference
-    beta: float = 20.0  # β₁ = β₂
-    alpha2: float = 1.0  # α₂ of the benchmark point
-    r0: float = 0.5  # teacher overlap of the benchmark point
-    gamma: float = 1.0  # KL weight (κ₂ = βγ)
-    mc_energy: tuple[int, int] = (10000, 10000)  # original sample sizes of the energy term (z, x)
-    mc_site: tuple[int, int, int, int] = (500, 500, 500, 500)  # original sample sizes of the site term (z, m₁, x, m)
-    mc_repeats: int = 3  # independent Monte-Carlo evaluations (spread)
+    alpha1: float = bounded(2.0, above=0)  # task-1 data density of the reference
+    beta: float = bounded(20.0, above=0)  # β₁ = β₂
+    alpha2: float = bounded(1.0, above=0)  # α₂ of the benchmark point
+    r0: float = bounded(0.5, at_least=-1, at_most=1)  # teacher overlap of the benchmark point
+    gamma: float = bounded(1.0, at_least=0)  # KL weight (κ₂ = βγ)
+    mc_energy: tuple[int, int] = bounded((10000, 10000), at_least=10)  # original sample sizes of the energy term (z, x)
+    mc_site: tuple[int, int, int, int] = bounded(  # original sample sizes of the site term (z, m₁, x, m)
+        (500, 500, 500, 500), at_least=10)
+    mc_repeats: int = bounded(3, at_least=2)  # independent Monte-Carlo evaluations (spread)
     panel_alpha2s: tuple[float, ...] = (0.01, 0.1) + tuple(0.5 * k for k in range(1, 15))  # Fig. 3's γ = 1 grid
-    panel_r0s: tuple[float, ...] = (-0.5, 0.0, 0.5)  # r₀ of the timed panel
-
-    def validate(self):
-        super().validate()
-        require(self.alpha1 > 0 and self.beta > 0 and self.alpha2 > 0 and self.gamma >= 0, "invalid α, β or γ")
-        require(abs(self.r0) <= 1 and all(abs(r0) <= 1 for r0 in self.panel_r0s), "r0 must be in [-1, 1]")
-        require(min(*self.mc_energy, *self.mc_site) >= 10 and self.mc_repeats >= 2, "sample sizes too small")
+    panel_r0s: tuple[float, ...] = bounded((-0.5, 0.0, 0.5), at_least=-1, at_most=1)  # r₀ of the timed panel
 
 
 QUICK = {"mc_energy": (500, 500), "mc_site": (50, 50, 50, 50), "mc_repeats": 2, "panel_alpha2s": (0.5, 1.0),

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.common import benchmark_main
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.plotting import plot_style
@@ -34,23 +34,21 @@ STEM = "bench_gibbs_sampler"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    ns: tuple[int, ...] = (200, 400, 800)  # system sizes N
-    alpha: float = 1.3  # data density (α)
-    beta: float = 20.0  # target inverse temperature (β)
-    beta_min: float = 5.0  # hottest rung (as gibbs_vs_theory)
+    ns: tuple[int, ...] = bounded((200, 400, 800), at_least=2)  # system sizes N
+    alpha: float = bounded(1.3, above=0)  # data density (α)
+    beta: float = bounded(20.0, above=0)  # target inverse temperature (β)
+    beta_min: float = bounded(5.0, above=0)  # hottest rung (as gibbs_vs_theory)
     rungs_per_unit: float = 0.75  # rungs per unit of ln(β/β_min)·√N (as gibbs_vs_theory)
-    instances: int = 4  # disorder samples
-    replicas: int = 4  # chains per instance and rung
-    sweeps: int = 4000  # warm-up + recorded sweeps of the projected point (gibbs_vs_theory: 1000 + 3000)
-    leapfrog: int = 10  # leapfrog steps per proposal
-    repeats: int = 5  # alternating timings per mode (median reported)
+    instances: int = bounded(4, at_least=1)  # disorder samples
+    replicas: int = bounded(4, at_least=1)  # chains per instance and rung
+    sweeps: int = bounded(  # warm-up + recorded sweeps of the projected point (gibbs_vs_theory: 1000 + 3000)
+        4000, at_least=1)
+    leapfrog: int = bounded(10, at_least=1)  # leapfrog steps per proposal
+    repeats: int = bounded(5, at_least=1)  # alternating timings per mode (median reported)
 
     def validate(self):
         super().validate()
-        require(len(self.ns) > 0 and min(self.ns) >= 2, f"--ns must be >= 2, got {self.ns}")
-        require(self.alpha > 0 and self.beta > 0 and self.beta_min > 0, "--alpha, --beta, --beta_min must be > 0")
-        require(min(self.instances, self.replicas, self.sweeps, self.leapfrog, self.repeats) >= 1,
-                "--instances, --replicas, --sweeps, --leapfrog, --repeats must be >= 1")
+        require(len(self.ns) > 0, "--ns needs at least one value")
 
 
 QUICK = {"ns": (40,), "repeats": 2, "instances": 2, "replicas": 2}

@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.devices import torch_setup
-from harness.errors import require
 from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
 from harness.paths import REPO_ROOT
 from harness.plotting import plot_style
@@ -45,16 +44,11 @@ WORKERS = (1, 2, 8, 64)
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    timed_steps: int = 20  # full-batch steps timed per configuration
-    timed_epochs: int = 2  # minibatch epochs timed per configuration (Fig. A1)
-    scale: float = 1.0  # fraction of the paper's N (the --quick smoke run uses a small one)
-    threads: int = 1  # torch CPU threads (core-hours are per thread)
-
-    def validate(self):
-        super().validate()
-        require(self.timed_steps >= 2 and self.timed_epochs >= 1, "--timed_steps >= 2 and --timed_epochs >= 1")
-        require(0 < self.scale <= 1, f"--scale must be in (0, 1], got {self.scale}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+    timed_steps: int = bounded(20, at_least=2)  # full-batch steps timed per configuration
+    timed_epochs: int = bounded(2, at_least=1)  # minibatch epochs timed per configuration (Fig. A1)
+    scale: float = bounded(  # fraction of the paper's N (the --quick smoke run uses a small one)
+        1.0, above=0, at_most=1)
+    threads: int = bounded(1, at_least=1)  # torch CPU threads (core-hours are per thread)
 
 
 QUICK = {"timed_steps": 2, "timed_epochs": 1, "scale": 0.1}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.common import benchmark_main
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.errors import require
 from harness.points import PointStore
 from harness.sweep import run_points
@@ -32,16 +32,16 @@ STEM = "bench_parallel_sweeps"
 @dataclasses.dataclass
 class Config(BaseConfig):
     alphas: tuple[float, ...] = (1.5, 1.51, 1.52, 1.53, 1.54, 1.55, 1.56, 1.57)  # points of equal cost (Fig. 1a at α)
-    n: int = 1000  # input dimension of the timed SGD
-    trials: int = 10  # trials per point
-    epochs: int = 500  # epochs per point (a sweep long enough that starting the pool is a small part of it)
-    parallel_workers: int = 2  # processes of the parallel run
-    overhead_points: int = 200  # empty points sent to the Dask cluster
+    n: int = bounded(1000, at_least=1)  # input dimension of the timed SGD
+    trials: int = bounded(10, at_least=1)  # trials per point
+    epochs: int = bounded(  # epochs per point (a sweep long enough that starting the pool is a small part of it)
+        500, at_least=1)
+    parallel_workers: int = bounded(2, at_least=2)  # processes of the parallel run
+    overhead_points: int = bounded(200, at_least=1)  # empty points sent to the Dask cluster
 
     def validate(self):
         super().validate()
-        require(len(self.alphas) >= 2 and min(self.n, self.trials, self.epochs, self.overhead_points) >= 1
-                and self.parallel_workers >= 2, "need >= 2 alphas and workers, positive sizes")
+        require(len(self.alphas) >= 2, f"--alphas needs at least two values, got {self.alphas}")
 
 
 QUICK = {"alphas": (1.0, 2.0), "n": 60, "trials": 2, "epochs": 5, "overhead_points": 10}

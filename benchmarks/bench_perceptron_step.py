@@ -27,9 +27,8 @@ import torch
 
 from benchmarks.common import benchmark_main
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.devices import torch_setup
-from harness.errors import require
 from harness.plotting import plot_style
 from single_layer.perceptron import OptimizerSpec, data_term_gradient, task_observer
 from single_layer.training import train_task
@@ -42,15 +41,11 @@ WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5)}  # (N, α)
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    trials: int = 20  # trials per point (20 in Figs. 3 and 2c)
-    repeats: int = 7  # alternating timings of each mode (median reported)
-    steps: int = 200  # Adam steps of the whole-run comparison (Fig. 3 task 1: lr 1e-3, wd 1e-3, full batch)
-    scale: float = 1.0  # factor on N of both workloads (a smaller machine, or --quick)
-
-    def validate(self):
-        super().validate()
-        require(self.trials >= 1 and self.repeats >= 1 and self.steps >= 1, "--trials, --repeats, --steps >= 1")
-        require(0 < self.scale <= 1, f"--scale must be in (0, 1], got {self.scale}")
+    trials: int = bounded(20, at_least=1)  # trials per point (20 in Figs. 3 and 2c)
+    repeats: int = bounded(7, at_least=1)  # alternating timings of each mode (median reported)
+    steps: int = bounded(  # Adam steps of the whole-run comparison (Fig. 3 task 1: lr 1e-3, wd 1e-3, full batch)
+        200, at_least=1)
+    scale: float = bounded(1.0, above=0, at_most=1)  # factor on N of both workloads (a smaller machine, or --quick)
 
 
 QUICK = {"trials": 2, "repeats": 2, "steps": 5, "scale": 0.05}

@@ -16,7 +16,7 @@ import time
 import torch
 
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.outputs import print_written, read_csv, read_json, save_figure, write_csv, write_json
@@ -32,23 +32,20 @@ STEM = "bench_sgd_batching"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    n: int = 1000  # input dimension (N)
-    alpha: float = 1.0  # data density P/N (α)
-    trials: int = 20  # independent trials
-    epochs: int = 200  # training epochs per trial
-    batch_size: int = 64  # Adam minibatch size
-    lr: float = 0.002  # Adam learning rate (η)
-    weight_decay: float = 0.03  # decoupled Adam weight decay
+    n: int = bounded(1000, at_least=1)  # input dimension (N)
+    alpha: float = bounded(1.0, above=0)  # data density P/N (α)
+    trials: int = bounded(20, at_least=1)  # independent trials
+    epochs: int = bounded(200, at_least=1)  # training epochs per trial
+    batch_size: int = bounded(64, at_least=1)  # Adam minibatch size
+    lr: float = bounded(0.002, above=0)  # Adam learning rate (η)
+    weight_decay: float = bounded(0.03, at_least=0)  # decoupled Adam weight decay
     dtype: str = "float32"  # torch dtype (float32 | float64)
-    threads: int = 1  # torch CPU threads
+    threads: int = bounded(1, at_least=1)  # torch CPU threads
 
     def validate(self):
         super().validate()
-        require(self.n >= 1 and self.trials >= 1 and self.epochs >= 1, "--n, --trials, --epochs must be >= 1")
-        require(self.alpha > 0 and n_patterns(self.alpha, self.n) >= 1, "--alpha must give >= 1 pattern")
-        require(self.batch_size >= 1 and self.lr > 0 and self.weight_decay >= 0, "invalid optimiser settings")
+        require(n_patterns(self.alpha, self.n) >= 1, "--alpha must give >= 1 pattern")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
 
 
 QUICK = {"n": 60, "trials": 2, "epochs": 3}

@@ -22,7 +22,7 @@ import torch
 
 from benchmarks.common import benchmark_main, relative_error_bars
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.errors import require
 from mean_field_theory import channels, monte_carlo, rs_solver, site_measures
 from mean_field_theory.quadrature import refined as refined_rules
@@ -34,20 +34,18 @@ STEM = "bench_task1_solver"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    alpha: float = 2.0  # α of the benchmark point (hardest: narrow layers)
-    beta: float = 20.0  # inverse temperature β
+    alpha: float = bounded(2.0, above=0)  # α of the benchmark point (hardest: narrow layers)
+    beta: float = bounded(20.0, above=0)  # inverse temperature β
     order_params: tuple[float, ...] = (0.98767, 0.99301, 0.98801)  # (q, r, q⋆) near the good branch at α = 2, β = 20
-    mc_z: int = 10000  # original Monte-Carlo sample size in z
-    mc_x: int = 20000  # original Monte-Carlo sample size in x (energy term)
-    mc_m: int = 10000  # original Monte-Carlo sample size in m (single site)
-    mc_repeats: int = 4  # independent Monte-Carlo evaluations to measure the spread
+    mc_z: int = bounded(10000, at_least=10)  # original Monte-Carlo sample size in z
+    mc_x: int = bounded(20000, at_least=10)  # original Monte-Carlo sample size in x (energy term)
+    mc_m: int = bounded(10000, at_least=10)  # original Monte-Carlo sample size in m (single site)
+    mc_repeats: int = bounded(4, at_least=2)  # independent Monte-Carlo evaluations to measure the spread
     sweep_alphas: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 201))  # timed sweep: Fig. 2a's grid
 
     def validate(self):
         super().validate()
-        require(self.alpha > 0 and self.beta > 0, "--alpha and --beta must be > 0")
         require(len(self.order_params) == 3, "--order_params takes q r q_star")
-        require(min(self.mc_z, self.mc_x, self.mc_m) >= 10 and self.mc_repeats >= 2, "sample sizes too small")
 
 
 QUICK = {"mc_z": 400, "mc_x": 800, "mc_m": 400, "mc_repeats": 2, "sweep_alphas": (0.5, 1.0)}

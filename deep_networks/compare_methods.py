@@ -43,6 +43,7 @@ from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import cached_tasks, permuted_tasks, resolve_data
 from deep_networks.metrics import compare, markdown, metric_rows, summary_table
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_generator
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -82,8 +83,10 @@ QUICK_SETTINGS = {"epochs_per_task": 1, "n_train": 400, "eval_images": 100, "ewc
 class Config(ContinualConfig):
     protocols: tuple[str, ...] = ("pmnist", "mnist_fashion")  # any of pmnist mnist_fashion pmnist_native pmnist_10 pmnist_20
     methods: tuple[str, ...] = ALL_METHODS  # methods to run (each protocol runs those of its list, in its order)
-    seeds: int = 3  # seeds per method and protocol (seed, seed+1, ...); the task sequence is the same for all
-    anchor_weight: float = 2e-4  # λ of vcl_anchored (2e-3, the ELBO weight B/n_train, blocks later tasks)
+    seeds: int = bounded(  # seeds per method and protocol (seed, seed+1, ...); the task sequence is the same for all
+        3, at_least=1)
+    anchor_weight: float = bounded(  # λ of vcl_anchored (2e-3, the ELBO weight B/n_train, blocks later tasks)
+        2e-4, at_least=0)
     diagnostic_modes: tuple[str, ...] = ()  # no extra evaluation modes of the field rule (see permuted_mnist.py)
 
     def validate(self) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 from typing import ClassVar
 
 from deep_networks.model import EVAL_MODES
-from harness.config import config_dict
+from harness.config import bounded, config_dict
 from harness.errors import require
 from harness.sweep import SweepConfig
 
@@ -44,53 +44,47 @@ class ContinualConfig(SweepConfig):
     """Fields shared by the continual-learning scripts; each script overrides the paper defaults it changes."""
 
     methods: tuple[str, ...] = ("vcl",)  # any of vcl vcl_no_kl vcl_anchored vcl_fixed_beta ewc_fields metaplastic bnn ewc
-    seeds: int = 1  # number of seeds (seed, seed+1, ...)
-    epochs_per_task: int = 5  # epochs per task (E)
-    n_train: int = 32000  # training images per task (the first n_train in file order)
-    batch_size: int = 64  # mini-batch size B (summed cross-entropy)
-    lr: float = 0.01  # Adam learning rate (betas 0.9/0.99, eps 1e-8, never reset)
-    beta_max: float = 10.0  # β schedule β_max·tanh(offset + slope·g/total_epochs)
+    seeds: int = bounded(1, at_least=1)  # number of seeds (seed, seed+1, ...)
+    epochs_per_task: int = bounded(5, at_least=1)  # epochs per task (E)
+    n_train: int = bounded(32000, at_most=60000)  # training images per task (the first n_train in file order)
+    batch_size: int = bounded(64, at_least=1)  # mini-batch size B (summed cross-entropy)
+    lr: float = bounded(0.01, above=0, below=1)  # Adam learning rate (betas 0.9/0.99, eps 1e-8, never reset)
+    beta_max: float = bounded(10.0, above=0)  # β schedule β_max·tanh(offset + slope·g/total_epochs)
     beta_offset: float = 0.1  # offset of the β schedule
     beta_slope: float = 2.0  # slope of the β schedule (2 permuted MNIST, 1 MNIST→Fashion)
-    fixed_beta: float = 1.781  # β of vcl_fixed_beta (default: the schedule's first value, i.e. no annealing)
-    anchor_weight: float = 0.002  # λ of vcl_anchored, KL weight per mini-batch (B/n_train: the ELBO weight)
-    hidden: tuple[int, ...] = (512, 512)  # hidden layer widths
-    eval_images: int = 9984  # random test images per evaluation (156·64 as the original)
+    fixed_beta: float = bounded(  # β of vcl_fixed_beta (default: the schedule's first value, i.e. no annealing)
+        1.781, above=0)
+    anchor_weight: float = bounded(  # λ of vcl_anchored, KL weight per mini-batch (B/n_train: the ELBO weight)
+        0.002, at_least=0)
+    hidden: tuple[int, ...] = bounded((512, 512), at_least=1)  # hidden layer widths
+    eval_images: int = bounded(  # random test images per evaluation (156·64 as the original)
+        9984, at_least=1, at_most=10000)
     diagnostic_modes: tuple[str, ...] = ("mean", "binary")  # extra evaluation modes at the end of each task
     dtype: str = "float32"  # float32 | float64
     synthetic: bool = False  # synthetic data instead of MNIST (always on with --quick)
     data_root: str = ""  # folder with MNIST/raw and FashionMNIST/raw (default: $VCL_DATA_ROOT or data/)
     path_fields: ClassVar[tuple[str, ...]] = (*SweepConfig.path_fields, "data_root")
     resume: bool = False  # continue an interrupted run from its last finished epoch, reuse finished method×seed runs
-    bnn_lr: float = 0.005  # learning rate of the binarized baselines (metaplastic Adam, betas 0.9/0.999, reset per task)
-    bnn_batch_size: int = 100  # mini-batch size of the binarized baselines (mean cross-entropy)
-    bnn_weight_decay: float = 1e-7  # L2 decay of the binarized baselines
-    meta: float = 1.35  # metaplasticity strength m of `metaplastic` (Laborieux: 1.35 permuted MNIST, 1.5 MNIST→Fashion)
-    ewc_lambda: float = 5000.0  # EWC weight λ (`ewc`, `ewc_fields`), in units of the mean per-image loss
-    ewc_samples: int = 1000  # training images per task for the empirical Fisher (at most n_train; the baseline's: 5000)
+    bnn_lr: float = (  # learning rate of the binarized baselines (metaplastic Adam, betas 0.9/0.999, reset per task)
+        bounded(0.005, above=0, below=1))
+    bnn_batch_size: int = bounded(100, at_least=2)  # mini-batch size of the binarized baselines (mean cross-entropy)
+    bnn_weight_decay: float = bounded(1e-7, at_least=0)  # L2 decay of the binarized baselines
+    meta: float = (  # metaplasticity strength m of `metaplastic` (Laborieux: 1.35 permuted MNIST, 1.5 MNIST→Fashion)
+        bounded(1.35, at_least=0))
+    ewc_lambda: float = bounded(  # EWC weight λ (`ewc`, `ewc_fields`), in units of the mean per-image loss
+        5000.0, at_least=0)
+    ewc_samples: int = (  # training images per task for the empirical Fisher (at most n_train; the baseline's: 5000)
+        bounded(1000, at_least=1))
     batch_seeds: bool = True  # train the seeds of a field-rule method as one batched computation (a seed dimension)
 
     def validate(self) -> None:
         super().validate()
         unknown = sorted(set(self.methods) - set(METHODS))
         require(not unknown and len(self.methods) > 0, f"--methods must be among {sorted(METHODS)}, got {unknown}")
-        require(self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}")
-        require(self.epochs_per_task >= 1, f"--epochs_per_task must be >= 1, got {self.epochs_per_task}")
-        require(self.batch_size >= 1, f"--batch_size must be >= 1, got {self.batch_size}")
         require(self.n_train >= self.batch_size, f"--n_train must be >= batch_size, got {self.n_train}")
-        require(self.n_train <= 60000, f"--n_train must be <= 60000 (MNIST training set), got {self.n_train}")
-        require(0 < self.lr < 1, f"--lr must be in (0, 1), got {self.lr}")
-        require(self.beta_max > 0 and self.fixed_beta > 0, "--beta_max and --fixed_beta must be > 0")
-        require(self.anchor_weight >= 0, f"--anchor_weight must be >= 0, got {self.anchor_weight}")
-        require(all(width >= 1 for width in self.hidden), f"--hidden widths must be >= 1, got {self.hidden}")
-        require(1 <= self.eval_images <= 10000, f"--eval_images must be in [1, 10000], got {self.eval_images}")
         require(set(self.diagnostic_modes) <= set(EVAL_MODES[1:]), "--diagnostic_modes must be among mean binary")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(0 < self.bnn_lr < 1 and self.bnn_batch_size >= 2, "--bnn_lr must be in (0, 1), --bnn_batch_size >= 2")
         require(self.n_train >= self.bnn_batch_size, f"--n_train must be >= bnn_batch_size, got {self.n_train}")
-        require(self.bnn_weight_decay >= 0 and self.meta >= 0, "--bnn_weight_decay and --meta must be >= 0")
-        require(self.ewc_lambda >= 0, f"--ewc_lambda must be >= 0, got {self.ewc_lambda}")
-        require(self.ewc_samples >= 1, f"--ewc_samples must be >= 1, got {self.ewc_samples}")
 
 
 def fingerprint(cfg: ContinualConfig) -> dict:

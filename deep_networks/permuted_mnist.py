@@ -28,8 +28,8 @@ from deep_networks.continual import plot_accuracy, run_methods, run_record, setu
 from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import permuted_tasks, resolve_data
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_generator
-from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 
@@ -39,15 +39,11 @@ STEM = "permuted_mnist"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(ContinualConfig):
-    n_tasks: int = 5  # number of permuted tasks (T)
-    epochs_per_task: int = 5  # epochs per task (E)
-    n_train: int = 32000  # training images per task (60000 = the full set)
-    lr: float = 0.01  # Adam learning rate (η)
+    n_tasks: int = bounded(5, at_least=1)  # number of permuted tasks (T)
+    epochs_per_task: int = bounded(5, at_least=1)  # epochs per task (E)
+    n_train: int = bounded(32000, at_most=60000)  # training images per task (60000 = the full set)
+    lr: float = bounded(0.01, above=0, below=1)  # Adam learning rate (η)
     beta_slope: float = 2.0  # β = 10 tanh(0.1 + slope·g/(T·E))
-
-    def validate(self) -> None:
-        super().validate()
-        require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
 
 
 QUICK = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images": 200,

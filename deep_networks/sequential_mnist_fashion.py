@@ -22,6 +22,7 @@ from deep_networks.continual import plot_accuracy, run_methods, run_record, setu
 from deep_networks.continual_config import ContinualConfig
 from deep_networks.image_tasks import resolve_data
 from harness.command_line import run
+from harness.config import bounded
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 
@@ -32,11 +33,11 @@ DATASET_ORDER = ("mnist", "fashion")
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(ContinualConfig):
-    epochs_per_task: int = 40  # epochs on MNIST, then on Fashion-MNIST (E1 = E2)
-    n_train: int = 32000  # training images per dataset (the first n_train)
-    lr: float = 0.005  # Adam learning rate (η)
+    epochs_per_task: int = bounded(40, at_least=1)  # epochs on MNIST, then on Fashion-MNIST (E1 = E2)
+    n_train: int = bounded(32000, at_most=60000)  # training images per dataset (the first n_train)
+    lr: float = bounded(0.005, above=0, below=1)  # Adam learning rate (η)
     beta_slope: float = 1.0  # β = 10 tanh(0.1 + slope·g/(E1 + E2))
-    fixed_beta: float = 1.120  # β of vcl_fixed_beta (the schedule's first value)
+    fixed_beta: float = bounded(1.120, above=0)  # β of vcl_fixed_beta (the schedule's first value)
 
 
 QUICK = {"epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images": 200,

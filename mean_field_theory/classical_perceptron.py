@@ -25,7 +25,7 @@ import scipy.optimize
 from scipy.special import log_ndtr
 
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.errors import SolverError, require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
@@ -48,18 +48,17 @@ NISHIMORI_REFERENCE = "Gyorgyi (1990) RS equations on the Nishimori line q = r, 
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    q_alphas: tuple[float, ...] = (0.5, 1.0, 1.3)  # α at which the binary teacher–student overlap q is reported
-    curve_alphas: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 21))  # α grid of the plotted curves
-    large_alphas: tuple[float, ...] = (100.0, 200.0, 400.0)  # α used to extrapolate α·ε_g (spherical)
-    spinodal_tol: float = 1e-4  # bisection tolerance on the spinodal α
+    q_alphas: tuple[float, ...] = bounded(  # α at which the binary teacher–student overlap q is reported
+        (0.5, 1.0, 1.3), above=0)
+    curve_alphas: tuple[float, ...] = bounded(  # α grid of the plotted curves
+        tuple(round(0.1 * k, 1) for k in range(1, 21)), above=0)
+    large_alphas: tuple[float, ...] = bounded((100.0, 200.0, 400.0), above=0)  # α used to extrapolate α·ε_g (spherical)
+    spinodal_tol: float = bounded(1e-4, above=0, below=0.1)  # bisection tolerance on the spinodal α
     tol: float = 1e-10  # solver tolerance on max |T(x) − x|
 
     def validate(self):
         super().validate()
-        for name in ("q_alphas", "curve_alphas", "large_alphas"):
-            require(all(alpha > 0 for alpha in getattr(self, name)), f"--{name} must all be > 0")
         require(len(self.large_alphas) >= 2, "--large_alphas needs at least two values for the extrapolation")
-        require(0 < self.spinodal_tol < 0.1, f"--spinodal_tol must be in (0, 0.1), got {self.spinodal_tol}")
 
 
 QUICK = {"curve_alphas": (0.5, 1.0), "large_alphas": (50.0, 100.0), "spinodal_tol": 1e-2}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.errors import SolverError, require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
@@ -50,21 +51,20 @@ ALPHA_GOOD_LIMIT = 50.0  # the largest α₂ range searched for the end of the g
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    r0s: tuple[float, ...] = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 0.9)  # teacher overlaps of the γ = 1 plane
-    gammas: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0)  # KL weights of the r₀ = 0 plane
-    alpha1: float = 2.0  # data density of the task-1 reference (α₁)
-    beta: float = 20.0  # inverse temperature of both tasks (β₁ = β₂); κ₂ = βγ
-    alpha_poor: float = 0.5  # α₂ where the upward trace starts (gradual branch)
+    r0s: tuple[float, ...] = bounded(  # teacher overlaps of the γ = 1 plane
+        (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 0.9), at_least=-1, at_most=1)
+    gammas: tuple[float, ...] = bounded(  # KL weights of the r₀ = 0 plane
+        (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0), at_least=0)
+    alpha1: float = bounded(2.0, above=0)  # data density of the task-1 reference (α₁)
+    beta: float = bounded(20.0, above=0)  # inverse temperature of both tasks (β₁ = β₂); κ₂ = βγ
+    alpha_poor: float = bounded(0.5, above=0)  # α₂ where the upward trace starts (gradual branch)
     alpha_good: float = 12.0  # α₂ where the downward trace starts (task 2 learned perfectly)
     critical: bool = True  # locate the critical r₀ and γ where the coexistence window closes
 
     def validate(self):
         super().validate()
-        require(all(abs(r0) <= 1 for r0 in self.r0s), f"--r0s must be in [-1, 1], got {self.r0s}")
-        require(all(gamma >= 0 for gamma in self.gammas), f"--gammas must be >= 0, got {self.gammas}")
         require(len(self.r0s) + len(self.gammas) >= 1, "give at least one --r0s or --gammas value")
-        require(self.alpha1 > 0 and self.beta > 0, "--alpha1 and --beta must be > 0")
-        require(0 < self.alpha_poor < self.alpha_good, "--alpha_poor must be in (0, alpha_good)")
+        require(self.alpha_poor < self.alpha_good, "--alpha_poor must be in (0, alpha_good)")
 
 
 QUICK = {"r0s": (0.75,), "gammas": (), "alpha_poor": 2.75, "alpha_good": 3.15, "critical": False}

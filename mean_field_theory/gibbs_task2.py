@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_by_stability, plot_style
@@ -42,37 +43,30 @@ OBSERVABLES = {"eps_g2": "eps_g", "eps_g1": "eps_g_other", "q2": "q", "q2_star":
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    alpha1: float = 2.0  # data density of task 1 (α₁, Fig. 3)
-    beta1: float = 20.0  # inverse temperature of the task-1 measure that m′ is drawn from (β₁)
-    beta2: float = 20.0  # inverse temperature of the task-2 measure (β₂)
-    r0: float = 0.0  # overlap of the two teachers (r₀)
-    gammas: tuple[float, ...] = (1.0, 1.0, 0.1)  # KL weight γ of each sampled point
-    alpha2s: tuple[float, ...] = (2.0, 4.0, 1.0)  # data density α₂ of each sampled point (paired with --gammas)
-    n: int = 100  # system size N
-    instances: int = 4  # teacher–student instances per point (seed + k)
-    replicas: int = 4  # chains per instance: half from random starts, half near the teacher
-    sweeps: int = 2000  # recorded HMC sweeps of each run
-    warmup: int = 1000  # sweeps before recording (step sizes tuned, then frozen)
-    leapfrog: int = 10  # leapfrog steps per proposal
-    beta_min: float = 5.0  # hottest rung of the tempering ladders
-    rungs_per_unit: float = 0.75  # tempering rungs per unit of ln(β/β_min)·√N (gibbs_sampler.rung_count)
-    thin: int = 2  # record every thin-th sweep
-    theory_points: int = 30  # α₂ grid of the RS curves per γ (plus the sampled α₂)
+    alpha1: float = bounded(2.0, above=0)  # data density of task 1 (α₁, Fig. 3)
+    beta1: float = bounded(20.0, above=0)  # inverse temperature of the task-1 measure that m′ is drawn from (β₁)
+    beta2: float = bounded(20.0, above=0)  # inverse temperature of the task-2 measure (β₂)
+    r0: float = bounded(0.0, at_least=-1, at_most=1)  # overlap of the two teachers (r₀)
+    gammas: tuple[float, ...] = bounded((1.0, 1.0, 0.1), at_least=0)  # KL weight γ of each sampled point
+    alpha2s: tuple[float, ...] = bounded(  # data density α₂ of each sampled point (paired with --gammas)
+        (2.0, 4.0, 1.0), above=0)
+    n: int = bounded(100, at_least=2)  # system size N
+    instances: int = bounded(4, at_least=2)  # teacher–student instances per point (seed + k)
+    replicas: int = bounded(4, at_least=2)  # chains per instance: half from random starts, half near the teacher
+    sweeps: int = bounded(2000, at_least=1)  # recorded HMC sweeps of each run
+    warmup: int = bounded(1000, at_least=0)  # sweeps before recording (step sizes tuned, then frozen)
+    leapfrog: int = bounded(10, at_least=1)  # leapfrog steps per proposal
+    beta_min: float = bounded(5.0, above=0)  # hottest rung of the tempering ladders
+    rungs_per_unit: float = bounded(  # tempering rungs per unit of ln(β/β_min)·√N (gibbs_sampler.rung_count)
+        0.75, at_least=0)
+    thin: int = bounded(2, at_least=1)  # record every thin-th sweep
+    theory_points: int = bounded(30, at_least=2)  # α₂ grid of the RS curves per γ (plus the sampled α₂)
 
     def validate(self):
         super().validate()
-        require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0, "--alpha1, --beta1, --beta2 must be > 0")
-        require(-1 <= self.r0 <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
         require(len(self.gammas) == len(self.alpha2s) > 0, "--gammas and --alpha2s: equal, nonzero lengths")
-        require(min(self.gammas) >= 0 and min(self.alpha2s) > 0, "--gammas must be >= 0 and --alpha2s > 0")
-        require(self.n >= 2 and min(n_patterns(a, self.n) for a in (self.alpha1, *self.alpha2s)) >= 1,
-                "--n must be >= 2 and every α·N >= 1")
-        require(self.instances >= 2, f"--instances must be >= 2 (an s.e. over instances), got {self.instances}")
-        require(self.replicas >= 2 and self.replicas % 2 == 0, f"--replicas must be even and >= 2: {self.replicas}")
-        require(min(self.sweeps, self.leapfrog, self.thin) >= 1 and self.warmup >= 0,
-                "--sweeps, --leapfrog, --thin must be >= 1 and --warmup >= 0")
-        require(self.beta_min > 0 and self.rungs_per_unit >= 0, "--beta_min must be > 0, --rungs_per_unit >= 0")
-        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
+        require(min(n_patterns(a, self.n) for a in (self.alpha1, *self.alpha2s)) >= 1, "every α·N must be >= 1")
+        require(self.replicas % 2 == 0, f"--replicas must be even and >= 2: {self.replicas}")
 
 
 QUICK = {"beta1": 5.0, "beta2": 5.0, "gammas": (1.0,), "alpha2s": (1.0,), "n": 30, "instances": 2, "replicas": 2,

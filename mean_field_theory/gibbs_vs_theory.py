@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.outputs import read_csv
@@ -40,31 +41,26 @@ OBSERVABLES = ("eps_g", "r", "q_star", "q")
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    betas: tuple[float, ...] = (5.0, 20.0)  # inverse temperatures of eq. 9 (β); 5 lies below the AT line
-    alphas: tuple[float, ...] = (0.5, 1.0, 1.3)  # data densities α
-    ns: tuple[int, ...] = (100, 200)  # system sizes N
-    instances: int = 4  # teacher–student instances per point (seed + k, as SGD trial k)
-    replicas: int = 4  # chains per instance: half from random starts, half near the teacher
-    sweeps: int = 3000  # recorded HMC sweeps
-    warmup: int = 1000  # sweeps before recording (step sizes tuned, then frozen)
-    leapfrog: int = 10  # leapfrog steps per proposal
-    beta_min: float = 5.0  # hottest rung of the tempering ladder (RS-stable: a single state, fast mixing)
-    rungs_per_unit: float = 0.75  # tempering rungs per unit of ln(β/β_min)·√N (0: no tempering)
-    thin: int = 2  # record every thin-th sweep
-    theory_points: int = 40  # α grid of the RS curves (plus the sampled α)
+    betas: tuple[float, ...] = bounded(  # inverse temperatures of eq. 9 (β); 5 lies below the AT line
+        (5.0, 20.0), above=0)
+    alphas: tuple[float, ...] = bounded((0.5, 1.0, 1.3), above=0)  # data densities α
+    ns: tuple[int, ...] = bounded((100, 200), at_least=2)  # system sizes N
+    instances: int = bounded(4, at_least=2)  # teacher–student instances per point (seed + k, as SGD trial k)
+    replicas: int = bounded(4, at_least=2)  # chains per instance: half from random starts, half near the teacher
+    sweeps: int = bounded(3000, at_least=1)  # recorded HMC sweeps
+    warmup: int = bounded(1000, at_least=0)  # sweeps before recording (step sizes tuned, then frozen)
+    leapfrog: int = bounded(10, at_least=1)  # leapfrog steps per proposal
+    beta_min: float = bounded(  # hottest rung of the tempering ladder (RS-stable: a single state, fast mixing)
+        5.0, above=0)
+    rungs_per_unit: float = bounded(0.75, at_least=0)  # tempering rungs per unit of ln(β/β_min)·√N (0: no tempering)
+    thin: int = bounded(2, at_least=1)  # record every thin-th sweep
+    theory_points: int = bounded(40, at_least=2)  # α grid of the RS curves (plus the sampled α)
 
     def validate(self):
         super().validate()
-        require(len(self.betas) > 0 and min(self.betas) > 0, f"--betas must be > 0, got {self.betas}")
-        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0, got {self.alphas}")
-        require(len(self.ns) > 0 and min(self.ns) >= 2, f"--ns must be >= 2 (N < 2 has no overlap), got {self.ns}")
+        require(self.betas and self.alphas and self.ns, "--betas, --alphas and --ns need at least one value each")
         require(all(n_patterns(alpha, n) >= 1 for alpha in self.alphas for n in self.ns), "every α·N must be >= 1")
-        require(self.instances >= 2, f"--instances must be >= 2 (an s.e. over instances), got {self.instances}")
-        require(self.replicas >= 2 and self.replicas % 2 == 0, f"--replicas must be even and >= 2: {self.replicas}")
-        require(min(self.sweeps, self.leapfrog, self.thin) >= 1 and self.warmup >= 0,
-                "--sweeps, --leapfrog, --thin must be >= 1 and --warmup >= 0")
-        require(self.beta_min > 0 and self.rungs_per_unit >= 0, "--beta_min must be > 0, --rungs_per_unit >= 0")
-        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
+        require(self.replicas % 2 == 0, f"--replicas must be even and >= 2: {self.replicas}")
 
 
 QUICK = {"betas": (5.0,), "alphas": (1.0,), "ns": (40,), "instances": 2, "replicas": 2, "sweeps": 200, "warmup": 100,

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.outputs import read_csv
@@ -40,21 +41,17 @@ STEM = "rsb_task1"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    beta: float = 20.0  # inverse temperature of the Gibbs measure (β; the paper's Figs. 2a–b)
-    kappa: float = 0.0  # weight of the entropy S(m) (κ₁; 0 in the main text)
-    alphas: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(7, 19))  # data densities α (Fig. 2b grid)
-    x_tol: float = 1e-4  # tolerance of the root of ∂Φ/∂x in the Parisi parameter x
-    tol: float = 1e-9  # tolerance of the fixed-x saddle point, max |T − id|
-    theory_points: int = 60  # α grid of the RS curves
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the Gibbs measure (β; the paper's Figs. 2a–b)
+    kappa: float = bounded(0.0, at_least=0)  # weight of the entropy S(m) (κ₁; 0 in the main text)
+    alphas: tuple[float, ...] = bounded(  # data densities α (Fig. 2b grid)
+        tuple(round(0.1 * k, 1) for k in range(7, 19)), above=0)
+    x_tol: float = bounded(1e-4, above=0, below=0.1)  # tolerance of the root of ∂Φ/∂x in the Parisi parameter x
+    tol: float = bounded(1e-9, above=0, below=1e-3)  # tolerance of the fixed-x saddle point, max |T − id|
+    theory_points: int = bounded(60, at_least=2)  # α grid of the RS curves
 
     def validate(self):
         super().validate()
-        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
-        require(self.kappa >= 0, f"--kappa must be >= 0, got {self.kappa}")
-        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must all be > 0, got {self.alphas}")
-        require(0 < self.x_tol < 0.1, f"--x_tol must be in (0, 0.1), got {self.x_tol}")
-        require(0 < self.tol < 1e-3, f"--tol must be in (0, 1e-3), got {self.tol}")
-        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
+        require(len(self.alphas) > 0, "--alphas needs at least one value")
 
 
 QUICK = {"beta": 5.0, "alphas": (1.0,), "theory_points": 4}  # RS-stable: no 1RSB solve, a fast smoke run

@@ -25,8 +25,8 @@ import dataclasses
 import numpy as np
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
-from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
@@ -44,19 +44,12 @@ COLUMNS = ["task_trained", "task_eval", "alpha", "r0", "gamma", "source", "seed"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(ChainSGDConfig):
-    n_tasks: int = 10  # tasks in the chain (T)
-    alpha: float = 2.0  # data density of every task (α)
-    r0: float = 0.0  # overlap of successive teachers (r₀)
-    gamma: float = 1.0  # KL weight to the previous task's solution (γ)
-    beta: float = 20.0  # inverse temperature of the theory, every task; κ = βγ
+    n_tasks: int = bounded(10, at_least=1)  # tasks in the chain (T)
+    alpha: float = bounded(2.0, above=0)  # data density of every task (α)
+    r0: float = bounded(0.0, at_least=-1, at_most=1)  # overlap of successive teachers (r₀)
+    gamma: float = bounded(1.0, at_least=0)  # KL weight to the previous task's solution (γ)
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the theory, every task; κ = βγ
     theory_only: bool = False  # skip the SGD simulations
-
-    def validate(self):
-        super().validate()
-        require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
-        require(abs(self.r0) <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
-        require(self.gamma >= 0, f"--gamma must be >= 0, got {self.gamma}")
-        require(self.alpha > 0 and self.beta > 0, f"--alpha and --beta must be > 0, got {self.alpha}, {self.beta}")
 
 
 QUICK = {"n_tasks": 3, "n": 100, "trials": 2, "trials_per_point": 1, "steps1": 200, "steps": 200}

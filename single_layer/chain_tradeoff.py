@@ -20,8 +20,8 @@ import dataclasses
 import numpy as np
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
-from harness.errors import require
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from harness.points import sweep_store
@@ -38,23 +38,16 @@ COLUMNS = ["alpha", "r0", "gamma", "source", "seed", "mean_eps_g", "eps_g_first"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(ChainSGDConfig):
-    n_tasks: int = 5  # tasks in the chain (T)
-    alphas: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities (α, every task)
-    r0s: tuple[float, ...] = (0.0, 0.5)  # overlaps of successive teachers (r₀)
-    gammas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # KL weights of the theory
-    beta: float = 20.0  # inverse temperature of the theory; κ = βγ
+    n_tasks: int = bounded(5, at_least=1)  # tasks in the chain (T)
+    alphas: tuple[float, ...] = bounded((1.0, 2.0, 4.0), above=0)  # data densities (α, every task)
+    r0s: tuple[float, ...] = bounded((0.0, 0.5), at_least=-1, at_most=1)  # overlaps of successive teachers (r₀)
+    gammas: tuple[float, ...] = bounded(  # KL weights of the theory
+        (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), at_least=0)
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the theory; κ = βγ
     theory_only: bool = False  # skip the SGD simulations
-    sgd_alpha: float = 2.0  # α of the SGD runs
-    sgd_r0: float = 0.5  # r₀ of the SGD runs
-    sgd_gammas: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0)  # γ of the SGD runs
-
-    def validate(self):
-        super().validate()
-        require(self.n_tasks >= 1, f"--n_tasks must be >= 1, got {self.n_tasks}")
-        require(all(alpha > 0 for alpha in self.alphas + (self.sgd_alpha,)), "--alphas/--sgd_alpha must be > 0")
-        require(all(abs(r0) <= 1 for r0 in self.r0s + (self.sgd_r0,)), "--r0s/--sgd_r0 must be in [-1, 1]")
-        require(all(gamma >= 0 for gamma in self.gammas + self.sgd_gammas), "--gammas/--sgd_gammas must be >= 0")
-        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
+    sgd_alpha: float = bounded(2.0, above=0)  # α of the SGD runs
+    sgd_r0: float = bounded(0.5, at_least=-1, at_most=1)  # r₀ of the SGD runs
+    sgd_gammas: tuple[float, ...] = bounded((0.1, 0.5, 1.0, 2.0), at_least=0)  # γ of the SGD runs
 
 
 QUICK = {"n_tasks": 2, "alphas": (2.0,), "r0s": (0.5,), "gammas": (1.0,), "sgd_gammas": (1.0,), "n": 100,

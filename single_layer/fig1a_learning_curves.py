@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -33,11 +34,11 @@ STEM = "fig1a_learning_curves"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(Fig1aSGDConfig):
-    alphas: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)  # data densities P/N, one curve each (α)
+    alphas: tuple[float, ...] = bounded((0.5, 1.0, 1.5, 2.0), above=0)  # data densities P/N, one curve each (α)
 
     def validate(self):
         super().validate()
-        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
+        require(len(self.alphas) > 0, "--alphas needs at least one value")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -37,32 +38,25 @@ STEM = "fig1bc_task_switch"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    n: int = 1000  # input dimension = number of synapses (N)
-    alpha1: float = 2.0  # data density of task 1 (α₁)
-    alpha2s: tuple[float, ...] = (1.0, 2.0, 4.0)  # data densities of task 2, one curve each (α₂)
-    r0: float = 0.0  # teacher–teacher overlap (r₀)
-    gamma: float = 1.0  # weight of the KL term of task 2 (γ)
-    trials: int = 20  # independent trials (teachers, data, initial fields; seed + k)
-    epochs1: int = 3000  # training epochs of task 1
-    epochs2: int = 3000  # training epochs of task 2
-    lr: float = 1e-3  # learning rate of heavy-ball SGD, both tasks (η)
-    momentum: float = 0.9  # heavy-ball momentum (μ)
-    batch_size: int = 32  # minibatch size, both tasks
-    record_every: int = 30  # epochs between recorded points
-    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    n: int = bounded(1000, at_least=1)  # input dimension = number of synapses (N)
+    alpha1: float = bounded(2.0, above=0)  # data density of task 1 (α₁)
+    alpha2s: tuple[float, ...] = bounded((1.0, 2.0, 4.0), above=0)  # data densities of task 2, one curve each (α₂)
+    r0: float = bounded(0.0, at_least=-1, at_most=1)  # teacher–teacher overlap (r₀)
+    gamma: float = bounded(1.0, at_least=0)  # weight of the KL term of task 2 (γ)
+    trials: int = bounded(20, at_least=1)  # independent trials (teachers, data, initial fields; seed + k)
+    epochs1: int = bounded(3000, at_least=1)  # training epochs of task 1
+    epochs2: int = bounded(3000, at_least=1)  # training epochs of task 2
+    lr: float = bounded(1e-3, above=0)  # learning rate of heavy-ball SGD, both tasks (η)
+    momentum: float = bounded(0.9, at_least=0, below=1)  # heavy-ball momentum (μ)
+    batch_size: int = bounded(32, at_least=1)  # minibatch size, both tasks
+    record_every: int = bounded(30, at_least=1)  # epochs between recorded points
+    beta_h: float = bounded(1.0, above=0)  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
 
     def validate(self):
         super().validate()
-        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
-        require(self.alpha1 > 0 and len(self.alpha2s) > 0 and min(self.alpha2s) > 0, "α₁ and every α₂ must be > 0")
+        require(len(self.alpha2s) > 0, "--alpha2s needs at least one value")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in (self.alpha1, *self.alpha2s)), "α·N must be >= 1")
-        require(abs(self.r0) <= 1, f"--r0 must be in [-1, 1], got {self.r0}")
-        require(self.gamma >= 0, f"--gamma must be >= 0, got {self.gamma}")
-        require(min(self.trials, self.epochs1, self.epochs2, self.batch_size, self.record_every) >= 1,
-                "--trials, --epochs1, --epochs2, --batch_size, --record_every must be >= 1")
-        require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
-        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
 
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.command_line import run
-from harness.config import BaseConfig
-from harness.errors import require
+from harness.config import BaseConfig, bounded
 from harness.figure import Computed, figure_main
 from harness.plotting import plot_style
 from mean_field_theory.task1 import sweep_task1
@@ -31,19 +30,12 @@ ALPHA_GRID = tuple(round(0.01 * k, 2) for k in range(1, 201))
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(BaseConfig):
-    alphas: tuple[float, ...] = ALPHA_GRID  # data densities α = P/N (paper: 0.01, 0.02, ..., 2.00)
-    beta: float = 20.0  # inverse temperature of the Gibbs measure over variational means (β)
-    kappa: float = 0.0  # weight of the entropy S(m) of the uniform prior (κ₁; 0 in the main text)
-    tol: float = 1e-10  # solver tolerance on max |T(x) − x|
-    max_evaluations: int = 5000  # cap on evaluations of the saddle-point map per solve (reached: converged=False)
-
-    def validate(self):
-        super().validate()
-        require(all(alpha > 0 for alpha in self.alphas), f"--alphas must all be > 0, got {self.alphas}")
-        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
-        require(self.kappa >= 0, f"--kappa must be >= 0, got {self.kappa}")
-        require(0 < self.tol < 1e-3, f"--tol must be in (0, 1e-3), got {self.tol}")
-        require(self.max_evaluations >= 1, f"--max_evaluations must be >= 1, got {self.max_evaluations}")
+    alphas: tuple[float, ...] = bounded(ALPHA_GRID, above=0)  # data densities α = P/N (paper: 0.01, 0.02, ..., 2.00)
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the Gibbs measure over variational means (β)
+    kappa: float = bounded(0.0, at_least=0)  # weight of the entropy S(m) of the uniform prior (κ₁; 0 in the main text)
+    tol: float = bounded(1e-10, above=0, below=1e-3)  # solver tolerance on max |T(x) − x|
+    max_evaluations: int = bounded(  # cap on evaluations of the saddle-point map per solve (reached: converged=False)
+        5000, at_least=1)
 
 
 QUICK = {"alphas": (0.5, 1.55, 2.0)}

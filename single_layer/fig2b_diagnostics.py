@@ -24,6 +24,7 @@ import scipy.optimize
 import torch
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_generator, torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -42,25 +43,24 @@ COLUMNS = ["alpha", "source", "seed", "beta", "branch", "eps_g", "q_star", "r", 
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    alphas: tuple[float, ...] = (0.5, 1.0, 1.3, 1.5, 1.7)  # data densities (α)
-    batch_sizes: tuple[int, ...] = (100, 64, 100, 100, 64)  # Fig. 2b's Adam batch size at these α
+    alphas: tuple[float, ...] = bounded((0.5, 1.0, 1.3, 1.5, 1.7), above=0)  # data densities (α)
+    batch_sizes: tuple[int, ...] = bounded((100, 64, 100, 100, 64), at_least=1)  # Fig. 2b's Adam batch size at these α
     learning_rates: tuple[float, ...] = (0.008, 0.002, 0.005, 0.008, 0.002)  # Fig. 2b's Adam lr at these α
     weight_decays: tuple[float, ...] = (0.1, 0.03, 0.1, 0.05, 0.1)  # Fig. 2b's Adam weight decay at these α
-    n: int = 1000  # input dimension (N)
-    pairs: int = 8  # teacher/data sets per α, each with two students (seed + k)
-    epochs: int = 2000  # maximal epochs (stop at test accuracy 1)
-    n_test: int = 10000  # test patterns of the early stop
-    beta: float = 20.0  # inverse temperature of the reference theory (β)
-    good_start_overlap: float = 0.99  # sign overlap p of the students started near the good branch
-    good_start_magnitude: float = 0.95  # |m_i| of those students
+    n: int = bounded(1000, at_least=1)  # input dimension (N)
+    pairs: int = bounded(8, at_least=1)  # teacher/data sets per α, each with two students (seed + k)
+    epochs: int = bounded(2000, at_least=1)  # maximal epochs (stop at test accuracy 1)
+    n_test: int = bounded(10000, at_least=1)  # test patterns of the early stop
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the reference theory (β)
+    good_start_overlap: float = bounded(  # sign overlap p of the students started near the good branch
+        0.99, above=0, at_most=1)
+    good_start_magnitude: float = bounded(0.95, above=0, below=1)  # |m_i| of those students
 
     def validate(self):
         super().validate()
-        require(len({len(self.alphas), len(self.batch_sizes), len(self.learning_rates), len(self.weight_decays)}) == 1,
-                "--alphas, --batch_sizes, --learning_rates, --weight_decays need equal lengths")
-        require(min(self.alphas) > 0 and self.beta > 0, "--alphas and --beta must be > 0")
-        require(min(self.n, self.pairs, self.epochs, self.n_test, *self.batch_sizes) >= 1, "sizes must be >= 1")
-        require(0 < self.good_start_overlap <= 1 and 0 < self.good_start_magnitude < 1, "good start out of range")
+        lengths = {len(self.alphas), len(self.batch_sizes), len(self.learning_rates), len(self.weight_decays)}
+        require(len(lengths) == 1 and 0 not in lengths,
+                "--alphas, --batch_sizes, --learning_rates, --weight_decays need equal, nonzero lengths")
 
 
 QUICK = {"alphas": (0.5, 1.5), "batch_sizes": (16, 16), "learning_rates": (0.008, 0.008), "weight_decays": (0.1, 0.05),

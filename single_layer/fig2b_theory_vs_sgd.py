@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -36,43 +37,39 @@ STEM = "fig2b_theory_vs_sgd"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    beta: float = 20.0  # inverse temperature of the theory's Gibbs measure (β)
-    theory_alpha_min: float = 0.01  # smallest α of the theory curve
+    beta: float = bounded(20.0, above=0)  # inverse temperature of the theory's Gibbs measure (β)
+    theory_alpha_min: float = bounded(0.01, above=0)  # smallest α of the theory curve
     theory_alpha_max: float = 2.0  # largest α of the theory curve
-    theory_points: int = 200  # α values of the theory curve (plus the SGD α values)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials per α (seed + k)
-    sgd_alphas: tuple[float, ...] = tuple(round(0.1 * index, 1) for index in range(1, 18))  # α of the SGD points
-    batch_sizes: tuple[int, ...] = (  # Adam batch size per SGD α
-        128, 64, 128, 100, 100, 128, 64, 64, 64, 64, 100, 100, 100, 100, 100, 100, 64)
-    learning_rates: tuple[float, ...] = (  # Adam learning rate per SGD α (η)
+    theory_points: int = bounded(200, at_least=2)  # α values of the theory curve (plus the SGD α values)
+    n: int = bounded(1000, at_least=1)  # input dimension of the SGD runs (N)
+    trials: int = bounded(20, at_least=1)  # independent SGD trials per α (seed + k)
+    sgd_alphas: tuple[float, ...] = bounded(  # α of the SGD points
+        tuple(round(0.1 * index, 1) for index in range(1, 18)), above=0)
+    batch_sizes: tuple[int, ...] = bounded((  # Adam batch size per SGD α
+        128, 64, 128, 100, 100, 128, 64, 64, 64, 64, 100, 100, 100, 100, 100, 100, 64), at_least=1)
+    learning_rates: tuple[float, ...] = bounded((  # Adam learning rate per SGD α (η)
         0.008, 0.008, 0.002, 0.005, 0.008, 0.002, 0.002, 0.005, 0.002, 0.002, 0.002, 0.005, 0.005, 0.005, 0.008,
-        0.008, 0.002)
-    weight_decays: tuple[float, ...] = (  # decoupled Adam weight decay per SGD α
-        0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.03, 0.03, 0.1, 0.03, 0.1, 0.1, 0.1, 0.1, 0.05, 0.03, 0.1)
-    epochs: int = 2000  # maximal training epochs
-    n_test: int = 10000  # test patterns of the early stop (test accuracy 1)
-    fit_alpha_min: float = 1.5  # fit range of ε_g ∝ α^−k on the good theory branch: lower end
+        0.008, 0.002), above=0)
+    weight_decays: tuple[float, ...] = bounded((  # decoupled Adam weight decay per SGD α
+        0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.03, 0.03, 0.1, 0.03, 0.1, 0.1, 0.1, 0.1, 0.05, 0.03, 0.1), at_least=0)
+    epochs: int = bounded(2000, at_least=1)  # maximal training epochs
+    n_test: int = bounded(10000, at_least=1)  # test patterns of the early stop (test accuracy 1)
+    fit_alpha_min: float = bounded(1.5, above=0)  # fit range of ε_g ∝ α^−k on the good theory branch: lower end
     fit_alpha_max: float = 2.0  # fit range: upper end
     agreement_alpha_max: float = 1.2  # the agreement summary is split at this α (below it: one RS solution)
-    check_betas: tuple[float, ...] = (5.0, 10.0, 12.5, 15.0, 50.0, 100.0)  # the theory at other β, at the SGD α
+    check_betas: tuple[float, ...] = bounded(  # the theory at other β, at the SGD α
+        (5.0, 10.0, 12.5, 15.0, 50.0, 100.0), above=0)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
 
     def validate(self):
         super().validate()
-        require(self.beta > 0, f"--beta must be > 0, got {self.beta}")
-        require(0 < self.theory_alpha_min < self.theory_alpha_max, "--theory_alpha_min/max: need 0 < min < max")
-        require(self.theory_points >= 2, f"--theory_points must be >= 2, got {self.theory_points}")
-        require(min(self.n, self.trials, self.epochs, self.n_test) >= 1, "--n/--trials/--epochs/--n_test must be >= 1")
-        require(all(alpha > 0 for alpha in self.sgd_alphas), f"--sgd_alphas must be > 0: {self.sgd_alphas}")
+        require(self.theory_alpha_min < self.theory_alpha_max, "--theory_alpha_min/max: need 0 < min < max")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.sgd_alphas), "every α·N must give a pattern")
         lengths = {len(self.sgd_alphas), len(self.batch_sizes), len(self.learning_rates), len(self.weight_decays)}
-        require(len(lengths) == 1, "--sgd_alphas, --batch_sizes, --learning_rates, --weight_decays: equal lengths")
-        require(min(self.batch_sizes) >= 1 and min(self.learning_rates) > 0 and min(self.weight_decays) >= 0,
-                "batch sizes must be >= 1, learning rates > 0, weight decays >= 0")
-        require(0 < self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
+        require(len(lengths) == 1 and 0 not in lengths,
+                "--sgd_alphas, --batch_sizes, --learning_rates, --weight_decays: equal, nonzero lengths")
+        require(self.fit_alpha_min < self.fit_alpha_max, "--fit_alpha_min/max: need 0 < min < max")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
-        require(all(beta > 0 for beta in self.check_betas), f"--check_betas must be > 0, got {self.check_betas}")
 
 
 QUICK = {"check_betas": (100.0,), "theory_points": 6, "n": 60, "trials": 2, "sgd_alphas": (0.5, 1.0), "epochs": 30,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -36,15 +37,14 @@ STEM = "fig2c_convergence_time"
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(Fig2cGDConfig):
-    window: int = 1000  # length of the window whose ε_g standard deviation defines convergence
-    threshold: float = 5e-4  # T_c: first step whose preceding window has std(ε_g) below this
-    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    window: int = bounded(1000, at_least=1)  # length of the window whose ε_g standard deviation defines convergence
+    threshold: float = bounded(5e-4, above=0)  # T_c: first step whose preceding window has std(ε_g) below this
+    beta_h: float = bounded(1.0, above=0)  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
 
     def validate(self):
         super().validate()
-        require(1 <= self.window < self.steps, f"need 1 <= --window < --steps, got {self.window}, {self.steps}")
-        require(self.threshold > 0 and self.beta_h > 0, "--threshold and --beta_h must be > 0")
+        require(self.window < self.steps, f"need --window < --steps, got {self.window}, {self.steps}")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.command_line import run
+from harness.config import bounded
 from harness.devices import torch_setup
 from harness.errors import require
 from harness.figure import Computed, figure_main
@@ -41,20 +42,22 @@ SGD_FIELDS = ("alpha", "n", "trials", "n_test", "epochs", "lr", "momentum", "bat
 # ---- hyperparameters
 @dataclasses.dataclass
 class Config(SweepConfig):
-    alpha: float = 2.0  # data density (α)
-    beta: float = 5.0  # inverse temperature of the fixed-q⋆ theory (β)
-    q_stars: tuple[float, ...] = tuple(round(0.75 + 0.01 * k, 2) for k in range(25))  # clamped self-overlaps (q⋆)
-    n: int = 1000  # input dimension of the SGD runs (N)
-    trials: int = 20  # independent SGD trials (seed + k)
-    n_test: int = 10000  # test patterns for the empirical test error
-    epochs: int = 4000  # SGD epochs
-    lr: float = 1e-3  # heavy-ball learning rate (η)
-    momentum: float = 0.9  # heavy-ball momentum (μ)
-    batch_size: int = 32  # minibatch size
-    record_every: int = 50  # epochs between recorded points
-    schedule_start: float = 0.3  # "SGD slow": q⋆ target at epoch 0
-    schedule_epochs: int = 3000  # "SGD slow": epochs over which the target rises by 0.7
-    q_star_cap: float = 0.999  # "SGD slow": the target never exceeds this (the original's schedule passes 1)
+    alpha: float = bounded(2.0, above=0)  # data density (α)
+    beta: float = bounded(5.0, above=0)  # inverse temperature of the fixed-q⋆ theory (β)
+    q_stars: tuple[float, ...] = bounded(  # clamped self-overlaps (q⋆)
+        tuple(round(0.75 + 0.01 * k, 2) for k in range(25)), above=0, below=1)
+    n: int = bounded(1000, at_least=1)  # input dimension of the SGD runs (N)
+    trials: int = bounded(20, at_least=1)  # independent SGD trials (seed + k)
+    n_test: int = bounded(10000, at_least=1)  # test patterns for the empirical test error
+    epochs: int = bounded(4000, at_least=1)  # SGD epochs
+    lr: float = bounded(1e-3, above=0)  # heavy-ball learning rate (η)
+    momentum: float = bounded(0.9, at_least=0, below=1)  # heavy-ball momentum (μ)
+    batch_size: int = bounded(32, at_least=1)  # minibatch size
+    record_every: int = bounded(50, at_least=1)  # epochs between recorded points
+    schedule_start: float = bounded(0.3, above=0)  # "SGD slow": q⋆ target at epoch 0
+    schedule_epochs: int = bounded(3000, at_least=1)  # "SGD slow": epochs over which the target rises by 0.7
+    q_star_cap: float = bounded(  # "SGD slow": the target never exceeds this (the original's schedule passes 1)
+        0.999, below=1)
     q_star_min_plot: float = 0.75  # SGD points with a smaller mean q⋆ are not drawn
     theory_only: bool = False  # skip the SGD simulations
     refresh_theory: bool = False  # recompute the theory, keep the SGD rows of the csv/json already in out_dir
@@ -62,12 +65,7 @@ class Config(SweepConfig):
 
     def validate(self):
         super().validate()
-        require(self.alpha > 0 and self.beta > 0, "--alpha and --beta must be > 0")
-        require(all(0 < q < 1 for q in self.q_stars), f"--q_stars must be in (0, 1), got {self.q_stars}")
-        require(min(self.n, self.trials, self.n_test, self.epochs, self.batch_size, self.record_every,
-                    self.schedule_epochs) >= 1, "sizes and epoch counts must be >= 1")
-        require(self.lr > 0 and 0 <= self.momentum < 1, "--lr must be > 0 and --momentum in [0, 1)")
-        require(0 < self.schedule_start < self.q_star_cap < 1, "need 0 < schedule_start < q_star_cap < 1")
+        require(self.schedule_start < self.q_star_cap, "need 0 < schedule_start < q_star_cap < 1")
 
 
 QUICK = {"q_stars": (0.8, 0.9), "n": 100, "trials": 2, "n_test": 500, "epochs": 20, "record_every": 5,

@@ -24,7 +24,7 @@ import scipy.optimize
 from tqdm import tqdm
 
 from harness.command_line import run
-from harness.config import BaseConfig
+from harness.config import BaseConfig, bounded
 from harness.errors import SolverError, require
 from harness.figure import Computed, figure_main
 from harness.outputs import read_csv, read_json
@@ -43,16 +43,15 @@ COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged"
 class Config(BaseConfig):
     sgd_run: str = "figures/fig3_second_task"  # csv/json stem of the Fig. 3 run whose γ = 1 SGD points are compared
     state_run: str = "figures/fig3_finite_size/n500/fig3_second_task"  # json stem with the SGD's task-1 state
-    alpha1: float = 2.0  # data density of task 1 (α₁)
-    beta1: float = 20.0  # inverse temperature of the original reference (β₁)
-    beta2: float = 20.0  # inverse temperature of task 2 (β₂)
-    gamma: float = 1.0  # KL weight of task 2 (γ)
+    alpha1: float = bounded(2.0, above=0)  # data density of task 1 (α₁)
+    beta1: float = bounded(20.0, above=0)  # inverse temperature of the original reference (β₁)
+    beta2: float = bounded(20.0, above=0)  # inverse temperature of task 2 (β₂)
+    gamma: float = bounded(1.0, at_least=0)  # KL weight of task 2 (γ)
     r0s: tuple[float, ...] = ()  # compare only at these r₀ (empty: every r₀ of the SGD run)
     alpha2s: tuple[float, ...] = ()  # compare only at these α₂ (empty: every SGD α₂)
 
     def validate(self):
         super().validate()
-        require(self.alpha1 > 0 and self.beta1 > 0 and self.beta2 > 0 and self.gamma >= 0, "positive α₁, β₁, β₂, γ ≥ 0")
         for stem in (self.sgd_run, self.state_run):
             require((REPO_ROOT / f"{stem}.json").exists() or Path(f"{stem}.json").exists(),
                     f"{stem}.json does not exist (run single_layer/fig3_second_task.py first)")

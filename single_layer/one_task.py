@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from harness.config import bounded
 from harness.errors import require
 from harness.sweep import SweepConfig
 from single_layer.perceptron import OptimizerSpec, task_observer
@@ -23,24 +24,19 @@ from teacher_student import n_patterns, sample_trials
 class Fig1aSGDConfig(SweepConfig):
     """The SGD of one Fig. 1a learning curve (the base of that script's Config)."""
 
-    n: int = 1000  # input dimension = number of synapses (N)
-    trials: int = 20  # independent trials (teacher, data, initial fields) per α
-    epochs: int = 500  # training epochs
-    lr: float = 0.03  # learning rate of heavy-ball SGD (η)
-    momentum: float = 0.9  # heavy-ball momentum (μ)
-    minibatches: int = 20  # target minibatches per epoch: batch size max(ceil(P/minibatches), min_batch)
-    min_batch: int = 10  # smallest batch size
-    beta_h: float = 1.0  # field scale of q(w) ∝ exp(β_h h w) (β_h)
+    n: int = bounded(1000, at_least=1)  # input dimension = number of synapses (N)
+    trials: int = bounded(20, at_least=1)  # independent trials (teacher, data, initial fields) per α
+    epochs: int = bounded(500, at_least=1)  # training epochs
+    lr: float = bounded(0.03, above=0)  # learning rate of heavy-ball SGD (η)
+    momentum: float = bounded(0.9, at_least=0, below=1)  # heavy-ball momentum (μ)
+    minibatches: int = bounded(  # target minibatches per epoch: batch size max(ceil(P/minibatches), min_batch)
+        20, at_least=1)
+    min_batch: int = bounded(10, at_least=1)  # smallest batch size
+    beta_h: float = bounded(1.0, above=0)  # field scale of q(w) ∝ exp(β_h h w) (β_h)
     dtype: str = "float32"  # torch dtype of the training (float32 | float64)
 
     def validate(self):
         super().validate()
-        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
-        require(self.trials >= 1 and self.epochs >= 1, "--trials and --epochs must be >= 1")
-        require(self.lr > 0, f"--lr must be > 0, got {self.lr}")
-        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
-        require(self.minibatches >= 1 and self.min_batch >= 1, "--minibatches and --min_batch must be >= 1")
-        require(self.beta_h > 0, f"--beta_h must be > 0, got {self.beta_h}")
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
 
 
@@ -69,15 +65,14 @@ class Fig2cGDConfig(SweepConfig):
     """The full-batch GD runs of Fig. 2c: size, α grid, samples, learning rate and steps (the base of that script's
     Config)."""
 
-    n: int = 3000  # input dimension = number of synapses (N)
-    alphas: tuple[float, ...] = tuple(round(1.0 + 0.02 * index, 2) for index in range(51))  # data densities P/N (α)
-    samples: int = 20  # independent samples (teacher, data, initial fields; seed + k) per α
-    lr: float = 0.01  # learning rate of full-batch gradient descent (η)
+    n: int = bounded(3000, at_least=1)  # input dimension = number of synapses (N)
+    alphas: tuple[float, ...] = bounded(  # data densities P/N (α)
+        tuple(round(1.0 + 0.02 * index, 2) for index in range(51)), above=0)
+    samples: int = bounded(20, at_least=1)  # independent samples (teacher, data, initial fields; seed + k) per α
+    lr: float = bounded(0.01, above=0)  # learning rate of full-batch gradient descent (η)
     steps: int = 10000  # gradient steps (= epochs, full batch)
 
     def validate(self):
         super().validate()
-        require(self.n >= 1, f"--n must be >= 1, got {self.n}")
-        require(len(self.alphas) > 0 and min(self.alphas) > 0, f"--alphas must be > 0: {self.alphas}")
+        require(len(self.alphas) > 0, "--alphas needs at least one value")
         require(all(n_patterns(alpha, self.n) >= 1 for alpha in self.alphas), "every α·N must give a pattern")
-        require(self.samples >= 1 and self.lr > 0, "--samples must be >= 1 and --lr > 0")

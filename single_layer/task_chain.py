@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from harness.errors import require
+from harness.config import bounded
 from harness.sweep import SweepConfig
 from mean_field_theory.chain import chain_of_tasks
 from single_layer.perceptron import OptimizerSpec, task_observer
@@ -26,21 +26,15 @@ class ChainSGDConfig(SweepConfig):
     """The SGD of a chain and the theory's tolerance: the base of the Configs of single_layer/chain_of_tasks.py and
     single_layer/chain_tradeoff.py."""
 
-    n: int = 500  # input dimension of the SGD runs (N)
-    trials: int = 10  # independent SGD trials (seed + k)
-    trials_per_point: int = 5  # trials trained together as one batched computation (one point of the sweep)
-    steps1: int = 5000  # full-batch Adam steps of task 1
-    steps: int = 12500  # full-batch Adam steps of every later task
-    lr: float = 1e-3  # Adam learning rate
-    weight_decay: float = 1e-3  # decoupled Adam weight decay
-    tol: float = 1e-10  # saddle-point tolerance
-
-    def validate(self):
-        super().validate()
-        require(min(self.n, self.trials, self.trials_per_point, self.steps1, self.steps) >= 1,
-                "--n, --trials, --trials_per_point, --steps1, --steps must be >= 1")
-        require(self.lr > 0 and self.weight_decay >= 0, "--lr must be > 0 and --weight_decay >= 0")
-        require(self.tol > 0, f"--tol must be > 0, got {self.tol}")
+    n: int = bounded(500, at_least=1)  # input dimension of the SGD runs (N)
+    trials: int = bounded(10, at_least=1)  # independent SGD trials (seed + k)
+    trials_per_point: int = bounded(  # trials trained together as one batched computation (one point of the sweep)
+        5, at_least=1)
+    steps1: int = bounded(5000, at_least=1)  # full-batch Adam steps of task 1
+    steps: int = bounded(12500, at_least=1)  # full-batch Adam steps of every later task
+    lr: float = bounded(1e-3, above=0)  # Adam learning rate
+    weight_decay: float = bounded(1e-3, at_least=0)  # decoupled Adam weight decay
+    tol: float = bounded(1e-10, above=0)  # saddle-point tolerance
 
     def protocol(self, n_tasks: int, alpha: float, r0: float, gamma: float) -> "ChainProtocol":
         return ChainProtocol(n_tasks, alpha, r0, gamma, self.n, self.steps1, self.steps, self.lr, self.weight_decay)

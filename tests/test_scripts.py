@@ -1,6 +1,8 @@
 """Smoke tests: every script of the repository runs in --quick mode on the CPU and writes finite results."""
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +58,16 @@ def test_help_and_unknown_flag(script: Path, tmp_path: Path, capsys):
     error = capsys.readouterr().err
     assert "unrecognized arguments" in error and len(error.strip().splitlines()) == 1  # one line, no usage block
     assert not any(tmp_path.iterdir()), "a rejected command line must not write anything"
+
+
+def test_a_field_redeclared_by_a_script_keeps_the_bounds_of_its_base():
+    """Redeclaring a field replaces its metadata: a default changed without `bounded` would drop the range check."""
+    for script in SCRIPTS:
+        config = importlib.import_module(f"{script.parent.name}.{script.stem}").Config
+        own = {field.name: field.metadata.get("bounds") for field in dataclasses.fields(config)}
+        for base in config.__mro__[1:]:
+            for field in dataclasses.fields(base) if dataclasses.is_dataclass(base) else ():
+                assert own[field.name] == field.metadata.get("bounds", own[field.name]), (script.name, field.name)
 
 
 def test_docs_hold_no_control_characters():
