@@ -28,7 +28,7 @@ from harness.command_line import run
 from harness.config import bounded
 from harness.devices import torch_setup
 from harness.figure import Computed, figure_main
-from harness.plotting import plot_style
+from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
@@ -110,9 +110,9 @@ def plot(cfg: Config, tables: dict, record: dict):
     fig, axes = plt.subplots(1, 3 if sgd else 2, figsize=(13 if sgd else 9, 3.8))
     colors = plt.cm.viridis(np.linspace(0, 0.9, n_tasks))
     for s, color in zip(range(1, n_tasks + 1), colors):
-        curve = sorted((row["task_trained"], row["eps_g"]) for row in theory if row["task_eval"] == s)
+        curve = [(row["task_trained"], row["eps_g"], row.get("rs_stable")) for row in theory if row["task_eval"] == s]
         if curve:
-            axes[0].plot(*zip(*curve), "-", color=color, label=f"task {s}")
+            plot_by_stability(axes[0], curve, "-", color=color, label=f"task {s}")
         samples = {t: [row["eps_g"] for row in sgd if row["task_eval"] == s and row["task_trained"] == t]
                    for t in range(s, n_tasks + 1)}
         samples = {t: values for t, values in samples.items() if values}
@@ -120,14 +120,19 @@ def plot(cfg: Config, tables: dict, record: dict):
             axes[0].errorbar(list(samples), [np.mean(v) for v in samples.values()],
                              [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in samples.values()], fmt="o",
                              color=color, mfc="none", ms=3, lw=0.8)
-    axes[0].set(xlabel="tasks learned $t$", ylabel=r"$\epsilon_g^{s,t}$",
-                title=rf"$\alpha={cfg.alpha:g}$, $r_0={cfg.r0:g}$, $\gamma={cfg.gamma:g}$ (lines: theory; points: SGD mean ± 1 s.d.)")
+    axes[0].set(xlabel="tasks learned $t$", ylabel=r"$\epsilon_g^{s,t}$")
+    axes[0].set_title(rf"$\alpha={cfg.alpha:g}$, $r_0={cfg.r0:g}$, $\gamma={cfg.gamma:g}$; lines: theory (faded: RS "
+                      r"unstable, $\lambda_R\geq 1$)" "\npoints: SGD mean ± 1 s.d.", fontsize=8)
     axes[0].legend(fontsize=6, ncol=2)
     for ax, (name, selected) in zip(axes[1:], (("theory", theory), ("SGD", sgd))):
         image = ax.imshow(accuracy_matrix(selected, n_tasks), vmin=0.5, vmax=1.0, cmap="magma",
                           extent=(0.5, n_tasks + 0.5, n_tasks + 0.5, 0.5))
         ax.set(xlabel="task evaluated $s$", ylabel="task learned $t$", title=f"{name}: $1-\\epsilon_g^{{s,t}}$")
         fig.colorbar(image, ax=ax, fraction=0.046)
+    for row in theory:  # the theory's cells whose task-t solution is RS-unstable
+        if row.get("rs_stable") is False:
+            axes[1].text(row["task_eval"], row["task_trained"], "×", ha="center", va="center", color="w", fontsize=10)
+    axes[1].set_title(r"theory: $1-\epsilon_g^{s,t}$ (×: RS unstable)")
     fig.tight_layout()
     return fig
 

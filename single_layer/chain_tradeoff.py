@@ -23,7 +23,7 @@ from harness.command_line import run
 from harness.config import bounded
 from harness.devices import torch_setup
 from harness.figure import Computed, figure_main
-from harness.plotting import plot_style
+from harness.plotting import plot_by_stability, plot_style
 from harness.points import sweep_store
 from harness.sweep import run_points
 from mean_field_theory.quadrature import NUMERICS_VERSION
@@ -122,13 +122,16 @@ def plot(cfg: Config, tables: dict, record: dict):
     pairs = sorted({(row["alpha"], row["r0"]) for row in theory})
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(pairs)))
     for (alpha, r0), color in zip(pairs, colors):
-        curve = sorted((row["gamma"], row["mean_eps_g"]) for row in theory if (row["alpha"], row["r0"]) == (alpha, r0))
-        axes[0].plot(*zip(*curve), "-o", ms=3, color=color, label=rf"$\alpha={alpha:g}$, $r_0={r0:g}$")
-    for quantity, marker in (("mean_eps_g", "o"), ("eps_g_first", "v"), ("eps_g_last", "^")):
-        curve = sorted((row["gamma"], row[quantity]) for row in theory
-                       if (row["alpha"], row["r0"]) == (cfg.sgd_alpha, cfg.sgd_r0))
+        curve = [(row["gamma"], row["mean_eps_g"], row.get("rs_stable")) for row in theory
+                 if (row["alpha"], row["r0"]) == (alpha, r0)]
+        plot_by_stability(axes[0], curve, "-o", ms=3, color=color, label=rf"$\alpha={alpha:g}$, $r_0={r0:g}$")
+    quantities = (("mean_eps_g", "o"), ("eps_g_first", "v"), ("eps_g_last", "^"))
+    for quantity_index, (quantity, marker) in enumerate(quantities):
+        curve = [(row["gamma"], row[quantity], row.get("rs_stable")) for row in theory
+                 if (row["alpha"], row["r0"]) == (cfg.sgd_alpha, cfg.sgd_r0)]
         if curve:
-            axes[1].plot(*zip(*curve), "-", marker=marker, ms=3, mfc="none", label=f"theory {quantity}")
+            plot_by_stability(axes[1], curve, "-", marker=marker, ms=3, mfc="none", color=f"C{quantity_index}",
+                              label=f"theory {quantity}")
         gammas = sorted({row["gamma"] for row in sgd})
         samples = [[row[quantity] for row in sgd if row["gamma"] == gamma] for gamma in gammas]
         if gammas:
@@ -136,7 +139,7 @@ def plot(cfg: Config, tables: dict, record: dict):
                                                                     for s in samples], fmt=marker, color="k", ms=4,
                              label=f"SGD {quantity} (mean ± 1 s.d.)")
     axes[0].set(xlabel=r"$\gamma$", ylabel=rf"$\bar\epsilon_g$ after {cfg.n_tasks} tasks",
-                title="theory: mean error over all tasks")
+                title="theory: mean error over all tasks\n(faded: a task of the chain RS unstable)")
     axes[1].set(xlabel=r"$\gamma$", ylabel=r"$\epsilon_g$ after the last task",
                 title=rf"$\alpha={cfg.sgd_alpha:g}$, $r_0={cfg.sgd_r0:g}$: theory vs SGD")
     for ax in (ax for ax in axes if ax.get_legend_handles_labels()[0]):
