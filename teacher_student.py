@@ -40,6 +40,23 @@ class Task:
         return Task(*(None if value is None else value[trials] for value in dataclasses.astuple(self)))
 
 
+def stack_tasks(tasks: Sequence[Task]) -> Task:
+    """Several tasks of the same N (e.g. the points of a sweep) as one batch of trials, in order, their training
+    sets padded to the largest P with label-0 patterns: a pattern with y = 0 adds nothing to the data term's
+    gradient (docs/theory.md eq. 7 weighs pattern μ by y^μ), so every trial trains on its own P patterns only —
+    for full-batch training; a minibatch would mix padding into the batches.  Test sets must have equal sizes."""
+    require(len({task.teacher.shape[1] for task in tasks}) == 1, "stacked tasks must share N")
+    patterns = max(task.labels.shape[1] for task in tasks)
+    pad = lambda tensor, dims: torch.nn.functional.pad(tensor, dims(patterns - tensor.shape[1]))
+    stacked = Task(torch.cat([task.teacher for task in tasks]),
+                   torch.cat([pad(task.inputs, lambda extra: (0, 0, 0, extra)) for task in tasks]),
+                   torch.cat([pad(task.labels, lambda extra: (0, extra)) for task in tasks]))
+    if all(task.test_inputs is not None for task in tasks):
+        stacked.test_inputs = torch.cat([task.test_inputs for task in tasks])
+        stacked.test_fields = torch.cat([task.test_fields for task in tasks])
+    return stacked
+
+
 def _rademacher(generator: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
     return torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
 

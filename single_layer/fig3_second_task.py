@@ -6,7 +6,8 @@ Theory (docs/theory.md §5): task-1 reference at α₁ = 2, β₁ = 20, κ₁ = 
 κ₂ = β₂γ, solved by `mean_field_theory.franz_parisi.Task2Problem` (deterministic quadrature, both branches).
 SGD (settings of the original script): N = 1000, full-batch Adam (wd 1e-3): task 1 lr 1e-3 for 5000 steps without KL, task 2
 with γ KL(q_h ‖ q_h′) (h′ = fields at the end of task 1) for 20 000 steps with the paper's lr per (γ, r₀, α₂);
-task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.
+task 1 is trained once per trial and shared by every (r₀, α₂) of that trial.  On a GPU, `--points_per_batch K`
+trains up to K task-2 points of one γ and learning rate as one tensor computation (same numbers; docs/scaling.md).
 
 Runtime: the README's figure table (the wall time its json records); the cost of the paper's sizes is in docs/scaling.md.
 Interrupted runs resume from the finished points.
@@ -114,7 +115,7 @@ def run_sgd(cfg: Config, store: PointStore, device) -> tuple[list[dict], dict]:
                                                    weight_decay=cfg.weight_decay)
     state = run_sgd_points(cfg, store, protocol(cfg, 1.0), "sgd task1", [
         (f"sgd {(gamma, r0, alpha2)}", protocol(cfg, gamma), r0, alpha2, spec(gamma, r0, alpha2), {"gamma": gamma})
-        for gamma, r0, alpha2 in points], str(device))
+        for gamma, r0, alpha2 in points], str(device), cfg.points_per_batch)
     return [row for point in points for row in store.get(f"sgd {point}")], state
 
 

@@ -60,6 +60,8 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     require(beta_h > 0, f"beta_h must be > 0, got {beta_h}")
     require(early_stop in EARLY_STOPS, f"early_stop must be one of {EARLY_STOPS}, got {early_stop!r}")
     require(early_stop != "test_accuracy" or task.test_inputs is not None, "test_accuracy stop needs a test set")
+    if task.inputs.device.type != "cpu":  # the int8 kernel is the CPU's; a GPU multiplies its own dtype, cast once
+        task = dataclasses.replace(task, inputs=task.inputs.to(fields.dtype))
     n_trials, n_train = task.labels.shape
     batch_size = spec.batch_size or n_train
     kl_weight = gamma * batch_size / n_train

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from harness.config import bounded
-from harness.errors import SolverError
+from harness.errors import SolverError, require
 from harness.sweep import SweepConfig, run_points
 from mean_field_theory.franz_parisi import Task2Problem
 from mean_field_theory.rs_solver import RSSolution, eps_g_of
@@ -26,7 +26,7 @@ from mean_field_theory.task1 import task1_reference
 from single_layer.comparison import compare, eps_g_resolution, joint_test
 from single_layer.perceptron import OptimizerSpec, task_observer
 from single_layer.training import train_task
-from teacher_student import sample_trials
+from teacher_student import sample_trials, stack_tasks
 
 THEORY_COLUMNS = ("eps_g1", "eps_g2", "p1", "p2", "converged", "branch", "thermodynamic", "q2", "r2", "q2_star",
                   "T", "free_entropy", "replicon", "rs_stable")
@@ -79,6 +79,8 @@ class Fig3SGDConfig(SweepConfig):
     lr1: float = bounded(1e-3, above=0)  # Adam learning rate of task 1
     lr2_default: float = bounded(1e-3, above=0)  # task-2 learning rate where the paper's table has no entry
     weight_decay: float = bounded(1e-3, at_least=0)  # decoupled Adam weight decay, both tasks
+    points_per_batch: int = bounded(1, at_least=1)  # task-2 points of one γ and learning rate trained as one
+    # tensor computation (their data padded to a common P): the mode for a GPU; the numbers are the same
 
 
 @dataclasses.dataclass
@@ -205,32 +207,60 @@ def task1_state(rows: list[dict]) -> dict:
             for key in ("eps_g1", "q_star")}
 
 
-def second_task(protocol: Protocol, after_task1: torch.Tensor, task1_epochs: int, alpha2: float, r0: float,
-                spec2: OptimizerSpec, where: dict, device: str = "cpu") -> list[dict]:
-    """One (r₀, α₂) point: task 2 from the task-1 fields with γ KL to them (`training.switch_task`'s protocol,
-    epochs counted on from `task1_epochs`); one row per trial with both tasks' overlaps and the task-2 epochs."""
-    _, tasks = sample_trials(protocol.trials, protocol.n, (protocol.alpha1, alpha2), r0, seed=protocol.seed,
-                             device=device)
-    start = after_task1.to(device)
+def second_tasks(protocol: Protocol, after_task1: torch.Tensor, task1_epochs: int,
+                 points: list[tuple[float, float, dict]], spec2: OptimizerSpec, device: str = "cpu") -> list[dict]:
+    """(r₀, α₂) points = [(α₂, r₀, extra columns), …] of one protocol and task-2 optimiser: task 2 from the task-1
+    fields with γ KL to them (`training.switch_task`'s protocol, epochs counted on from `task1_epochs`); one row per
+    point and trial with both tasks' overlaps and the task-2 epochs.  Several points train as one tensor computation
+    (`teacher_student.stack_tasks`: their training sets padded to a common P; full batch only) — a GPU's way to stay
+    busy; every trial's numbers are those of its point alone."""
+    require(spec2.batch_size is None or len(points) == 1, "points are trained together in full batch only")
+    per_point = [sample_trials(protocol.trials, protocol.n, (protocol.alpha1, alpha2), r0, seed=protocol.seed,
+                               device=device)[1] for alpha2, r0, _ in points]
+    tasks = [stack_tasks([point_tasks[index] for point_tasks in per_point]) for index in (0, 1)]
+    start = after_task1.to(device).repeat(len(points), 1)
     _, history = train_task(start, tasks[1], spec2, protocol.epochs2, observe=task_observer(tasks), anchor=start,
                             gamma=protocol.gamma, record_every=protocol.epochs2, early_stop=protocol.stop2,
                             epoch_offset=task1_epochs)
     return [{**where, "alpha2": alpha2, "r0": r0, "source": "sgd", "seed": protocol.seed + trial,
-             **{key: history.final(key)[trial] for key in ("eps_g1", "eps_g2", "p1", "p2")},
-             "epochs_trained": int(history.stop_epoch[trial]) - task1_epochs} for trial in range(protocol.trials)]
+             **{key: history.final(key)[row] for key in ("eps_g1", "eps_g2", "p1", "p2")},
+             "epochs_trained": int(history.stop_epoch[row]) - task1_epochs}
+            for index, (alpha2, r0, where) in enumerate(points) for trial in range(protocol.trials)
+            for row in [index * protocol.trials + trial]]
 
 
-def run_sgd_points(cfg, store, protocol: Protocol, task1_key: str, points: list[tuple], device: str) -> dict:
+def point_batches(points: list[tuple], size: int) -> list[list[tuple]]:
+    """The points (key, protocol, r₀, α₂, task-2 optimiser, extra columns) in batches of at most `size` that share
+    their protocol and full-batch optimiser (`second_tasks`); a minibatched point is a batch of its own."""
+    groups = {}
+    for point in points:
+        _, protocol, _, _, spec, _ = point
+        shared = repr((protocol, spec)) if spec.batch_size is None else point[0]
+        groups.setdefault(shared, []).append(point)
+    return [group[start:start + size] for group in groups.values() for start in range(0, len(group), size)]
+
+
+def run_sgd_points(cfg, store, protocol: Protocol, task1_key: str, points: list[tuple], device: str,
+                   points_per_batch: int = 1) -> dict:
     """Task 1 of `protocol` (in this process, only if some point or the task-1 state is missing), then every
     point (key, protocol, r₀, α₂, task-2 optimiser, extra columns) from the same task-1 fields on the sweep
-    executor.  Returns the SGD's task-1 state (`task1_state`); the points' rows are in `store`."""
-    if any(store.get(key) is None for key in [task1_key, *(point[0] for point in points)]):
+    executor, up to `points_per_batch` of them as one computation (`point_batches`; each point's rows are stored
+    under its own key).  Returns the SGD's task-1 state (`task1_state`); the points' rows are in `store`."""
+    missing = [point for point in points if store.get(point[0]) is None]
+    if store.get(task1_key) is None or missing:
         after_task1, history1 = first_task(protocol, device)
         if store.get(task1_key) is None:
             store.put(task1_key, first_task_rows(protocol, history1))
-        run_points(cfg, store, [(key, second_task, (point_protocol, after_task1.cpu(), int(history1.epochs[-1]),
-                                                    alpha2, r0, spec, where, device))
-                                for key, point_protocol, r0, alpha2, spec, where in points], desc=task1_key)
+        batches = point_batches(missing, points_per_batch)
+        done = run_points(cfg, store, [
+            (" + ".join(point[0] for point in batch), second_tasks,
+             (batch[0][1], after_task1.cpu(), int(history1.epochs[-1]),
+              [(alpha2, r0, where) for _, _, r0, alpha2, _, where in batch], batch[0][4], device))
+            for batch in batches], desc=task1_key)
+        for batch in (batch for batch in batches if len(batch) > 1):  # a batch's rows, each point under its key
+            rows = done[" + ".join(point[0] for point in batch)]
+            for key, _, r0, alpha2, _, _ in batch:
+                store.put(key, [row for row in rows if (row["r0"], row["alpha2"]) == (r0, alpha2)])
     return task1_state(store.get(task1_key))
 
 

@@ -22,7 +22,7 @@ def tiny_config(tmp_path, **overrides) -> fig3.Config:
 
 def test_interrupted_run_resumes_and_other_sgd_settings_keep_the_theory(tmp_path, monkeypatch):
     calls = {"theory": 0, "sgd": 0}
-    real_theory, real_point = fig3.theory_curve, two_tasks.second_task
+    real_theory, real_point = fig3.theory_curve, two_tasks.second_tasks
 
     def counting_theory(*args):
         calls["theory"] += 1
@@ -35,7 +35,7 @@ def test_interrupted_run_resumes_and_other_sgd_settings_keep_the_theory(tmp_path
         return real_point(*args, **kwargs)
 
     monkeypatch.setattr(fig3, "theory_curve", counting_theory)
-    monkeypatch.setattr(two_tasks, "second_task", crashing_point)
+    monkeypatch.setattr(two_tasks, "second_tasks", crashing_point)
     with pytest.raises(KeyboardInterrupt):
         fig3.main(tiny_config(tmp_path))
     assert calls == {"theory": 1, "sgd": 2}
@@ -80,7 +80,7 @@ def test_task1_state_is_recorded_and_filled_in_for_an_older_store(tmp_path, monk
     store = tmp_path / ".fig3_second_task_sgd.points.jsonl"
     store.write_text("".join(line + "\n" for line in store.read_text().splitlines()
                              if '"key": "sgd task1"' not in line))
-    monkeypatch.setattr(two_tasks, "second_task", lambda *args, **kwargs: pytest.fail("task 2 was rerun"))
+    monkeypatch.setattr(two_tasks, "second_tasks", lambda *args, **kwargs: pytest.fail("task 2 was rerun"))
     fig3.main(tiny_config(tmp_path))
     assert read_json(tmp_path / "fig3_second_task.json")["sgd_after_task1"] == state
     assert sum('"key": "sgd task1"' in line for line in store.read_text().splitlines()) == 1

@@ -31,12 +31,13 @@ def test_panel_a_sgd_rows_sit_at_the_configured_alphas(tmp_path):
 def test_two_task_tables_are_r0_major_and_panel_d_uses_its_own_alpha1(tmp_path, monkeypatch):
     used = []
 
-    def recording_point(protocol, after_task1, task1_epochs, alpha2, r0, spec, where, device):
-        used.append((protocol.alpha1, r0, alpha2, spec.lr, spec.batch_size, spec.kind, protocol.stop2))
-        return real_point(protocol, after_task1, task1_epochs, alpha2, r0, spec, where, device)
+    def recording_point(protocol, after_task1, task1_epochs, points, spec, device):
+        used.extend((protocol.alpha1, r0, alpha2, spec.lr, spec.batch_size, spec.kind, protocol.stop2)
+                    for alpha2, r0, _ in points)
+        return real_point(protocol, after_task1, task1_epochs, points, spec, device)
 
-    real_point = two_tasks.second_task
-    monkeypatch.setattr(two_tasks, "second_task", recording_point)
+    real_point = two_tasks.second_tasks
+    monkeypatch.setattr(two_tasks, "second_tasks", recording_point)
     cfg = tiny_config(panels=("b", "c"))
     rows, _ = figA1.run_sgd(cfg, PointStore(tmp_path, "bc", {}), "cpu")
     n_alpha2 = len(cfg.alpha2s)
