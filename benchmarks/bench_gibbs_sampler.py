@@ -3,7 +3,7 @@
 Workload: the chains of one `mean_field_theory/gibbs_vs_theory.py` point at β = 20, α = 1.3 (4 instances × 4
 replicas × its tempering rungs, which grow like √N) for N = 200, 400, 800.  Per N, alternating the two modes
 `repeats` times in one process: the time of one gradient of every chain — autograd through the float64 log density
-(the sampler's gradient before) and `Measure.leapfrog_gradient` (written out, float32 products over the ±1 data) —
+(the sampler's gradient before) and `Measure.leapfrog_gradient` (written out, in float32) —
 and their agreement (relative, norm-wise).  The projected cost of a point is (warmup + sweeps) × leapfrog ×
 gradient time (the density, once per proposal, adds ~1/leapfrog); the summary compares it with the goal of 5 min
 per N = 800 point.  The json records the load average before the run.

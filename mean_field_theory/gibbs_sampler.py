@@ -68,10 +68,14 @@ class Measure:
         self.signed_single = self.signed.float()  # ±1 exactly: the leapfrog gradient's products in float32
         self.entropy_weight, self.gamma = float(entropy_weight), float(gamma)
         self.reference = None if reference is None else reference.to(DTYPE)  # (D, R, N) or (D, 1, N): m′
+        self.reference_u = None if reference is None else torch.atanh(  # u′ = artanh m′ per rung, for the gradient
+            self.reference.clamp(-1 + 1e-15, 1 - 1e-15)).unsqueeze(2).float()
 
     def action(self, u: torch.Tensor) -> torch.Tensor:
         """A(m(u)) per chain, shape u.shape[:-1]."""
-        m, sech_sq = torch.tanh(u), _sech_sq(u)
+        return self._action(u, *_tanh_and_sech_sq(u))
+
+    def _action(self, u: torch.Tensor, m: torch.Tensor, sech_sq: torch.Tensor) -> torch.Tensor:
         fields = torch.einsum("drkn,dpn->drkp", m, self.signed) / torch.sqrt(sech_sq.sum(-1, keepdim=True))
         value = torch.special.log_ndtr(fields).sum(-1)
         if self.entropy_weight:
@@ -82,35 +86,51 @@ class Measure:
 
     def log_density(self, u: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(β_k A + Σ ln sech² u, A) per chain; betas has shape (K,)."""
-        action = self.action(u)
-        return betas * action + torch.log(_sech_sq(u)).sum(-1), action
+        m, sech_sq = _tanh_and_sech_sq(u)
+        action = self._action(u, m, sech_sq)
+        return betas * action + torch.log(sech_sq).sum(-1), action
 
     def leapfrog_gradient(self, u: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
-        """∂/∂u of the log density, written out (no autograd) with the two products over the data in float32.
+        """∂/∂u of the log density, written out (no autograd) in float32 (the ±1 data are exact there).
 
         With t_μ = y^μ x^μ·m/√S, S = Σ_i sech² u_i, and h = φ/Φ_N: ∂A/∂m_i = Σ_μ h(t_μ)[y^μ x^μ_i/√S
         + m_i y^μ x^μ·m/S^{3/2}], dm/du = sech² u, dS(m)/du = −u sech² u, d KL/du = (u − u′) sech² u and
         d ln sech² u/du = −2m.  The leapfrog integrator stays volume preserving and reversible for any
         deterministic gradient, and the Metropolis test uses the float64 density: the chain is exact."""
-        m, sech_sq = torch.tanh(u), _sech_sq(u)
+        position = u.float()
+        m, sech_sq = _tanh_and_sech_sq(position)
         norm = sech_sq.sum(-1, keepdim=True)
-        raw = torch.einsum("drkn,dpn->drkp", m.float(), self.signed_single).double()  # y x·m
-        t = raw / torch.sqrt(norm)
-        mills = torch.exp(-0.5 * t**2 - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(t))
-        back = torch.einsum("drkp,dpn->drkn", mills.float(), self.signed_single).double()
-        d_action = (back / torch.sqrt(norm) + m * (mills * raw).sum(-1, keepdim=True) / norm**1.5) * sech_sq
+        scale = torch.rsqrt(norm)
+        raw = torch.einsum("drkn,dpn->drkp", m, self.signed_single)  # y x·m
+        mills = mills_ratio_single(raw * scale)
+        back = torch.einsum("drkp,dpn->drkn", mills, self.signed_single)
+        d_action = (back * scale + m * ((mills * raw).sum(-1, keepdim=True) * scale**3)) * sech_sq
         if self.entropy_weight:
-            d_action = d_action - self.entropy_weight * u * sech_sq
+            d_action = d_action - self.entropy_weight * position * sech_sq
         if self.gamma:
-            reference_u = torch.atanh(self.reference.unsqueeze(2).clamp(-1 + 1e-15, 1 - 1e-15))
-            d_action = d_action - self.gamma * (u - reference_u) * sech_sq
-        return betas.unsqueeze(-1) * d_action - 2.0 * m
+            d_action = d_action - self.gamma * (position - self.reference_u) * sech_sq
+        return (betas.float().unsqueeze(-1) * d_action - 2.0 * m).double()
 
 
-def _sech_sq(u: torch.Tensor) -> torch.Tensor:
-    """1 − tanh² u without cancellation: 4 e^{−2|u|}/(1 + e^{−2|u|})²."""
+def mills_ratio_single(t: torch.Tensor) -> torch.Tensor:
+    """φ(t)/Φ_N(t) of a float32 tensor in vectorised float32 operations (≈ 10⁻⁶ relative for all t): the direct
+    ratio of φ(t) to Φ_N(t) = erfc(−t/√2)/2 for t ≥ −6, below Laplace's continued fraction
+    s + 1/(s + 2/(s + … + 6/s)) with s = −t (truncation error < 2·10⁻⁸ for s ≥ 6)."""
+    direct_t = t.clamp(min=-6.0)
+    direct = math.sqrt(2.0 / math.pi) * torch.exp(-0.5 * direct_t * direct_t) / torch.erfc(direct_t * -math.sqrt(0.5))
+    s = (-t).clamp(min=6.0)
+    tail = s + 6.0 / s
+    for level in (5.0, 4.0, 3.0, 2.0, 1.0):
+        tail = s + level / tail
+    return torch.where(t < -6.0, tail, direct)
+
+
+def _tanh_and_sech_sq(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tanh u, 1 − tanh² u) from one exponential, without cancellation: with d = e^{−2|u|},
+    tanh u = sgn u (1 − d)/(1 + d) and sech² u = 4d/(1 + d)²."""
     decay = torch.exp(-2.0 * u.abs())
-    return 4.0 * decay / (1.0 + decay) ** 2
+    inverse = 1.0 / (1.0 + decay)
+    return torch.copysign((1.0 - decay) * inverse, u), 4.0 * decay * inverse * inverse
 
 
 def _ising_entropy(u: torch.Tensor, m: torch.Tensor) -> torch.Tensor:

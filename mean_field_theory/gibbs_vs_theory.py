@@ -5,14 +5,15 @@ the distribution P(q) of the overlap of two replicas at the largest α of each �
 (thermodynamic branch; faded where its replicon λ_R ≥ 1, docs/theory.md §3b).  Points: tempered HMC of eq. 9
 (`mean_field_theory.gibbs_sampler`) at each N, mean over instances ± 1 s.e. over instances; a point whose chains did
 not equilibrate (R̂ between random and teacher-near starts > 1.05, or too few effective samples) is drawn hollow and
-makes the script exit 3.  Squares: SGD of Fig. 2b at β = 20 where `figures/fig2b_theory_vs_sgd.csv` has the same α.
+makes the script exit 3.  Diamonds: the one-step RSB solution at β = 20 (`figures/rsb_task1.csv`, where RS is
+unstable).  Squares: SGD of Fig. 2b at β = 20 where `figures/fig2b_theory_vs_sgd.csv` has the same α.
 The N → ∞ value of each observable is a weighted least-squares fit a + b/N over the N of the run (its s.e. from
 the fit) when there are at least three N.
 
-Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog; the committed run is
-the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100, 200), its wall time in the README's figure table (from its
-json).  This is a first, small run: the sizes N = 400 … 1600 and the Fig. 2b α grid that the N → ∞ extrapolation
-needs are open (their cost grows like N^2.5 per point on a CPU).
+Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog (rungs ∝ √N); the
+committed run is the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100 … 800), its wall time in the README's figure
+table (from its json); its costliest point (β = 20, α = 1.3, N = 800) is most of it.  N = 1600 and the full Fig. 2b
+α grid are left out: a β = 20 point at N = 1600 costs ≈ 5–6× one at N = 800.
 Command: python mean_field_theory/gibbs_vs_theory.py
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Config(SweepConfig):
     betas: tuple[float, ...] = bounded(  # inverse temperatures of eq. 9 (β); 5 lies below the AT line
         (5.0, 20.0), above=0)
     alphas: tuple[float, ...] = bounded((0.5, 1.0, 1.3), above=0)  # data densities α
-    ns: tuple[int, ...] = bounded((100, 200), at_least=2)  # system sizes N
+    ns: tuple[int, ...] = bounded((100, 200, 400, 800), at_least=2)  # system sizes N
     instances: int = bounded(4, at_least=2)  # teacher–student instances per point (seed + k, as SGD trial k)
     replicas: int = bounded(4, at_least=2)  # chains per instance: half from random starts, half near the teacher
     sweeps: int = bounded(3000, at_least=1)  # recorded HMC sweeps
@@ -86,13 +87,15 @@ def point(cfg: Config, beta: float, alpha: float, n: int) -> list[dict]:
 
 
 def extrapolate(rows: list[dict]) -> list[dict]:
-    """Per (β, α) and observable: a + b/N by weighted least squares over the N (≥ 3 of them), a and its s.e."""
+    """Per (β, α) and observable: a + b/N by weighted least squares over the N (≥ 3 of them), a and its s.e.;
+    `equilibrated` only if the chains of every N are (an extrapolation of unequilibrated chains is drawn hollow)."""
     result = []
     for beta, alpha in sorted({(row["beta"], row["alpha"]) for row in rows}):
         chosen = sorted((row for row in rows if (row["beta"], row["alpha"]) == (beta, alpha)), key=lambda r: r["n"])
         if len(chosen) < 3:
             continue
-        extrapolated = {"beta": beta, "alpha": alpha, "n": "", "source": "mcmc_extrapolated"}  # N → ∞
+        extrapolated = {"beta": beta, "alpha": alpha, "n": "", "source": "mcmc_extrapolated",  # N → ∞
+                        "equilibrated": all(row["equilibrated"] for row in chosen)}
         for name in OBSERVABLES:
             x = np.array([[1.0, 1.0 / row["n"]] for row in chosen])
             weights = 1.0 / np.array([max(row[f"{name}_se"], 1e-6) for row in chosen]) ** 2
@@ -114,6 +117,12 @@ def sgd_rows() -> list[dict]:
     path = FIGURES_DIR / "fig2b_theory_vs_sgd.csv"
     return [row for row in read_csv(path) if row["source"] == "sgd" and row.get("converged", True)] if path.exists() \
         else []
+
+
+def rsb_rows() -> list[dict]:
+    """The poor 1RSB solutions at β = 20 (`figures/rsb_task1.csv`, rows with a Parisi parameter) if present."""
+    path = FIGURES_DIR / "rsb_task1.csv"
+    return [row for row in read_csv(path) if row["source"] == "1rsb" and row["x"] != ""] if path.exists() else []
 
 
 # ---- plot
@@ -148,12 +157,24 @@ def plot(cfg: Config, tables: dict, record: dict):
                                     mfc=None if equilibrated else "none", ms=4,
                                     label=(f"MCMC N={n} (± 1 s.e. over instances)" + ("" if equilibrated else
                                            ", not equilibrated")) if name == "eps_g" and beta == betas[-1] else None)
-    extrapolated = [row for row in rows if row["source"] == "mcmc_extrapolated"]
-    if extrapolated:
-        error_ax.errorbar([r["alpha"] for r in extrapolated], [r["eps_g"] for r in extrapolated],
-                          yerr=[r["eps_g_se"] for r in extrapolated], fmt="*", color="k", label=r"MCMC, $N\to\infty$")
-    if sgd:
-        alphas = sorted({row["alpha"] for row in sgd if row["alpha"] <= max(r["alpha"] for r in mcmc) + 0.2})
+    for equilibrated in (True, False):
+        extrapolated = [row for row in rows if row["source"] == "mcmc_extrapolated"
+                        and row["equilibrated"] == equilibrated]
+        if extrapolated:
+            error_ax.errorbar([r["alpha"] for r in extrapolated], [r["eps_g"] for r in extrapolated],
+                              yerr=[r["eps_g_se"] for r in extrapolated], fmt="*", color="k", ms=7,
+                              mfc=None if equilibrated else "none",
+                              label=r"MCMC, $N\to\infty$ (a + b/N, ± 1 s.e. of the fit)" + (
+                                  "" if equilibrated else ", some N not equilibrated"))
+    shown = max(row["alpha"] for row in mcmc) + 0.2  # the α range of the comparisons at β = 20
+    rsb = sorted((row for row in rsb_rows() if row["alpha"] <= shown), key=lambda row: row["alpha"])
+    if rsb and 20.0 in betas:
+        error_ax.plot([r["alpha"] for r in rsb], [r["eps_g"] for r in rsb], "D--", color="tab:orange", ms=3,
+                      label=r"1RSB, $\beta=20$ (rsb_task1)")
+        overlap_ax.plot([r["alpha"] for r in rsb], [r["x"] * r["q0"] + (1 - r["x"]) * r["q1"] for r in rsb], "D--",
+                        color="tab:orange", ms=3, label=r"1RSB mean overlap $x q_0 + (1-x) q_1$, $\beta=20$")
+    if sgd and 20.0 in betas:
+        alphas = sorted({row["alpha"] for row in sgd if row["alpha"] <= shown})
         values = [[row["eps_g"] for row in sgd if row["alpha"] == alpha] for alpha in alphas]
         error_ax.errorbar(alphas, [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) / math.sqrt(len(v))
                                                                      for v in values],
@@ -175,9 +196,11 @@ def plot(cfg: Config, tables: dict, record: dict):
 
 def compute(cfg: Config) -> Computed:
     theory = theory_rows(cfg)
-    points = [(f"beta={beta!r} alpha={alpha!r} n={n!r}", point, (cfg, beta, alpha, n))
-              for beta in cfg.betas for alpha in cfg.alphas for n in cfg.ns]
+    points = [(f"beta={beta!r} alpha={alpha!r} n={n!r}", point, (cfg, beta, alpha, n))  # costliest first
+              for n in sorted(cfg.ns, reverse=True) for beta in sorted(cfg.betas, reverse=True)
+              for alpha in sorted(cfg.alphas, reverse=True)]
     mcmc, store = sweep(cfg, STEM, points, desc="(beta, alpha, N)")
+    mcmc.sort(key=lambda row: (row["beta"], row["alpha"], row["n"]))
     details = {point_key(row): {key: row.pop(key) for key in ("diagnostics", "p_of_q", "q_edges")} for row in mcmc}
     return Computed({"rows": theory + mcmc + extrapolate(mcmc)}, {"points": details}, stores=[store])
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy import special
 
-from mean_field_theory.gibbs_sampler import (Measure, Schedule, diagnostics, integrated_time, r_hat, sample, summary,
-                                             task1_instances)
+from mean_field_theory.gibbs_sampler import (Measure, Schedule, diagnostics, integrated_time, mills_ratio_single, r_hat,
+                                             sample, summary, task1_instances)
 from mean_field_theory.task1 import solve_task1
 
 
@@ -119,3 +119,13 @@ def test_the_leapfrog_gradient_is_the_gradient_of_the_density():
     exact, = torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)
     written = measure.leapfrog_gradient(u.detach(), betas)
     assert torch.allclose(written, exact, rtol=1e-5, atol=1e-5 * float(exact.abs().max()))
+
+
+def test_the_float32_mills_ratio_against_scipy():
+    """φ(t)/Φ_N(t) of the leapfrog gradient (float32: direct ratio and Laplace's continued fraction) against scipy's
+    float64 log Φ_N on both sides of the switch at t = −6 and deep in both tails."""
+    t = np.concatenate([np.linspace(-60.0, 10.0, 20001), -np.logspace(-3, 3, 500)])
+    exact = np.exp(-0.5 * t**2 - 0.5 * math.log(2 * math.pi) - special.log_ndtr(t))
+    computed = mills_ratio_single(torch.tensor(t, dtype=torch.float32)).double().numpy()
+    assert np.all(np.isfinite(computed))
+    assert np.max(np.abs(computed - exact) / exact) < 1e-5
