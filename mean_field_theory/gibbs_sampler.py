@@ -338,13 +338,18 @@ def diagnostics(run: Run) -> dict:
 
 def summary(run: Run) -> dict:
     """Means over instances (and replicas, samples) of ε_g, r, q⋆ and q (and ε_g against the other teacher when
-    recorded), with the standard error over instances."""
+    recorded), with the standard error over instances; and the means of ε_g, r, q⋆ over the chains of each start
+    (`*_random_start`, `*_teacher_start`): equal within their spread once the chains have met."""
     result = {}
+    half = run.r.shape[2] // 2  # replicas [0, half) started at random, [half, R) near the teacher
     for name in ("eps_g", "r", "q_star") + (("eps_g_other",) if run.eps_g_other is not None else ()):
         per_instance = getattr(run, name).mean(axis=(0, 2))
         result[name] = float(per_instance.mean())
         result[f"{name}_se"] = float(per_instance.std(ddof=1) / math.sqrt(len(per_instance))) if len(
             per_instance) > 1 else math.nan
+    for name in ("eps_g", "r", "q_star"):
+        result[f"{name}_random_start"] = float(getattr(run, name)[:, :, :half].mean())
+        result[f"{name}_teacher_start"] = float(getattr(run, name)[:, :, half:].mean())
     per_instance = run.overlaps.mean(axis=(0, 2))
     result["q"] = float(per_instance.mean())
     result["q_se"] = float(per_instance.std(ddof=1) / math.sqrt(len(per_instance))) if len(per_instance) > 1 else \

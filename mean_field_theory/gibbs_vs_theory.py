@@ -7,6 +7,8 @@ the distribution P(q) of the overlap of two replicas at the largest α of each �
 not equilibrate (R̂ between random and teacher-near starts > 1.05, or too few effective samples) is drawn hollow and
 makes the script exit 3.  Diamonds: the one-step RSB solution at β = 20 (`figures/rsb_task1.csv`, where RS is
 unstable).  Squares: SGD of Fig. 2b at β = 20 where `figures/fig2b_theory_vs_sgd.csv` has the same α.
+The csv also gives ε_g, r and q⋆ averaged over the random and over the teacher-near starts apart
+(`*_random_start`, `*_teacher_start`): where the chains have not met, which state each start reached.
 The N → ∞ value of each observable is a weighted least-squares fit a + b/N over the N of the run (its s.e. from
 the fit) when there are at least three N.
 

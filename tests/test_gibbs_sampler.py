@@ -77,6 +77,9 @@ def test_where_rs_is_stable_the_sampled_measure_is_the_rs_solution():
     sampled, theory = summary(run), solve_task1(1.0, beta=5.0)
     for name in ("eps_g", "r", "q_star", "q"):
         assert abs(sampled[name] - getattr(theory, name)) < 4 * sampled[f"{name}_se"] + 0.01, name
+    for name in ("eps_g", "r", "q_star"):  # the two starts have met: their means agree and make up the whole
+        random, near = sampled[f"{name}_random_start"], sampled[f"{name}_teacher_start"]
+        assert abs(random - near) < 0.02 and (random + near) / 2 == pytest.approx(sampled[name], abs=1e-12), name
 
 
 def test_the_same_seed_gives_the_same_chain():
