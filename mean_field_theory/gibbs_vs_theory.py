@@ -141,7 +141,9 @@ def plot(cfg: Config, tables: dict, record: dict):
     mcmc = [row for row in rows if row["source"] == "mcmc"]
     betas = sorted({row["beta"] for row in mcmc})
     colors = dict(zip(betas, plt.cm.viridis(np.linspace(0.1, 0.8, len(betas)))))
-    markers = dict(zip(sorted({row["n"] for row in mcmc}), "ovs^D"))
+    sizes = sorted({row["n"] for row in mcmc})
+    markers = dict(zip(sizes, "ovs^D"))
+    offsets = {n: 0.015 * (index - (len(sizes) - 1) / 2) for index, n in enumerate(sizes)}  # N side by side in α
     for beta in betas:
         theory = [row for row in rows if row["source"] == "rs" and row["beta"] == beta and row["thermodynamic"]]
         plot_by_stability(error_ax, [(r["alpha"], r["eps_g"], r["rs_stable"]) for r in theory], "-",
@@ -149,16 +151,14 @@ def plot(cfg: Config, tables: dict, record: dict):
         plot_by_stability(overlap_ax, [(r["alpha"], r["q"], r["rs_stable"]) for r in theory], "-", color=colors[beta],
                           label=rf"RS $q$, $\beta={beta:g}$")
         for n, marker in markers.items():
-            chosen = sorted((row for row in mcmc if row["beta"] == beta and row["n"] == n), key=lambda r: r["alpha"])
+            chosen = [row for row in mcmc if row["beta"] == beta and row["n"] == n]
             for ax, name in ((error_ax, "eps_g"), (overlap_ax, "q")):
-                for equilibrated in (True, False):
-                    part = [row for row in chosen if row["equilibrated"] == equilibrated]
-                    if part:
-                        ax.errorbar([r["alpha"] for r in part], [r[name] for r in part],
-                                    yerr=[r[f"{name}_se"] for r in part], fmt=marker, color=colors[beta],
-                                    mfc=None if equilibrated else "none", ms=4,
-                                    label=(f"MCMC N={n} (± 1 s.e. over instances)" + ("" if equilibrated else
-                                           ", not equilibrated")) if name == "eps_g" and beta == betas[-1] else None)
+                for row in chosen:
+                    ax.errorbar(row["alpha"] + offsets[n], row[name], yerr=row[f"{name}_se"], fmt=marker,
+                                color=colors[beta], mfc=None if row["equilibrated"] else "none", ms=4)
+    for n, marker in markers.items():  # legend proxies: one per N, and what a hollow marker means
+        error_ax.plot([], [], marker, color="grey", ms=4, label=f"MCMC N={n} (± 1 s.e. over instances)")
+    error_ax.plot([], [], "o", color="grey", mfc="none", ms=4, label="hollow: chains not equilibrated")
     for equilibrated in (True, False):
         extrapolated = [row for row in rows if row["source"] == "mcmc_extrapolated"
                         and row["equilibrated"] == equilibrated]
@@ -183,7 +183,7 @@ def plot(cfg: Config, tables: dict, record: dict):
                           fmt="s", color="tab:red", mfc="none", ms=4, label="SGD, Fig. 2b (± 1 s.e. over trials)")
     error_ax.set(xlabel=r"$\alpha$", ylabel=r"$\epsilon_g$ of sgn $m$", title="generalization error")
     overlap_ax.set(xlabel=r"$\alpha$", ylabel=r"replica overlap $q$", title="overlap of two replicas")
-    error_ax.legend(fontsize=6)
+    error_ax.legend(fontsize=5.5, loc="lower left")
     overlap_ax.legend(fontsize=6)
     for beta in betas:
         top = max((row for row in mcmc if row["beta"] == beta), key=lambda r: (r["alpha"], r["n"]))

@@ -132,3 +132,25 @@ def test_the_float32_mills_ratio_against_scipy():
     computed = mills_ratio_single(torch.tensor(t, dtype=torch.float32)).double().numpy()
     assert np.all(np.isfinite(computed))
     assert np.max(np.abs(computed - exact) / exact) < 1e-5
+
+
+def test_the_n_to_infinity_fit_recovers_a_known_limit_and_keeps_the_equilibration_verdict():
+    """gibbs_vs_theory.extrapolate on rows that follow a + b/N exactly (a = 0.25, b = 3) with unequal s.e.: the fit
+    returns a, and the s.e. of numpy's weighted polyfit (unscaled covariance); one unequilibrated N makes the limit
+    unequilibrated; fewer than three N give no limit."""
+    from mean_field_theory.gibbs_vs_theory import OBSERVABLES, extrapolate
+
+    def rows(equilibrated_400=True, sizes=(100, 200, 400, 800)):
+        return [{"beta": 20.0, "alpha": 1.0, "n": n, "source": "mcmc", "equilibrated": equilibrated_400 or n != 400,
+                 **{name: 0.25 + 3.0 / n for name in OBSERVABLES},
+                 **{f"{name}_se": 0.01 * (n / 100) ** -0.5 for name in OBSERVABLES}} for n in sizes]
+
+    (limit,) = extrapolate(rows())
+    sizes = np.array([100, 200, 400, 800])
+    _, covariance = np.polyfit(1.0 / sizes, 0.25 + 3.0 / sizes, 1, w=1.0 / (0.01 * (sizes / 100) ** -0.5),
+                               cov="unscaled")
+    for name in OBSERVABLES:
+        assert limit[name] == pytest.approx(0.25, abs=1e-10)
+        assert limit[f"{name}_se"] == pytest.approx(math.sqrt(covariance[1, 1]), rel=1e-8)
+    assert limit["equilibrated"] and not extrapolate(rows(equilibrated_400=False))[0]["equilibrated"]
+    assert extrapolate(rows(sizes=(100, 200))) == []
