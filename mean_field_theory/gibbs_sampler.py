@@ -12,13 +12,15 @@ balance holds exactly for any step size) combined with parallel tempering over a
 temperatures accepted with min(1, e^{(β_k − β_{k+1})(A_{k+1} − A_k)})).  Everything is batched: disorder samples ×
 replicas × temperatures are one tensor.  Half of the replicas start at random (u ~ N(0, 1)), half near the teacher
 (m = 0.9 w); that the two groups reach the same state (R̂) is the equilibration test.  Step sizes are tuned per
-temperature during the warm-up only, then frozen.
+temperature during the warm-up only, then frozen.  Optionally (`Restraint`) each rung also carries an umbrella window
+in q⋆ (all rungs at one β: a Hamiltonian replica exchange between windows; used by gibbs_valleys.py).
 
 Observables at the target β, per recorded sweep: ε_g of the clipped student sgn m, r = m·w/N, q⋆ = m·m/N, the
 overlap q_ab = m^a·m^b/N of every pair of replicas on the same instance (its histogram P(q): two peaks are the mark
 of replica-symmetry breaking), and A.  Diagnostics: HMC and swap acceptance, the integrated autocorrelation time
-τ_int and effective sample size of A and r, R̂ between random and teacher-near starts, and the overlap of the A
-histograms of adjacent temperatures.
+τ_int and effective sample size of A and r, R̂ between random and teacher-near starts, the overlap of the A
+histograms of adjacent temperatures, and the round trips of the configurations through each ladder with the flow
+fraction per rung (`Walkers`).
 """
 from __future__ import annotations
 
@@ -59,17 +61,49 @@ class Schedule:
             raise ValueError(f"beta_min must be > 0, got {self.beta_min}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Restraint:
+    """Umbrella windows in the self-overlap q⋆ = m·m/N: rung k adds −(κN/2)(q⋆ − c_k)² to the log density (all rungs
+    at one β: the ladder becomes a Hamiltonian replica exchange between windows).  Exchanging the configurations of
+    windows k and k+1 changes the log weight by −κN (q⋆_{k+1} − q⋆_k)(c_{k+1} − c_k)."""
+
+    stiffness: float  # κ: the window's q⋆ spread is ≈ 1/√(κN)
+    centers: tuple[float, ...]  # c_k per rung
+
+    def log_weight(self, m: torch.Tensor) -> torch.Tensor:
+        centers = torch.tensor(self.centers, dtype=m.dtype)
+        return -0.5 * self.stiffness * m.shape[-1] * ((m * m).mean(-1) - centers) ** 2
+
+    def gradient(self, m: torch.Tensor, sech_sq: torch.Tensor) -> torch.Tensor:
+        """∂/∂u of log_weight: −2κ(q⋆ − c_k) m sech² u."""
+        centers = torch.tensor(self.centers, dtype=m.dtype).unsqueeze(-1)
+        return -2.0 * self.stiffness * ((m * m).mean(-1, keepdim=True) - centers) * m * sech_sq
+
+    def exchange(self, u: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        q_star = torch.tanh(u).pow(2).mean(-1)
+        centers = torch.tensor(self.centers, dtype=u.dtype)
+        return -self.stiffness * u.shape[-1] * (q_star[..., low + 1] - q_star[..., low]) * (
+            centers[low + 1] - centers[low])
+
+
 class Measure:
     """β A(m) + Σ ln sech² u of eq. 9 for every chain of a (D instances, R replicas, K temperatures, N) tensor u."""
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, entropy_weight: float = 0.0,
-                 reference: torch.Tensor | None = None, gamma: float = 0.0):
+                 reference: torch.Tensor | None = None, gamma: float = 0.0, restraint: Restraint | None = None):
+        self.restraint = restraint  # umbrella windows in q⋆ (one per rung), or None
         self.signed = (inputs * labels.unsqueeze(-1)).to(DTYPE)  # (D, P, N): y^μ x^μ
         self.signed_single = self.signed.float()  # ±1 exactly: the leapfrog gradient's products in float32
         self.entropy_weight, self.gamma = float(entropy_weight), float(gamma)
         self.reference = None if reference is None else reference.to(DTYPE)  # (D, R, N) or (D, 1, N): m′
         self.reference_u = None if reference is None else torch.atanh(  # u′ = artanh m′ per rung, for the gradient
             self.reference.clamp(-1 + 1e-15, 1 - 1e-15)).unsqueeze(2).float()
+
+    def restrained(self, restraint: Restraint) -> "Measure":
+        """The same measure with umbrella windows in q⋆ (one per rung)."""
+        copy = object.__new__(Measure)
+        copy.__dict__.update(self.__dict__, restraint=restraint)
+        return copy
 
     def action(self, u: torch.Tensor) -> torch.Tensor:
         """A(m(u)) per chain, shape u.shape[:-1]."""
@@ -85,10 +119,11 @@ class Measure:
         return value
 
     def log_density(self, u: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(β_k A + Σ ln sech² u, A) per chain; betas has shape (K,)."""
+        """(β_k A + Σ ln sech² u (+ the restraint of rung k), A) per chain; betas has shape (K,)."""
         m, sech_sq = _tanh_and_sech_sq(u)
         action = self._action(u, m, sech_sq)
-        return betas * action + torch.log(sech_sq).sum(-1), action
+        log_density = betas * action + torch.log(sech_sq).sum(-1)
+        return (log_density if self.restraint is None else log_density + self.restraint.log_weight(m)), action
 
     def leapfrog_gradient(self, u: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """∂/∂u of the log density, written out (no autograd) in float32 (the ±1 data are exact there).
@@ -109,7 +144,10 @@ class Measure:
             d_action = d_action - self.entropy_weight * position * sech_sq
         if self.gamma:
             d_action = d_action - self.gamma * (position - self.reference_u) * sech_sq
-        return (betas.float().unsqueeze(-1) * d_action - 2.0 * m).double()
+        gradient = betas.float().unsqueeze(-1) * d_action - 2.0 * m
+        if self.restraint is not None:
+            gradient = gradient + self.restraint.gradient(m, sech_sq)
+        return gradient.double()
 
 
 def mills_ratio_single(t: torch.Tensor) -> torch.Tensor:
@@ -171,18 +209,56 @@ def hmc_sweep(measure: Measure, u, betas, step, leapfrog: int, generator, state=
             torch.where(accepted, new_action, action), torch.where(keep, new_grad, grad), accepted)
 
 
-def swap_round(u, action, betas, parity: int, generator):
+def swap_round(u, action, betas, parity: int, generator, restraint: Restraint | None = None):
     """Replica-exchange proposals between rungs (k, k+1) with k ≡ parity (mod 2), for every instance and replica;
-    returns (u, accepted per pair (D, R, pairs), pair indices)."""
+    returns (u, accepted per pair (D, R, pairs), pair indices, order): order[d, r, k] is the rung whose
+    configuration now sits at rung k."""
     low = torch.arange(parity, max(betas.shape[0] - 1, parity), 2)
     if low.numel() == 0:  # a single rung, or no pair of this parity
-        return u, None, low
+        return u, None, low, None
     log_ratio = (betas[low] - betas[low + 1]) * (action[..., low + 1] - action[..., low])
+    if restraint is not None:
+        log_ratio = log_ratio + restraint.exchange(u, low)
     accepted = torch.log(torch.rand(log_ratio.shape, generator=generator, dtype=DTYPE)) < log_ratio
     order = torch.arange(betas.shape[0]).expand(*u.shape[:2], -1).clone()
     order[..., low] = torch.where(accepted, low + 1, low)
     order[..., low + 1] = torch.where(accepted, low, low + 1)
-    return torch.gather(u, 2, order.unsqueeze(-1).expand(u.shape)), accepted, low
+    return torch.gather(u, 2, order.unsqueeze(-1).expand(u.shape)), accepted, low, order
+
+
+class Walkers:
+    """The round trips of the configurations through each ladder (Katzgraber, Trebst, Huse & Troyer 2006): every
+    configuration carries the end it visited last (hottest or coldest rung); a trip is counted when it reaches the
+    other end.  The fraction f_k of the configurations at rung k that come from the hot end falls from 1 to 0 along a
+    working ladder; a step in f marks the bottleneck, and no trips mean the tempering does not act."""
+
+    def __init__(self, shape):  # shape (D, R, K)
+        self.at_rung = torch.arange(shape[2]).expand(shape).clone()  # which configuration sits at each rung
+        self.last_end = torch.zeros(shape, dtype=torch.long)  # per configuration: +1 hot end, −1 cold end, 0 neither
+        self.half_trips = torch.zeros(shape[:2])
+        self.from_hot = torch.zeros(shape[2])
+        self.labelled = torch.zeros(shape[2])
+
+    def move(self, order):
+        self.at_rung = torch.gather(self.at_rung, 2, order)
+
+    def record(self):
+        if self.at_rung.shape[2] < 2:  # no ladder, no trips
+            return
+        for rung, end in ((0, 1), (self.at_rung.shape[2] - 1, -1)):
+            walker = self.at_rung[..., rung : rung + 1]
+            previous = torch.gather(self.last_end, 2, walker)
+            self.half_trips += (previous == -end).squeeze(-1).float()
+            self.last_end.scatter_(2, walker, torch.full_like(walker, end))
+        ends = torch.gather(self.last_end, 2, self.at_rung)
+        self.from_hot += (ends == 1).float().mean(dim=(0, 1))
+        self.labelled += (ends != 0).float().mean(dim=(0, 1))
+
+    def summary(self) -> dict:
+        """Round trips per ladder ((D, R) list, their mean and fewest) and f_k per rung."""
+        trips = self.half_trips / 2
+        return {"round_trips_mean": float(trips.mean()), "round_trips_min": float(trips.min()),
+                "round_trips": trips.tolist(), "flow_fraction": (self.from_hot / self.labelled.clamp(min=1)).tolist()}
 
 
 def rung_count(beta: float, beta_min: float, rungs_per_unit: float, n: int) -> int:
@@ -223,8 +299,11 @@ class Run:
     betas: np.ndarray
     steps: np.ndarray  # frozen HMC step per rung
     action_by_rung: np.ndarray  # (samples, D, R, K): A of every rung, for the histogram overlaps
+    q_star_by_rung: np.ndarray  # (samples, D, R, K): q⋆ of every rung (the windows of a restrained run)
+    r_by_rung: np.ndarray  # (samples, D, R, K)
     last: torch.Tensor  # final u of every chain (D, R, K, N)
     eps_g_other: np.ndarray | None = None  # ε_g of sgn m against `other_teacher` (a second task: the first teacher)
+    tempering: dict = dataclasses.field(default_factory=dict)  # Walkers.summary() of the recorded sweeps
 
 
 def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Schedule, seed: int,
@@ -245,23 +324,27 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
             rate = torch.stack(accepted_window).mean(0)
             step = step * torch.exp(1.5 * (rate - TARGET_ACCEPTANCE))
             accepted_window = []
-        u, _, _ = swap_round(u, state[1], betas, sweep % 2, generator)
+        u, *_ = swap_round(u, state[1], betas, sweep % 2, generator, measure.restraint)
         state = None  # swapped configurations: recompute their density
-    records = {name: [] for name in ("eps_g", "r", "q_star", "action", "overlaps", "action_by_rung")}
+    records = {name: [] for name in ("eps_g", "r", "q_star", "action", "overlaps", "action_by_rung",
+                                          "q_star_by_rung", "r_by_rung")}
     if other_teacher is not None:
         records["eps_g_other"] = []
     hmc_accepted, swaps, swap_counts = torch.zeros(schedule.temperatures, dtype=DTYPE), \
         torch.zeros(max(schedule.temperatures - 1, 1), dtype=DTYPE), torch.zeros(max(schedule.temperatures - 1, 1))
+    walkers = Walkers(u.shape[:-1])
     upper = torch.triu_indices(schedule.replicas, schedule.replicas, offset=1)
     pairs = upper.T.tolist()
     for sweep in range(schedule.sweeps):
         u, *state, accepted = hmc_sweep(measure, u, betas, chain_step(), schedule.leapfrog, generator, state)
         hmc_accepted += accepted.to(DTYPE).mean(dim=(0, 1))
-        u, swapped, low = swap_round(u, state[1], betas, sweep % 2, generator)
+        u, swapped, low, order = swap_round(u, state[1], betas, sweep % 2, generator, measure.restraint)
         if swapped is not None:
+            walkers.move(order)
             swaps[low] += swapped.to(DTYPE).mean(dim=(0, 1))
             swap_counts[low] += 1
             state = None
+        walkers.record()
         if sweep % schedule.thin == 0:
             action = state[1] if state is not None else measure.action(u)
             m = torch.tanh(u[:, :, -1])  # target rung (D, R, N)
@@ -274,12 +357,15 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
             records["q_star"].append((m * m).mean(-1))
             records["action"].append(action[..., -1])
             records["action_by_rung"].append(action)
+            every = torch.tanh(u)
+            records["q_star_by_rung"].append((every * every).mean(-1))
+            records["r_by_rung"].append((every * w.unsqueeze(2)).mean(-1))
             gram = torch.einsum("dan,dbn->dab", m, m) / n
             records["overlaps"].append(gram[:, upper[0], upper[1]])
     stacked = {name: torch.stack(values).numpy() for name, values in records.items()}
     return Run(**stacked, pairs=pairs, hmc_acceptance=(hmc_accepted / schedule.sweeps).numpy(),
                swap_acceptance=(swaps / swap_counts.clamp(min=1)).numpy(), betas=betas.numpy(), steps=step.numpy(),
-               last=u)
+               last=u, tempering=walkers.summary())
 
 
 # ----------------------------------------------------------------------------- diagnostics
@@ -332,7 +418,7 @@ def diagnostics(run: Run) -> dict:
     reasons += [f"ESS({name}) = {value:.0f} < {MIN_ESS:.0f}" for name, value in ess.items() if value < MIN_ESS]
     return {"hmc_acceptance": run.hmc_acceptance.tolist(), "swap_acceptance": run.swap_acceptance.tolist(),
             "betas": run.betas.tolist(), "steps": run.steps.tolist(), "tau_int": tau, "ess_per_instance": ess,
-            "r_hat_max": worst, "energy_histogram_overlap": overlaps, "equilibrated": not reasons,
+            "r_hat_max": worst, "energy_histogram_overlap": overlaps, **run.tempering, "equilibrated": not reasons,
             "reason": "; ".join(reasons)}
 
 

@@ -10,15 +10,17 @@ import pytest
 import torch
 from scipy import special
 
-from mean_field_theory.gibbs_sampler import (Measure, Schedule, diagnostics, integrated_time, mills_ratio_single, r_hat,
-                                             sample, summary, task1_instances)
+from mean_field_theory.gibbs_sampler import (Measure, Restraint, Schedule, Walkers, diagnostics, integrated_time,
+                                             mills_ratio_single, r_hat, sample, summary, task1_instances)
 from mean_field_theory.task1 import solve_task1
 
 
-def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, panels=6, reference=None, gamma=0.0):
+def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, panels=6, reference=None, gamma=0.0,
+                   window=None):
     """E[r], E[q⋆] and E[A] of P(m) ∝ e^{βA(m)} on [−1, 1]^N (N = 2 or 3): a tensor-product composite Gauss–Legendre
     rule (`panels` panels of `nodes` nodes per axis), vectorised; the test checks it against twice the nodes.  With
-    a reference m′, A has −γ KL(m‖m′), the KL of two Ising distributions written with probabilities (1 ± m)/2."""
+    a reference m′, A has −γ KL(m‖m′), the KL of two Ising distributions written with probabilities (1 ± m)/2; with a
+    window (κ, c) the density has the factor exp(−κN(q⋆ − c)²/2)."""
     edges = np.linspace(-1.0, 1.0, panels + 1)
     base, weights = np.polynomial.legendre.leggauss(nodes)
     axis = np.concatenate([(high - low) / 2 * base + (high + low) / 2 for low, high in zip(edges[:-1], edges[1:])])
@@ -36,18 +38,23 @@ def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, 
         kl = special.xlogy(plus, plus) + special.xlogy(minus, minus) - plus * np.log((1 + reference) / 2) \
             - minus * np.log((1 - reference) / 2)
         action = action - gamma * kl.sum(-1)
-    density = weight * np.exp(beta * (action - action.max()))
+    log_density = beta * action
+    if window is not None:
+        log_density = log_density - 0.5 * window[0] * n * (np.mean(m**2, axis=-1) - window[1]) ** 2
+    density = weight * np.exp(log_density - log_density.max())
     density /= density.sum()
     return {"r": density @ (m @ teacher / n), "q_star": density @ np.mean(m**2, axis=-1), "action": density @ action}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n, beta, entropy_weight, temperatures, gamma",
-                         [(2, 3.0, 0.0, 3, 0.0), (3, 2.0, 1.0, 1, 0.0), (2, 2.5, 0.0, 2, 0.8)])
-def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures, gamma):
+@pytest.mark.parametrize("n, beta, entropy_weight, temperatures, gamma, centers",
+                         [(2, 3.0, 0.0, 3, 0.0, None), (3, 2.0, 1.0, 1, 0.0, None), (2, 2.5, 0.0, 2, 0.8, None),
+                          (2, 3.0, 0.0, 3, 0.0, (0.1, 0.3, 0.5))])
+def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures, gamma, centers):
     """Many independent replicas of one instance; the sampled means agree with the integrals over the cube within 4
-    standard errors (from the spread of the replicas' own means: independent chains).  The last case is a second
-    task's measure: a KL term to a reference m′ (gibbs_task2.py)."""
+    standard errors (from the spread of the replicas' own means: independent chains).  The third case is a second
+    task's measure: a KL term to a reference m′ (gibbs_task2.py); the last has umbrella windows in q⋆, one per rung,
+    exchanged together with the temperatures (gibbs_valleys.py): its target rung is the windowed measure."""
     generator = np.random.default_rng(n)
     inputs = generator.choice([-1.0, 1.0], size=(n, n))
     teacher = generator.choice([-1.0, 1.0], size=n)
@@ -55,11 +62,17 @@ def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy
     reference = np.array([0.6, -0.3, 0.1][:n])
     measure = Measure(torch.tensor(inputs)[None], torch.tensor(labels)[None], entropy_weight=entropy_weight,
                       reference=torch.tensor(reference)[None, None], gamma=gamma)
+    window = None
+    if centers is not None:
+        measure = measure.restrained(Restraint(20.0, centers))
+        window = (20.0, centers[-1])
     schedule = Schedule(sweeps=400, warmup=100, leapfrog=5, temperatures=temperatures, beta_min=1.0, replicas=256,
                         thin=1)
     run = sample(measure, torch.tensor(teacher)[None], beta, schedule, seed=3)
-    exact = exact_averages(inputs, labels, teacher, beta, entropy_weight, reference=reference, gamma=gamma)
-    finer = exact_averages(inputs, labels, teacher, beta, entropy_weight, nodes=24, reference=reference, gamma=gamma)
+    exact = exact_averages(inputs, labels, teacher, beta, entropy_weight, reference=reference, gamma=gamma,
+                           window=window)
+    finer = exact_averages(inputs, labels, teacher, beta, entropy_weight, nodes=24, reference=reference, gamma=gamma,
+                           window=window)
     assert all(abs(exact[name] - finer[name]) < 1e-6 for name in exact)  # the reference is converged
     for name in ("r", "q_star", "action"):
         per_chain = getattr(run, name)[:, 0, :].mean(axis=0)
@@ -102,6 +115,20 @@ def test_the_diagnostics_on_known_series():
     assert r_hat(same) < 1.01 and r_hat(same + np.array([0, 0, 3, 3])) > 1.5
 
 
+def test_the_round_trips_of_a_known_walk():
+    """Three rungs; configuration 0 goes hottest → coldest → hottest (one round trip, two half trips), the others
+    reach one end only.  Rung 0 holds only configurations from the hot end (f = 1), the coldest rung none (f = 0)."""
+    walkers = Walkers((1, 1, 3))
+    walkers.record()
+    for order in ([1, 0, 2], [0, 2, 1], [0, 2, 1], [1, 0, 2]):  # adjacent swaps: 0 goes rung 0 → 1 → 2 → 1 → 0
+        walkers.move(torch.tensor([[order]]))
+        walkers.record()
+    assert walkers.at_rung.tolist() == [[[0, 1, 2]]]
+    result = walkers.summary()
+    assert result["round_trips"] == [[1.0]] and result["round_trips_min"] == 1.0
+    assert result["flow_fraction"][0] == 1.0 and result["flow_fraction"][2] == 0.0
+
+
 @pytest.mark.parametrize("options", [{"replicas": 3}, {"sweeps": 0}, {"beta_min": 0.0}, {"temperatures": 0}])
 def test_a_bad_schedule_is_refused(options):
     with pytest.raises(ValueError):
@@ -110,13 +137,14 @@ def test_a_bad_schedule_is_refused(options):
 
 def test_the_leapfrog_gradient_is_the_gradient_of_the_density():
     """The written-out gradient (float32 products over the data) against autograd of the float64 log density,
-    with the entropy term and a task-2 KL reference, on a tempered batch of chains."""
+    with the entropy term, a task-2 KL reference and umbrella windows in q⋆, on a tempered batch of chains."""
     generator = torch.Generator().manual_seed(5)
     instances, patterns, n = 2, 30, 40
     inputs = torch.randint(0, 2, (instances, patterns, n), generator=generator).double() * 2 - 1
     labels = torch.randint(0, 2, (instances, patterns), generator=generator).double() * 2 - 1
     reference = torch.tanh(torch.randn(instances, 3, n, generator=generator, dtype=torch.float64))
-    measure = Measure(inputs, labels, entropy_weight=0.7, reference=reference, gamma=0.4)
+    measure = Measure(inputs, labels, entropy_weight=0.7, reference=reference, gamma=0.4,
+                      restraint=Restraint(3.0, (0.2, 0.5, 0.8)))
     betas = torch.tensor([2.0, 5.0, 20.0], dtype=torch.float64)
     u = torch.randn(instances, 3, 3, n, generator=generator, dtype=torch.float64).requires_grad_(True)
     exact, = torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)
