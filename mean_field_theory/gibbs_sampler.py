@@ -368,6 +368,86 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
                last=u, tempering=walkers.summary())
 
 
+# ----------------------------------------------------------------------------- population annealing
+@dataclasses.dataclass(frozen=True)
+class Annealing:
+    """Population annealing (Hukushima & Iba 2003; Machta 2010): a population equilibrated at beta_min is taken to β
+    in geometric steps; at each step every configuration gets the weight e^{(β_{i+1} − β_i) A}, the population is
+    resampled (multinomially, fixed size) by these weights and then moved by HMC sweeps at the new β.  The mean weight
+    estimates Z(β_{i+1})/Z(β_i), so the run also gives ln Z(β)/Z(beta_min).  Unlike the tempered chains, nothing
+    starts near the teacher: a valley of the target measure is found if the annealing reaches it and kept in
+    proportion to its Boltzmann weight if the population is large enough (the effective number of families, the
+    distinct ancestors at beta_min, says how far to trust that)."""
+
+    population: int = 1000  # configurations per instance
+    steps: int = 100  # β steps from beta_min to β
+    sweeps: int = 5  # HMC sweeps after each resampling
+    equilibration: int = 200  # HMC sweeps at beta_min before the first step (step size tuned here)
+    leapfrog: int = 10  # leapfrog steps per HMC proposal
+    beta_min: float = 5.0  # the start (RS-stable: one state, fast mixing)
+
+    def __post_init__(self):
+        if min(self.population, self.steps, self.sweeps, self.leapfrog) < 1 or self.equilibration < 0:
+            raise ValueError("population, steps, sweeps and leapfrog must be >= 1, equilibration >= 0")
+        if not self.beta_min > 0:
+            raise ValueError(f"beta_min must be > 0, got {self.beta_min}")
+
+
+@dataclasses.dataclass
+class Population:
+    """The annealed population at the target β: per instance and configuration (D, population) arrays."""
+
+    m: np.ndarray  # (D, population, N): the configurations
+    action: np.ndarray
+    q_star: np.ndarray
+    r: np.ndarray
+    eps_g: np.ndarray
+    log_partition: np.ndarray  # (D,): ln Z(β) − ln Z(beta_min) of each instance
+    families: np.ndarray  # (D,): effective number of families 1/Σ_f p_f² (p_f: share of ancestor f)
+    acceptance: float  # HMC acceptance over the annealing
+
+
+def anneal(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Annealing, seed: int) -> Population:
+    """Population annealing of every instance of `measure` from schedule.beta_min to β (class Annealing)."""
+    generator = torch_generator(seed)
+    instances, n = teacher.shape
+    u = torch.randn((instances, schedule.population, 1, n), generator=generator, dtype=DTYPE)
+    family = torch.arange(schedule.population).expand(instances, -1).clone()
+    step = torch.tensor(0.5 * n ** -0.25, dtype=DTYPE)
+    log_partition = torch.zeros(instances, dtype=DTYPE)
+    accepted = []
+
+    def move(u, beta_now, sweeps, step):
+        betas, state, rates = torch.tensor([beta_now], dtype=DTYPE), None, []
+        for _ in range(sweeps):
+            u, *state, ok = hmc_sweep(measure, u, betas, step.expand(u.shape[:-1]), schedule.leapfrog, generator,
+                                      state)
+            rates.append(ok.to(DTYPE).mean())
+        rate = torch.stack(rates).mean()
+        return u, step * torch.exp(1.5 * (rate - TARGET_ACCEPTANCE)), rate  # the next step's size, tuned
+
+    path = np.geomspace(min(schedule.beta_min, beta), beta, schedule.steps + 1)
+    for _ in range(0, schedule.equilibration, 10):
+        u, step, _ = move(u, path[0], 10, step)
+    for low, high in zip(path[:-1], path[1:]):
+        log_weight = (high - low) * measure.action(u)[..., 0]  # (D, population)
+        log_partition += torch.logsumexp(log_weight, dim=1) - math.log(schedule.population)
+        chosen = torch.multinomial(torch.softmax(log_weight, dim=1), schedule.population, replacement=True,
+                                   generator=generator)
+        u = torch.gather(u, 1, chosen[:, :, None, None].expand(u.shape))
+        family = torch.gather(family, 1, chosen)
+        u, step, rate = move(u, high, schedule.sweeps, step)
+        accepted.append(float(rate))
+    m, w = torch.tanh(u[:, :, 0]), teacher.to(DTYPE).unsqueeze(1)
+    shares = torch.stack([torch.bincount(row, minlength=schedule.population) for row in family]).to(DTYPE)
+    shares = shares / schedule.population
+    return Population(m=m.numpy(), action=measure.action(u)[..., 0].numpy(), q_star=(m * m).mean(-1).numpy(),
+                      r=(m * w).mean(-1).numpy(),
+                      eps_g=(torch.arccos((sign(m) * w).mean(-1).clamp(-1, 1)) / math.pi).numpy(),
+                      log_partition=log_partition.numpy(), families=(1.0 / (shares**2).sum(-1)).numpy(),
+                      acceptance=float(np.mean(accepted)))
+
+
 # ----------------------------------------------------------------------------- diagnostics
 def integrated_time(series: np.ndarray, window_factor: float = 5.0) -> float:
     """τ_int of a 1-d series (Sokal's automatic window: the smallest W with W ≥ c·τ(W)); 1 for white noise."""

@@ -9,15 +9,21 @@ Two stages per N, on the instances of `gibbs_vs_theory` (teacher–student insta
    exchanged (Hamiltonian replica exchange), every window of a ladder starts from that ladder's last configuration at
    the target β of stage 1.  If q⋆ were the coordinate that separates the states, ladders from different states would
    give one curve A(q⋆); two curves mean the states differ in directions q⋆ does not see.
+3. Population annealing (`gibbs_sampler.anneal`) from beta_min to β, `annealing_runs` independent populations per
+   instance, nothing started near the teacher: which valley the Boltzmann weights select, the population's means,
+   its effective number of families, ln Z(β)/Z(beta_min), and the overlap q of configurations from two
+   independent populations (the replica overlap of the measure).
 
 Axes: left, for the instance whose ladders disagree most (largest R̂ of A in stage 1): mean A in each window against
-the window's mean q⋆, one line per ladder (solid: random start, dashed: teacher-near start), and stage 1's
-unrestrained (q⋆, A) of each ladder (large markers); right, the flow fraction f_k (the share of configurations at rung
+the window's mean q⋆, one line per ladder (solid: random start, dashed: teacher-near start), stage 1's
+unrestrained (q⋆, A) of each ladder (large markers) and 200 configurations of each annealed population (dots); right, the flow fraction f_k (the share of configurations at rung
 k that last visited the hottest rung; falls from 1 to 0 on a working ladder) against β, per N.  The csv has one row per
-ladder (`source` = "ladder") and per ladder and window (`source` = "window"); the json the diagnostics of both stages.
+ladder (`source` = "ladder"), per ladder and window (`source` = "window") and per instance and annealing run
+(`source` = "annealing"); the json the diagnostics of the stages and the plotted configurations.
 No exit 3 for chains that do not meet: showing where and how they do not is the purpose of this script.
 
-Runtime: stage 1 as a `gibbs_vs_theory` point of the same N, stage 2 about as long again; the committed run is the
+Runtime: stage 1 as a `gibbs_vs_theory` point of the same N, stages 2 and 3 about as long again each; the committed
+run is the
 default (N = 100 and 200), its wall time in the README's figure table (from its json).
 Command: python mean_field_theory/gibbs_valleys.py
 """
@@ -57,6 +63,10 @@ class Config(SweepConfig):
     q_star_range: tuple[float, ...] = bounded((0.84, 0.94), above=0)  # first and last window centre
     window_sweeps: int = bounded(1500, at_least=1)  # recorded sweeps of stage 2
     window_warmup: int = bounded(300, at_least=0)  # stage-2 sweeps before recording
+    population: int = bounded(1000, at_least=2)  # configurations per instance of stage 3
+    annealing_steps: int = bounded(100, at_least=1)  # β steps from beta_min to β
+    annealing_sweeps: int = bounded(5, at_least=1)  # HMC sweeps after each resampling
+    annealing_runs: int = bounded(2, at_least=2)  # independent populations per instance
 
     def validate(self):
         super().validate()
@@ -68,7 +78,9 @@ class Config(SweepConfig):
 
 
 QUICK = {"ns": (40,), "instances": 2, "replicas": 2, "sweeps": 100, "warmup": 50, "leapfrog": 5, "thin": 1,
-         "windows": 4, "window_sweeps": 60, "window_warmup": 20}
+         "windows": 4, "window_sweeps": 60, "window_warmup": 20, "population": 40, "annealing_steps": 5,
+         "annealing_sweeps": 2}
+SHOWN = 200  # configurations per annealed population kept for the plot
 
 
 def windows(cfg: Config, n: int) -> gibbs_sampler.Restraint:
@@ -109,7 +121,25 @@ def point(cfg: Config, n: int) -> list[dict]:
     window_checks = {key: value for key, value in gibbs_sampler.diagnostics(umbrella).items()
                      if key in ("hmc_acceptance", "swap_acceptance", "steps", "round_trips_mean", "round_trips_min",
                                 "round_trips")}
-    rows[0]["diagnostics"] = {"tempered": checks, "windows": {**window_checks, "stiffness": restraint.stiffness}}
+    schedule = gibbs_sampler.Annealing(cfg.population, cfg.annealing_steps, cfg.annealing_sweeps, cfg.warmup // 5,
+                                       cfg.leapfrog, cfg.beta_min)
+    shown = {}
+    populations = [gibbs_sampler.anneal(measure, teacher, cfg.beta, schedule, cfg.seed + 2 + k)
+                   for k in range(cfg.annealing_runs)]
+    for k, population in enumerate(populations):
+        other = populations[(k + 1) % len(populations)]  # q between two independent populations of an instance
+        for d in range(cfg.instances):
+            rows.append({"n": n, "instance": d, "replica": k, "source": "annealing",
+                         "action": population.action[d].mean(), "action_sd": population.action[d].std(), "q_star": population.q_star[d].mean(),
+                         "q_star_sd": population.q_star[d].std(), "r": population.r[d].mean(),
+                         "eps_g": population.eps_g[d].mean(),
+                         "q": float((population.m[d] @ other.m[d].T).mean()) / n,
+                         "log_partition": population.log_partition[d], "families": population.families[d],
+                         "acceptance": population.acceptance})
+            shown[f"instance={d} run={k}"] = {"q_star": population.q_star[d][:SHOWN].tolist(),
+                                              "action": population.action[d][:SHOWN].tolist()}
+    rows[0]["diagnostics"] = {"tempered": checks, "windows": {**window_checks, "stiffness": restraint.stiffness},
+                              "annealed": shown}
     return [{key: float(value) if isinstance(value, np.floating) else value for key, value in row.items()}
             for row in rows]
 
@@ -135,6 +165,11 @@ def plot(cfg: Config, tables: dict, record: dict):
                     label=f"ladder {ladder['replica']} ({ladder['start']} start), windows")
             ax.plot(ladder["q_star"], ladder["action"], "o" if ladder["start"] == "random" else "s", color=color,
                     ms=8, mfc="none", label=f"ladder {ladder['replica']}, unrestrained at β = {cfg.beta:g}")
+        annealed = record["points"][f"n={n}"]["annealed"]
+        runs = [value for key, value in annealed.items() if key.startswith(f"instance={worst} ")]
+        for k, configurations in enumerate(runs):
+            ax.plot(configurations["q_star"], configurations["action"], ".", ms=1.5, color="k", alpha=0.4,
+                    label=f"population annealing ({SHOWN} of each of {len(runs)} runs)" if k == 0 else None)
         spread = next(row["r_hat_action"] for row in ladders if row["instance"] == worst)
         ax.set(xlabel=r"self-overlap $q_\star$ (window mean)", ylabel=r"mean action $A$",
                title=rf"$N={n}$, $\alpha={cfg.alpha:g}$, instance {worst} ($\hat R_A = {spread:.2f}$)")
