@@ -1,14 +1,18 @@
-"""Speed of the field-space training step against the machine's GEMM limit, one seed and several seeds batched.
+"""Speed of the field-space training step against the machine's GEMM limit: the field step eager and compiled, one
+seed and several seeds batched.
 
 In one run, for S = 1 and S = 3 seeds trained as one computation (a leading seed dimension, model.init_fields):
-(1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward, KL gradient, fused
-Adam; batch 64 per seed, float32), (2) the plain float32 matrix products of the same shapes that one step must do —
+(1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward to the moments, then
+model.field_step: chain rule, KL gradient, Adam, new moments; batch 64 per seed, float32) in both step modes —
+"eager" (field_step as separate tensor operations) and "compiled" (field_step fused by torch.compile) — from the
+same initial fields, the two modes alternating in every repeat, (2) the plain float32 matrix products of the same shapes that one step must do —
 forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient products of
 layers 2–3, batched over seeds — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
 (500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy pass), i.e. one permuted-MNIST epoch.
 FLOP count: 2SB(4P + 2(P₂ + P₃)) per step = 411 MFLOP per seed at B = 64; evaluation 4P per image.
-Reported per S: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs); and
-the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×).
+Reported per S and mode: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs); and
+the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×), and per S the
+eager / compiled ratio of the step time.
 Runtime: the README's figure table (the wall time its json records). Uses a GPU automatically when present. On a CPU
 shared with other jobs use --threads 1 (two threads oversubscribe the cores and a step becomes several times slower);
 the json records the load average before the run (`load_average_before`).
@@ -35,6 +39,7 @@ from harness.plotting import plot_style
 from harness.provenance import run_metadata
 
 STEM = "bench_deep_training"
+STEP_MODES = ("eager", "compiled")  # model.FieldLearner(compiled=...): the field step as separate passes or fused
 
 
 # ---- hyperparameters
@@ -96,12 +101,16 @@ def gemm_set(sizes, batch, seeds, generator, dtype, device):
     return lambda: [torch.bmm(left, right, out=out) for left, right, out in products]
 
 
-def measure(cfg: Config, seeds: int, device, dtype) -> dict:
+def measure(cfg: Config, seeds: int, device, dtype) -> dict[str, dict]:
+    """Per step mode ("eager", "compiled"): the timings of one learner of `seeds` seeds; the two modes start from the
+    same fields and alternate in every repeat, so that both see the same machine."""
     sizes = (LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1])
     generator = torch_generator(cfg.seed, device)
-    fields = init_fields(sizes, [torch_generator(cfg.seed + k, device) for k in range(seeds)] if seeds > 1
-                         else generator, dtype, device)
-    learner = FieldLearner(fields, lr=0.01)
+    learners = {}
+    for mode in STEP_MODES:
+        fields = init_fields(sizes, [torch_generator(cfg.seed + k, device) for k in range(seeds)] if seeds > 1
+                             else torch_generator(cfg.seed, device), dtype, device)
+        learners[mode] = FieldLearner(fields, lr=0.01, compiled=mode == "compiled")
     lead = (seeds,) if seeds > 1 else ()
     n_images = cfg.epoch_steps * cfg.batch_size
     x = torch.rand(*lead, n_images, sizes[0], generator=generator, dtype=dtype, device=device)
@@ -109,45 +118,60 @@ def measure(cfg: Config, seeds: int, device, dtype) -> dict:
     x_test, y_test = x[..., :cfg.eval_images, :], labels[..., :cfg.eval_images]
     beta, batch = 3.0, cfg.batch_size
 
-    def steps(count):
+    def steps(learner, count):
         for step in range(count):
             part = slice(step * batch, (step + 1) * batch)
             learner.step(x[..., part, :], labels[..., part], beta, generator)
 
     gemms = gemm_set(sizes, batch, seeds, generator, dtype, device)
-    step_time = timed(lambda: steps(cfg.steps), device, cfg.repeats) / cfg.steps
+    for learner in learners.values():
+        steps(learner, 2)  # warm-up (the compiled mode compiles here)
+    step_times = {mode: [] for mode in STEP_MODES}
+    for _ in range(cfg.repeats):
+        for mode, learner in learners.items():
+            step_times[mode].append(timed(lambda: steps(learner, cfg.steps), device, 1) / cfg.steps)
     gemm_time = timed(lambda: [gemms() for _ in range(cfg.steps)], device, cfg.repeats) / cfg.steps
-    train_epoch = timed(lambda: steps(cfg.epoch_steps), device, 1)
-    evaluation = timed(lambda: [accuracy(fields, x_test, y_test, beta, "noisy", generator)
-                                for _ in range(cfg.n_tasks)], device, 1)
     flops = seeds * step_flops(sizes, batch)
-    epoch = train_epoch + evaluation
-    return {"step_time_ms": 1e3 * step_time, "gemm_time_ms": 1e3 * gemm_time,
-            "step_gflops": flops / step_time / 1e9, "gemm_gflops": flops / gemm_time / 1e9,
-            "fraction_of_gemm_limit": gemm_time / step_time, "train_epoch_s": train_epoch,
-            "evaluation_per_epoch_s": evaluation, "epoch_s": epoch, "full_run_projected_s": cfg.epochs * epoch,
+    found = {}
+    for mode, learner in learners.items():
+        step_time = statistics.median(step_times[mode])
+        train_epoch = timed(lambda: steps(learner, cfg.epoch_steps), device, 1)
+        evaluation = timed(lambda: [accuracy(learner.fields, x_test, y_test, beta, "noisy", generator)
+                                    for _ in range(cfg.n_tasks)], device, 1)
+        epoch = train_epoch + evaluation
+        found[mode] = {
+            "step_time_ms": 1e3 * step_time, "gemm_time_ms": 1e3 * gemm_time, "step_gflops": flops / step_time / 1e9,
+            "gemm_gflops": flops / gemm_time / 1e9, "fraction_of_gemm_limit": gemm_time / step_time,
+            "train_epoch_s": train_epoch, "evaluation_per_epoch_s": evaluation, "epoch_s": epoch,
+            "full_run_projected_s": cfg.epochs * epoch,
             "eval_gflops": seeds * cfg.n_tasks * cfg.eval_images * 4 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
             / evaluation / 1e9, "step_mflop": flops / 1e6}
+    return found
 
 
 def plot(rows: list[dict]):
     import matplotlib.pyplot as plt
 
     counts = sorted({int(row["seeds"]) for row in rows})
-    value = {(int(row["seeds"]), row["quantity"]): row["value"] for row in rows}
+    value = {(int(row["seeds"]), row["step"], row["quantity"]): row["value"] for row in rows}
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4))
-    labels = [f"S = {s}" for s in counts]
     positions = np.arange(len(counts))
-    left.bar(positions - 0.2, [value[(s, "gemm_time_ms")] for s in counts], 0.4, color="0.6", label="GEMMs only")
-    left.bar(positions + 0.2, [value[(s, "step_time_ms")] for s in counts], 0.4, label="training step")
-    left.set(xticks=positions, xticklabels=labels, ylabel="ms per step (B = 64 per seed)",
-             title=" · ".join(f"S={s}: {100 * value[(s, 'fraction_of_gemm_limit')]:.0f} % of GEMM" for s in counts))
+    width = 0.8 / (1 + len(STEP_MODES))
+    left.bar(positions - 0.4 + width / 2, [value[(s, "eager", "gemm_time_ms")] for s in counts], width, color="0.6",
+             label="GEMMs only")
+    for index, mode in enumerate(STEP_MODES, start=1):
+        left.bar(positions - 0.4 + (index + 0.5) * width, [value[(s, mode, "step_time_ms")] for s in counts], width,
+                 label=f"step, {mode}")
+    left.set(xticks=positions, xticklabels=[f"S = {s}" for s in counts], ylabel="ms per step (B = 64 per seed)",
+             title="GEMM share: " + " · ".join(f"S={s} {100 * value[(s, mode, 'fraction_of_gemm_limit')]:.0f} %"
+                                                for s in counts for mode in STEP_MODES[-1:]) + " (compiled)")
     left.legend(fontsize=7)
-    right.bar(labels, [value[(s, "train_epoch_s")] for s in counts], label="training (500 steps)")
-    right.bar(labels, [value[(s, "evaluation_per_epoch_s")] for s in counts],
-              bottom=[value[(s, "train_epoch_s")] for s in counts], label="evaluation (5 × 9 984)")
-    right.set(ylabel="s per epoch (all seeds)",
-              title=" · ".join(f"S={s}: {value[(s, 'epoch_s')] / value[(counts[0], 'epoch_s')]:.2f}×" for s in counts))
+    labels = [f"S={s}\n{mode}" for s in counts for mode in STEP_MODES]
+    train = [value[(s, mode, "train_epoch_s")] for s in counts for mode in STEP_MODES]
+    right.bar(labels, train, label="training (500 steps)")
+    right.bar(labels, [value[(s, mode, "evaluation_per_epoch_s")] for s in counts for mode in STEP_MODES],
+              bottom=train, label="evaluation (5 × 9 984)")
+    right.set(ylabel="s per epoch (all seeds)")
     right.legend(loc="lower center", framealpha=0.9, frameon=True, fontsize=7)
     fig.tight_layout()
     return fig
@@ -166,18 +190,21 @@ def main(cfg: Config) -> None:
     device = resolve_device(cfg.device)
     rows = []
     for seeds in cfg.seed_counts:
-        values = measure(cfg, seeds, device, getattr(torch, cfg.dtype))
-        rows += [{"seeds": seeds, "quantity": key, "value": value, "device": str(device), "dtype": cfg.dtype,
-                  "threads": torch.get_num_threads()} for key, value in values.items()]
-    results = {f"S={row['seeds']} {row['quantity']}": row["value"] for row in rows}
-    single = {row["quantity"]: row["value"] for row in rows if row["seeds"] == cfg.seed_counts[0]}
-    ratios = {f"epoch of S={seeds} relative to S={cfg.seed_counts[0]}": results[f"S={seeds} epoch_s"] / single["epoch_s"]
-              for seeds in cfg.seed_counts}
-    for key, value in {**results, **ratios}.items():
-        print(f"{key:40s} {value:10.3f}")
+        for mode, values in measure(cfg, seeds, device, getattr(torch, cfg.dtype)).items():
+            rows += [{"seeds": seeds, "step": mode, "quantity": key, "value": value, "device": str(device),
+                      "dtype": cfg.dtype, "threads": torch.get_num_threads()} for key, value in values.items()]
+    results = {f"S={row['seeds']} {row['step']} {row['quantity']}": row["value"] for row in rows}
+    first = cfg.seed_counts[0]
+    ratios = {f"epoch of S={seeds} relative to S={first} ({mode})":
+              results[f"S={seeds} {mode} epoch_s"] / results[f"S={first} {mode} epoch_s"]
+              for seeds in cfg.seed_counts for mode in STEP_MODES}
+    speedups = {f"S={seeds} step eager / compiled": results[f"S={seeds} eager step_time_ms"]
+                / results[f"S={seeds} compiled step_time_ms"] for seeds in cfg.seed_counts}
+    for key, value in {**results, **ratios, **speedups}.items():
+        print(f"{key:50s} {value:10.3f}")
     paths = [write_csv(out_dir / f"{STEM}.csv", rows),
              write_json(out_dir / f"{STEM}.json", run_metadata(
-                 cfg, started, device, results=results, batched_seed_cost=ratios,
+                 cfg, started, device, results=results, batched_seed_cost=ratios, compiled_speedup=speedups,
                  torch_threads=torch.get_num_threads(), load_average_before=load, cpu_count=os.cpu_count()))]
     paths += save_figure(plot(rows), out_dir, STEM)
     print_written(paths)

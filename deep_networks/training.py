@@ -74,7 +74,7 @@ class FieldRunner:
         self.fields = init_fields((LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1]),
                                   generators if len(seeds) > 1 else generators[0], dtype, device)
         self.learner = FieldLearner(self.fields, cfg.lr, method.kl,
-                                    cfg.anchor_weight if method.kl == "task_start" else 1.0)
+                                    cfg.anchor_weight if method.kl == "task_start" else 1.0, cfg.compile_step)
         self.ewc = FisherPenalty(self.fields, cfg.ewc_lambda) if method.ewc else None
         self.fisher_noise = torch_generator(seeds[0] + 4000, device)
 
