@@ -146,7 +146,7 @@ JOBS = [
         ("bench_task1_solver", "task-1 solver vs the original Monte Carlo"),
         ("bench_franz_parisi", "Franz–Parisi solver vs the original Monte Carlo"),
         ("bench_sgd_batching", "batched SGD trials vs one at a time"),
-        ("bench_deep_training", "deep training step vs its matrix products"),
+        ("bench_deep_training", "deep training step, eager and compiled, vs its matrix products"),
         ("bench_parallel_sweeps", "a sweep on 2 worker processes and on Dask vs 1"),
         ("bench_paper_scale", "core-hours of the paper-scale SGD runs from timed subsets"),
         ("bench_perceptron_step", "the perceptron step on int8 inputs vs float32"),

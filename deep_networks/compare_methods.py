@@ -95,8 +95,7 @@ class Config(ContinualConfig):
         require(not unknown and len(self.protocols) > 0, f"--protocols must be among {sorted(PROTOCOLS)}, got {unknown}")
 
 
-QUICK = {"protocols": ("pmnist", "mnist_fashion"), "seeds": 2, "hidden": (32, 32),
-         "compile_step": False}  # compiling the step takes longer than a quick run
+QUICK = {"protocols": ("pmnist", "mnist_fashion"), "seeds": 2, "hidden": (32, 32)}
 
 
 def protocol_config(cfg: Config, name: str) -> Config:

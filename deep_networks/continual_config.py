@@ -76,7 +76,7 @@ class ContinualConfig(SweepConfig):
     ewc_samples: int = (  # training images per task for the empirical Fisher (at most n_train; the baseline's: 5000)
         bounded(1000, at_least=1))
     batch_seeds: bool = True  # train the seeds of a field-rule method as one batched computation (a seed dimension)
-    compile_step: bool = True  # fuse the field rule's per-weight step with torch.compile (eager if unavailable)
+    compile_step: bool = False  # fuse the field rule's per-weight step by torch.compile (no gain on CPUs: results §14)
 
     def validate(self) -> None:
         super().validate()

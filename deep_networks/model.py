@@ -17,7 +17,7 @@ the gradient obtained by autograd through m and σ, plus the KL gradient
 added to the gradient before the step. The released code uses θ_ref = the fields one optimizer step earlier and λ = 1
 (`kl="previous_step"`, the faithful default); `kl="task_start"` anchors to the fields at the end of the previous
 task (ambiguity A1), `kl="none"` drops the term. The per-weight part of a step (chain rule, K, Adam, new moments) is
-`field_step`, fused by torch.compile in full runs (`FieldLearner(compiled=True)`, `--compile_step`).
+`field_step`; `--compile_step` fuses it by torch.compile (`FieldLearner(compiled=True)`).
 """
 from __future__ import annotations
 

@@ -47,8 +47,7 @@ class Config(ContinualConfig):
 
 
 QUICK = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images": 200,
-         "methods": ("vcl", "vcl_no_kl", "vcl_anchored", "vcl_fixed_beta"),
-         "compile_step": False}  # compiling the step takes longer than a quick run
+         "methods": ("vcl", "vcl_no_kl", "vcl_anchored", "vcl_fixed_beta")}
 
 
 def task_sequence(cfg: Config, device, dtype) -> list:

@@ -41,7 +41,7 @@ class Config(ContinualConfig):
 
 
 QUICK = {"epochs_per_task": 2, "n_train": 640, "hidden": (32, 32), "eval_images": 200,
-         "methods": ("vcl", "vcl_no_kl"), "compile_step": False}  # compiling takes longer than a quick run
+         "methods": ("vcl", "vcl_no_kl")}
 
 
 def plot(cfg: Config, tables: dict, meta: dict):

@@ -58,7 +58,7 @@ def make_quick_snapshots(cfg: Config, folder: Path) -> None:
     (continual.run_methods), writes them to folder."""
     run_cfg = dataclasses.replace(ContinualConfig(), quick=True, synthetic=True, epochs_per_task=cfg.epochs_per_task,
                                   n_train=640, hidden=(32, 32), eval_images=200, methods=cfg.methods,
-                                  compile_step=False, seed=cfg.seed, device=cfg.device, out_dir=str(folder))
+                                  seed=cfg.seed, device=cfg.device, out_dir=str(folder))
     setup_torch(run_cfg)
     run_methods(run_cfg, (two_permuted_tasks, (run_cfg,)), "permuted_mnist", folder)
 
