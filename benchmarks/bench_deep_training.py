@@ -3,16 +3,17 @@ seed and several seeds batched.
 
 In one run, for S = 1 and S = 3 seeds trained as one computation (a leading seed dimension, model.init_fields):
 (1) a training step of the 784-512-512-10 Gaussian-field network (forward, autograd backward to the moments, then
-model.field_step: chain rule, KL gradient, Adam, new moments; batch 64 per seed, float32) in both step modes —
+model.field_step: chain rule, KL gradient, Adam, new moments; batch 64 per seed, float32) in each of --step_modes —
 "eager" (field_step as separate tensor operations) and "compiled" (field_step fused by torch.compile) — from the
-same initial fields, the two modes alternating in every repeat, (2) the plain float32 matrix products of the same shapes that one step must do —
-forward a@m and a²@σ per layer, the two weight-gradient products per layer and the two input-gradient products of
-layers 2–3, batched over seeds — timed alone: "the machine's GEMM limit for this work", (3) a full training epoch
-(500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy pass), i.e. one permuted-MNIST epoch.
+same initial fields, the modes alternating in every repeat, (2) the plain float32 matrix products of the same
+shapes that one step must do — forward a@m and a²@σ per layer, the two weight-gradient products per layer and the
+two input-gradient products of layers 2–3, batched over seeds — timed alone: "the machine's GEMM limit for this
+work", (3) a full training epoch (500 steps) and the faithful evaluation of 5 tasks × 9 984 test images (noisy
+pass), i.e. one permuted-MNIST epoch.
 FLOP count: 2SB(4P + 2(P₂ + P₃)) per step = 411 MFLOP per seed at B = 64; evaluation 4P per image.
-Reported per S and mode: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25 epochs); and
-the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×), and per S the
-eager / compiled ratio of the step time.
+Reported per S and mode: ms per step, GFLOP/s, fraction of the GEMM limit, s per epoch, projected full run (25
+epochs); the cost of S seeds batched relative to one seed (epoch time ratio; S separate runs would be S×); per S
+the eager / compiled ratio of the step time.
 Runtime: the README's figure table (the wall time its json records). Uses a GPU automatically when present. On a CPU
 shared with other jobs use --threads 1 (two threads oversubscribe the cores and a step becomes several times slower);
 the json records the load average before the run (`load_average_before`).
@@ -39,7 +40,6 @@ from harness.plotting import plot_style
 from harness.provenance import run_metadata
 
 STEM = "bench_deep_training"
-STEP_MODES = ("eager", "compiled")  # model.FieldLearner(compiled=...): the field step as separate passes or fused
 
 
 # ---- hyperparameters
@@ -56,14 +56,18 @@ class Config(BaseConfig):
     dtype: str = "float32"  # float32 | float64
     threads: int = bounded(0, at_least=0)  # torch CPU threads (0: torch default)
     seed_counts: tuple[int, ...] = bounded((1, 3), at_least=1)  # numbers of seeds trained as one batched computation
+    step_modes: tuple[str, ...] = ("eager", "compiled")  # the field step op by op and fused (FieldLearner(compiled=))
 
     def validate(self) -> None:
         super().validate()
         require(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype}")
         require(len(self.seed_counts) >= 1, "--seed_counts needs at least one value")
+        require(len(self.step_modes) >= 1 and set(self.step_modes) <= {"eager", "compiled"},
+                f"--step_modes must be among eager compiled, got {self.step_modes}")
 
 
-QUICK = {"hidden": (64, 64), "steps": 5, "repeats": 2, "epoch_steps": 10, "eval_images": 200, "n_tasks": 2}
+QUICK = {"hidden": (64, 64), "steps": 5, "repeats": 2, "epoch_steps": 10, "eval_images": 200, "n_tasks": 2,
+         "step_modes": ("eager",)}  # compiling takes longer than the quick run (tests/test_deep_model.py checks it)
 
 
 def timed(function, device, repeats: int) -> float:
@@ -107,7 +111,7 @@ def measure(cfg: Config, seeds: int, device, dtype) -> dict[str, dict]:
     sizes = (LAYER_SIZES[0], *cfg.hidden, LAYER_SIZES[-1])
     generator = torch_generator(cfg.seed, device)
     learners = {}
-    for mode in STEP_MODES:
+    for mode in cfg.step_modes:
         fields = init_fields(sizes, [torch_generator(cfg.seed + k, device) for k in range(seeds)] if seeds > 1
                              else torch_generator(cfg.seed, device), dtype, device)
         learners[mode] = FieldLearner(fields, lr=0.01, compiled=mode == "compiled")
@@ -126,7 +130,7 @@ def measure(cfg: Config, seeds: int, device, dtype) -> dict[str, dict]:
     gemms = gemm_set(sizes, batch, seeds, generator, dtype, device)
     for learner in learners.values():
         steps(learner, 2)  # warm-up (the compiled mode compiles here)
-    step_times = {mode: [] for mode in STEP_MODES}
+    step_times = {mode: [] for mode in cfg.step_modes}
     for _ in range(cfg.repeats):
         for mode, learner in learners.items():
             step_times[mode].append(timed(lambda: steps(learner, cfg.steps), device, 1) / cfg.steps)
@@ -153,23 +157,24 @@ def plot(rows: list[dict]):
     import matplotlib.pyplot as plt
 
     counts = sorted({int(row["seeds"]) for row in rows})
+    modes = list(dict.fromkeys(row["step"] for row in rows))
     value = {(int(row["seeds"]), row["step"], row["quantity"]): row["value"] for row in rows}
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     positions = np.arange(len(counts))
-    width = 0.8 / (1 + len(STEP_MODES))
+    width = 0.8 / (1 + len(modes))
     left.bar(positions - 0.4 + width / 2, [value[(s, "eager", "gemm_time_ms")] for s in counts], width, color="0.6",
              label="GEMMs only")
-    for index, mode in enumerate(STEP_MODES, start=1):
+    for index, mode in enumerate(modes, start=1):
         left.bar(positions - 0.4 + (index + 0.5) * width, [value[(s, mode, "step_time_ms")] for s in counts], width,
                  label=f"step, {mode}")
     left.set(xticks=positions, xticklabels=[f"S = {s}" for s in counts], ylabel="ms per step (B = 64 per seed)",
              title="GEMM share: " + " · ".join(f"S={s} {100 * value[(s, mode, 'fraction_of_gemm_limit')]:.0f} %"
-                                                for s in counts for mode in STEP_MODES[-1:]) + " (compiled)")
+                                                for s in counts for mode in modes[-1:]) + f" ({modes[-1]})")
     left.legend(fontsize=7)
-    labels = [f"S={s}\n{mode}" for s in counts for mode in STEP_MODES]
-    train = [value[(s, mode, "train_epoch_s")] for s in counts for mode in STEP_MODES]
+    labels = [f"S={s}\n{mode}" for s in counts for mode in modes]
+    train = [value[(s, mode, "train_epoch_s")] for s in counts for mode in modes]
     right.bar(labels, train, label="training (500 steps)")
-    right.bar(labels, [value[(s, mode, "evaluation_per_epoch_s")] for s in counts for mode in STEP_MODES],
+    right.bar(labels, [value[(s, mode, "evaluation_per_epoch_s")] for s in counts for mode in modes],
               bottom=train, label="evaluation (5 × 9 984)")
     right.set(ylabel="s per epoch (all seeds)")
     right.legend(loc="lower center", framealpha=0.9, frameon=True, fontsize=7)
@@ -197,9 +202,10 @@ def main(cfg: Config) -> None:
     first = cfg.seed_counts[0]
     ratios = {f"epoch of S={seeds} relative to S={first} ({mode})":
               results[f"S={seeds} {mode} epoch_s"] / results[f"S={first} {mode} epoch_s"]
-              for seeds in cfg.seed_counts for mode in STEP_MODES}
+              for seeds in cfg.seed_counts for mode in cfg.step_modes}
     speedups = {f"S={seeds} step eager / compiled": results[f"S={seeds} eager step_time_ms"]
-                / results[f"S={seeds} compiled step_time_ms"] for seeds in cfg.seed_counts}
+                / results[f"S={seeds} compiled step_time_ms"] for seeds in cfg.seed_counts
+                if set(cfg.step_modes) == {"eager", "compiled"}}
     for key, value in {**results, **ratios, **speedups}.items():
         print(f"{key:50s} {value:10.3f}")
     paths = [write_csv(out_dir / f"{STEM}.csv", rows),
