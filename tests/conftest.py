@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,19 @@ from deep_networks import permuted_mnist
 from deep_networks.image_tasks import permuted_tasks, synthetic_dataset
 from harness.command_line import run
 from harness.devices import torch_generator
+
+def pytest_configure(config):
+    """Under pytest-xdist (pyproject: one worker per core), each worker keeps to cores of its own: the scripts a test
+    runs size their torch threads and sweep workers by the cores they may use (harness.devices.available_cores), and
+    without this two workers with two OpenMP threads each would share two cores and wait on each other's threads."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker and count > 1 and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) >= count:
+            share = cores[int(worker.removeprefix("gw")) % count::count]
+            os.sched_setaffinity(0, share)
+            torch.set_num_threads(len(share))
+
 
 TINY = {"n_tasks": 2, "epochs_per_task": 2, "n_train": 256, "hidden": (16, 16), "eval_images": 100,
         "diagnostic_modes": ("mean",), "quick": True, "workers": 1}
