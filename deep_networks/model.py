@@ -188,7 +188,9 @@ _COMPILED = {}  # "step": torch.compile(field_step), or None once compilation ha
 def _run_step(compiled: bool, *args) -> None:
     """field_step, through torch.compile where asked and available; a compilation that fails (no C++ compiler, an
     unsupported device) says so in one line and the step runs eagerly from then on (it fails before writing)."""
-    if compiled and _COMPILED.setdefault("step", torch.compile(field_step, dynamic=True)) is not None:
+    if compiled and "step" not in _COMPILED:
+        _COMPILED["step"] = torch.compile(field_step, dynamic=True)
+    if compiled and _COMPILED["step"] is not None:
         try:
             return _COMPILED["step"](*args)
         except Exception as error:  # torch.compile raises many kinds (compiler missing, backend failure)
