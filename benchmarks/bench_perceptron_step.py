@@ -1,17 +1,21 @@
-"""Benchmark: the perceptron's full-batch SGD step, float32 inputs (two batched products) vs int8 inputs (one pass).
+"""Benchmark: the perceptron's SGD step — float32 inputs (torch, two batched products), int8 inputs (one pass), and
+whole int8 epochs fused into one numba call per step.
 
-Workloads: a Fig. 3 point (N = 1000, α = 2, 20 trials) and a Fig. 2c point (N = 3000, α = 1.5, 20 samples).  For each,
-in one process and side by side (the two modes alternate, `repeats` times):
-* the data-term gradient of one step (docs/theory.md eq. 7): the float32 torch path reads the (trials, P, N) input
-  tensor twice (bytes = 2·4·T·P·N), the int8 kernel of `single_layer/data_kernel.py` once (T·P·N);
+Workloads: a Fig. 3 point (N = 1000, α = 2, 20 trials, full batch), a Fig. 2c point (N = 3000, α = 1.5, 20 samples)
+and a Fig. A1 task-2 point (N = 1000, α₂ = 3, 20 trials, minibatches of 16, KL anchor).  In one process, side by side:
+* the data-term gradient of one full-batch step (docs/theory.md eq. 7; Figs. 3 and 2c; the modes alternate,
+  `repeats` times): the float32 torch path reads the (trials, P, N) input tensor twice (bytes = 2·4·T·P·N), the int8
+  kernel of `single_layer/data_kernel.py` once (T·P·N);
 * the machine's stream bandwidth: a copy of a 256 MB float32 tensor (bytes read + written per second), so the
   float32 step's traffic can be compared with what memory delivers;
-* a whole Fig. 3 task-1 run cut to `steps` Adam steps (the script's own `train_task`), both modes from the same
-  seed: the ratio of wall times is the speed-up of a point, and the largest field difference at the end says
-  whether the trajectories are the same.
+* whole runs with the scripts' own `train_task` from the same seed, in three modes — float32 step by step, int8 step
+  by step, int8 fused (`train_epoch_int8`: gradient, KL and Adam of every minibatch in one pass, no torch call per
+  step): a Fig. 3 task 1 cut to `steps` Adam steps and a Fig. A1 task 2 cut to `epochs` epochs.  The ratios of wall
+  times are the speed-ups of a point; the largest field difference at the end says whether the trajectories are
+  the same.
 Agreement: the relative (norm-wise) difference of one gradient against the float64 torch path.
-Reported: ms per step (median over repeats), GB/s effective, speed-up, agreement.  The json records the load
-average before the run.
+Reported: ms per step (median over repeats for the gradient, the run's mean for whole runs), GB/s effective,
+speed-ups, agreement.  The json records the load average before the run.
 
 Runtime: the README's figure table (the wall time its json records).
 Command:  python benchmarks/bench_perceptron_step.py
@@ -35,7 +39,7 @@ from single_layer.training import train_task
 from teacher_student import n_patterns, sample_trials
 
 STEM = "bench_perceptron_step"
-WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5)}  # (N, α)
+WORKLOADS = {"fig3": (1000, 2.0), "fig2c": (3000, 1.5), "figA1": (1000, 3.0)}  # (N, α); Fig. A1: a b–c task 2
 
 
 # ---- hyperparameters
@@ -45,10 +49,12 @@ class Config(BaseConfig):
     repeats: int = bounded(7, at_least=1)  # alternating timings of each mode (median reported)
     steps: int = bounded(  # Adam steps of the whole-run comparison (Fig. 3 task 1: lr 1e-3, wd 1e-3, full batch)
         200, at_least=1)
+    epochs: int = bounded(  # epochs of the minibatch comparison (a Fig. A1 task 2: batch 16, lr 5e-3, KL anchor)
+        2, at_least=1)
     scale: float = bounded(1.0, above=0, at_most=1)  # factor on N of both workloads (a smaller machine, or --quick)
 
 
-QUICK = {"trials": 2, "repeats": 2, "steps": 5, "scale": 0.05}
+QUICK = {"trials": 2, "repeats": 2, "steps": 5, "epochs": 1, "scale": 0.05}
 
 
 def median_time(function, repeats: int) -> float:
@@ -73,8 +79,8 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
     bandwidth = stream_bandwidth(cfg.repeats)
     rows, summary = [], {"load_average_before": load, "stream_bandwidth_GBps": bandwidth / 1e9,
                          "threads": torch.get_num_threads()}
-    for name, (n, alpha) in WORKLOADS.items():
-        n = max(2, round(n * cfg.scale))
+    for name in ("fig3", "fig2c"):
+        (n, alpha), n = WORKLOADS[name], max(2, round(WORKLOADS[name][0] * cfg.scale))
         fields, (task,) = sample_trials(cfg.trials, n, [alpha], seed=cfg.seed)
         inputs = {"float32": task.inputs.float(), "int8": task.inputs}
         elements = cfg.trials * n_patterns(alpha, n) * n
@@ -95,21 +101,29 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
         summary[f"{name}: gradient step float32 / int8 (ms)"] = (float_row["ms_per_step"], int8_row["ms_per_step"])
         summary[f"{name}: gradient speed-up"] = float_row["ms_per_step"] / int8_row["ms_per_step"]
         summary[f"{name}: float32 traffic / stream bandwidth"] = float_row["GBps"] * 1e9 / bandwidth
-    n, alpha = max(2, round(WORKLOADS["fig3"][0] * cfg.scale)), WORKLOADS["fig3"][1]
-    fields, (task,) = sample_trials(cfg.trials, n, [alpha], seed=cfg.seed)
-    spec = OptimizerSpec("adam", lr=1e-3, weight_decay=1e-3)
-    finals, wall = {}, {}
-    for mode, values in (("float32", task.inputs.float()), ("int8", task.inputs)):
-        begin = time.perf_counter()
-        finals[mode], _ = train_task(fields, dataclasses.replace(task, inputs=values), spec, cfg.steps,
-                                     observe=task_observer([task]), record_every=cfg.steps)
-        wall[mode] = time.perf_counter() - begin
-        rows.append({"workload": "fig3 run", "n": n, "alpha": alpha, "mode": mode,
-                     "ms_per_step": 1e3 * wall[mode] / cfg.steps})
-    summary["fig3 run: wall time float32 / int8 (s)"] = (wall["float32"], wall["int8"])
-    summary["fig3 run: speed-up of a point"] = wall["float32"] / wall["int8"]
-    summary["fig3 run: max |h_float32 - h_int8| at the end"] = float((finals["float32"] - finals["int8"]).abs().max())
-    summary["fig3 run: max |h| at the end"] = float(finals["float32"].abs().max())
+    fig3_spec = OptimizerSpec("adam", lr=1e-3, weight_decay=1e-3)
+    a1_spec = OptimizerSpec("adam", lr=5e-3, weight_decay=1e-3, batch_size=16)
+    for name, (n, alpha), spec, epochs, anchored in (("fig3 run", WORKLOADS["fig3"], fig3_spec, cfg.steps, False),
+                                                     ("figA1 run", WORKLOADS["figA1"], a1_spec, cfg.epochs, True)):
+        n = max(2, round(n * cfg.scale))
+        fields, (task,) = sample_trials(cfg.trials, n, [alpha], seed=cfg.seed)
+        steps = epochs * -(-task.labels.shape[1] // (spec.batch_size or task.labels.shape[1]))
+        finals, wall = {}, {}
+        for mode, values, fused in (("float32", task.inputs.float(), False), ("int8", task.inputs, False),
+                                    ("int8 fused", task.inputs, True)):
+            begin = time.perf_counter()
+            finals[mode], _ = train_task(fields, dataclasses.replace(task, inputs=values), spec, epochs,
+                                         observe=task_observer([task]), record_every=epochs,
+                                         anchor=fields if anchored else None, fused=fused)
+            wall[mode] = time.perf_counter() - begin
+            rows.append({"workload": name, "n": n, "alpha": alpha, "mode": mode,
+                         "ms_per_step": 1e3 * wall[mode] / steps})
+        summary[f"{name}: wall time float32 / int8 / int8 fused (s)"] = tuple(wall.values())
+        summary[f"{name}: speed-up of a point, int8 over float32"] = wall["float32"] / wall["int8"]
+        summary[f"{name}: speed-up of a point, int8 fused over int8"] = wall["int8"] / wall["int8 fused"]
+        for mode in ("int8", "int8 fused"):
+            summary[f"{name}: max |h_float32 - h_{mode}| at the end"] = float((finals["float32"] - finals[mode]).abs().max())
+        summary[f"{name}: max |h| at the end"] = float(finals["float32"].abs().max())
     return rows, summary
 
 
@@ -119,10 +133,11 @@ def plot(rows: list[dict]):
     plot_style()
     fig, axis = plt.subplots(figsize=(4.5, 3.0))
     names = list(dict.fromkeys(row["workload"] for row in rows))
-    for offset, mode, color in ((-0.2, "float32", "grey"), (0.2, "int8", "royalblue")):
-        values = [next(row["ms_per_step"] for row in rows if row["workload"] == name and row["mode"] == mode)
-                  for name in names]
-        axis.bar([index + offset for index in range(len(names))], values, width=0.4, color=color, label=mode)
+    for offset, mode, color in ((-0.27, "float32", "grey"), (0.0, "int8", "royalblue"), (0.27, "int8 fused", "navy")):
+        found = [(index, row["ms_per_step"]) for index, name in enumerate(names) for row in rows
+                 if row["workload"] == name and row["mode"] == mode]
+        axis.bar([index + offset for index, _ in found], [value for _, value in found], width=0.27, color=color,
+                 label=mode)
     axis.set_xticks(range(len(names)), names)
     axis.set_ylabel("ms per step (median)")
     axis.set_yscale("log")

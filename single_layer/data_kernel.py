@@ -90,3 +90,71 @@ def data_term_gradient_int8(mean: torch.Tensor, inputs: torch.Tensor, labels: to
     _gradient(mean.detach().contiguous().numpy(), inputs.contiguous().numpy(),
               labels.detach().double().contiguous().numpy(), start, stop, out)
     return torch.from_numpy(out).to(mean.dtype)
+
+
+OPTIMIZER_CODES = {"gd": 0, "momentum": 1, "adam": 2}
+
+
+@numba.njit(parallel=True, cache=True)
+def _epoch(fields, first, second, inputs, labels, anchor, has_anchor, kl_weight, beta, batch_size, steps_before,
+           kind, lr, momentum, weight_decay, beta1, beta2, eps):
+    trials, n_train, n = inputs.shape
+    for trial in numba.prange(trials):
+        h, m = fields[trial], np.empty(n, dtype=fields.dtype)
+        accumulator = np.empty(n, dtype=fields.dtype)
+        scratch = np.empty(1, dtype=fields.dtype)  # a float64 scalar rounded to the fields' dtype
+        step = steps_before
+        for start in range(0, n_train, batch_size):
+            step += 1
+            variance_sum = 0.0
+            for i in range(n):
+                m[i] = math.tanh(beta * float(h[i]))
+                variance_sum += 1.0 - float(m[i]) * float(m[i])
+            root = math.sqrt(variance_sum)
+            accumulator[:] = 0
+            norm_sum = 0.0
+            for mu in range(start, min(start + batch_size, n_train)):
+                row = inputs[trial, mu]
+                preactivation = float(_dot(row, m))
+                label = labels[trial, mu]
+                weight = -label * SQRT_2_OVER_PI / _erfcx(-label * preactivation / root / math.sqrt(2.0))
+                norm_sum += weight * preactivation
+                scratch[0] = weight
+                _add_scaled(accumulator, scratch[0], row)
+            correction1, correction2 = 1.0 - beta1**step, 1.0 - beta2**step
+            for i in range(n):
+                mean_i, field = float(m[i]), float(h[i])
+                gradient = beta * (1.0 - mean_i * mean_i) * (float(accumulator[i]) / root
+                                                             + mean_i * norm_sum / (variance_sum * root))
+                if has_anchor:
+                    gradient += kl_weight * beta * beta * (1.0 - mean_i * mean_i) * (field - float(anchor[trial, i]))
+                if kind == 0:
+                    field -= lr * gradient
+                elif kind == 1:
+                    first[trial, i] = momentum * float(first[trial, i]) + lr * gradient
+                    field -= float(first[trial, i])
+                else:
+                    first[trial, i] = beta1 * float(first[trial, i]) + (1.0 - beta1) * gradient
+                    second[trial, i] = beta2 * float(second[trial, i]) + (1.0 - beta2) * gradient * gradient
+                    field -= lr * (float(first[trial, i]) / correction1
+                                   / (math.sqrt(float(second[trial, i]) / correction2) + eps) + weight_decay * field)
+                h[i] = field
+
+
+def train_epoch_int8(fields: torch.Tensor, state: list[torch.Tensor], steps_before: int, inputs: torch.Tensor,
+                     labels: torch.Tensor, anchor: torch.Tensor | None, kl_weight: float, beta_h: float,
+                     batch_size: int, kind: str, lr: float, momentum: float, weight_decay: float,
+                     adam: tuple[float, float, float]) -> None:
+    """One epoch of minibatch steps (in order, the last one smaller) for every trial, in place on the contiguous
+    `fields` (T, N) and the optimiser `state` (heavy ball: [velocity]; Adam: [first, second] moments; gd: []): per
+    step the means, the data-term gradient of eq. 7 over the minibatch as in `_gradient`, + kl_weight ∇KL(q_h ‖
+    q_anchor), and the update of single_layer.perceptron.FieldOptimizer (`adam` = (β₁, β₂, ε)), all in one pass per
+    step while a trial's fields stay in cache — the torch path's ~20 small operations per step are what a
+    minibatch epoch costs there.  Per-element arithmetic in float64, stored in the fields' dtype."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    arrays = [buffer.numpy() for buffer in state] + [fields.numpy()] * (2 - len(state))  # unused slots: any array
+    anchor_array = fields.numpy() if anchor is None else anchor.contiguous().numpy()
+    _epoch(fields.numpy(), arrays[0], arrays[1], inputs.contiguous().numpy(),
+           labels.double().contiguous().numpy(), anchor_array, anchor is not None, float(kl_weight), float(beta_h),
+           int(batch_size), int(steps_before), OPTIMIZER_CODES[kind], float(lr), float(momentum), float(weight_decay),
+           *map(float, adam))

@@ -27,7 +27,7 @@ import torch
 
 from field_space import ising_kl, sign
 from harness.errors import SolverError, require
-from single_layer.data_kernel import data_term_gradient_int8
+from single_layer.data_kernel import data_term_gradient_int8, train_epoch_int8
 from teacher_student import Task
 
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -129,6 +129,16 @@ class FieldOptimizer:
 
     def select(self, trials: torch.Tensor) -> None:
         self.state = [buffer[trials] for buffer in self.state]
+
+    def epoch_int8(self, fields: torch.Tensor, task: Task, anchor: torch.Tensor | None, kl_weight: float,
+                   beta_h: float, batch_size: int) -> None:
+        """One epoch of `step`s with the gradient of `objective_gradient` over consecutive minibatches, in place on the
+        contiguous `fields`, for int8 inputs on the CPU: fused into one numba pass per step
+        (single_layer.data_kernel.train_epoch_int8; equal to the step-by-step path to rounding, tests/test_perceptron.py)."""
+        spec = self.spec
+        train_epoch_int8(fields, self.state, self.steps, task.inputs, task.labels, anchor, kl_weight, beta_h,
+                         batch_size, spec.kind, spec.lr, spec.momentum, spec.weight_decay, (*ADAM_BETAS, ADAM_EPS))
+        self.steps += -(-task.labels.shape[1] // batch_size)
 
     def step(self, fields: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         spec = self.spec

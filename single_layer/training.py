@@ -45,11 +45,12 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
                gamma: float = 1.0, beta_h: float = 1.0, record_every: int = 1, early_stop: str | None = None,
                epoch_offset: int = 0, use_autograd: bool = False,
                constrain: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-               progress=None) -> tuple[torch.Tensor, History]:
+               progress=None, fused: bool = True) -> tuple[torch.Tensor, History]:
     """Train a batch of trials on one task; returns the final fields (T, N) and the recorded History.
 
     Each epoch sweeps the training set in fixed order (DataLoader(shuffle=False): the last minibatch may be
-    smaller). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (docs/theory.md eq. 6; γ for full batch).
+    smaller); with int8 inputs on the CPU (and no `constrain` or autograd) an epoch is one fused numba call unless
+    `fused` is False (the step-by-step path, for comparison). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (docs/theory.md eq. 6; γ for full batch).
     Records are taken before training (epoch `epoch_offset`) and every `record_every` epochs; a trial that meets
     the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen.
     `constrain(fields, epoch)`, if given, is applied after every optimiser step to the fields of the trials still
@@ -71,13 +72,17 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     current = fields.clone()
     stop_epoch = np.full(n_trials, epoch_offset + epochs)
     recorded_epochs, records = [epoch_offset], [{key: value.cpu() for key, value in observe(fields).items()}]
+    fused = fused and constrain is None and not use_autograd and task.inputs.dtype == torch.int8
     for epoch in range(1, epochs + 1):
-        for start in range(0, n_train, batch_size):
-            gradient = objective_gradient(current, working.inputs, working.labels, working_anchor, kl_weight,
-                                          beta_h, use_autograd, slice(start, start + batch_size))
-            current = optimizer.step(current, gradient)
-            if constrain is not None:
-                current = constrain(current, epoch_offset + epoch)
+        if fused:  # the same steps in one numba pass per step (single_layer.data_kernel.train_epoch_int8)
+            optimizer.epoch_int8(current, working, working_anchor, kl_weight, beta_h, batch_size)
+        else:
+            for start in range(0, n_train, batch_size):
+                gradient = objective_gradient(current, working.inputs, working.labels, working_anchor, kl_weight,
+                                              beta_h, use_autograd, slice(start, start + batch_size))
+                current = optimizer.step(current, gradient)
+                if constrain is not None:
+                    current = constrain(current, epoch_offset + epoch)
         if not bool(torch.isfinite(current).all()):
             raise SolverError(f"non-finite fields at epoch {epoch_offset + epoch} (lr {spec.lr} too large?)")
         fields[active] = current
