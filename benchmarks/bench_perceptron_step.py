@@ -50,7 +50,7 @@ class Config(BaseConfig):
     steps: int = bounded(  # Adam steps of the whole-run comparison (Fig. 3 task 1: lr 1e-3, wd 1e-3, full batch)
         200, at_least=1)
     epochs: int = bounded(  # epochs of the minibatch comparison (a Fig. A1 task 2: batch 16, lr 5e-3, KL anchor)
-        2, at_least=1)
+        10, at_least=1)
     scale: float = bounded(1.0, above=0, at_most=1)  # factor on N of both workloads (a smaller machine, or --quick)
 
 
