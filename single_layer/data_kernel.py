@@ -1,4 +1,5 @@
-"""The perceptron's data-term gradient (docs/theory.md eq. 7) as one pass over int8 inputs (numba, CPU).
+"""The perceptron's data-term gradient (docs/theory.md eq. 7) as one pass over int8 inputs, and whole minibatch epochs
+(numba, CPU).
 
 The torch path reads the (trials, P, N) float32 inputs twice per step — m·x for every pattern, then Σ_μ w_μ x^μ —
 and at the paper's sizes that tensor is far larger than the caches, so a step runs at main-memory bandwidth.  The
@@ -8,6 +9,11 @@ accumulator while the row is still in L1.  Trials run in parallel (numba prange)
 are in the means' dtype — float32 fields: float32, as accurate as the torch float32 path it replaces (both ~7e-7
 relative to float64 at the Fig. 3 size); float64 fields: float64, equal to the float64 torch path to ~1e-12 — and
 the per-pattern scalars (margin, weight, the norm term) in float64.
+
+A minibatch epoch (`train_epoch_int8`) runs every step of the epoch in one call: per step and trial the means, this
+gradient over the minibatch, the KL term and the optimiser update, with no torch operation in between — at the
+minibatch sizes of the original scripts (16–100 patterns) the ~20 small torch operations of a step cost more than
+its arithmetic (benchmarks/bench_perceptron_step.py).
 
 φ/Φ_N = √(2/π)/erfcx(−t/√2) is evaluated without cancellation for every t (continued fraction of erfcx for
 arguments ≥ 5, exp(x²)·erfc(x) below), as `torch.special.log_ndtr` does in the torch path.

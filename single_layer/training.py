@@ -49,8 +49,8 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     """Train a batch of trials on one task; returns the final fields (T, N) and the recorded History.
 
     Each epoch sweeps the training set in fixed order (DataLoader(shuffle=False): the last minibatch may be
-    smaller); with int8 inputs on the CPU (and no `constrain` or autograd) an epoch is one fused numba call unless
-    `fused` is False (the step-by-step path, for comparison). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (docs/theory.md eq. 6; γ for full batch).
+    smaller); an epoch of minibatches on int8 inputs on the CPU (no `constrain`, no autograd) is one fused numba call
+    unless `fused` is False (the step-by-step path, for comparison). With an anchor h′ every minibatch adds γ·bs/P × ∇KL(q_h ‖ q_h′) (docs/theory.md eq. 6; γ for full batch).
     Records are taken before training (epoch `epoch_offset`) and every `record_every` epochs; a trial that meets
     the early stop rule ("test_accuracy": accuracy 1 on its test set; "teacher": sgn(h) = w) is frozen.
     `constrain(fields, epoch)`, if given, is applied after every optimiser step to the fields of the trials still
@@ -72,7 +72,8 @@ def train_task(fields: torch.Tensor, task: Task, spec: OptimizerSpec, epochs: in
     current = fields.clone()
     stop_epoch = np.full(n_trials, epoch_offset + epochs)
     recorded_epochs, records = [epoch_offset], [{key: value.cpu() for key, value in observe(fields).items()}]
-    fused = fused and constrain is None and not use_autograd and task.inputs.dtype == torch.int8
+    # minibatch epochs on int8 CPU inputs in one numba call (full batch gains nothing there: bench_perceptron_step)
+    fused = fused and batch_size < n_train and constrain is None and not use_autograd and task.inputs.dtype == torch.int8
     for epoch in range(1, epochs + 1):
         if fused:  # the same steps in one numba pass per step (single_layer.data_kernel.train_epoch_int8)
             optimizer.epoch_int8(current, working, working_anchor, kl_weight, beta_h, batch_size)

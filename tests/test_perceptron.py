@@ -71,7 +71,7 @@ def test_int8_kernel_equals_the_float_paths():
 
 @pytest.mark.parametrize("spec, epochs", [(OptimizerSpec("adam", 0.05, weight_decay=1e-3, batch_size=16), 10),
                                           (OptimizerSpec("momentum", 0.05, momentum=0.9, batch_size=13), 6),
-                                          (OptimizerSpec("gd", 0.5), 6)])
+                                          (OptimizerSpec("gd", 0.5, batch_size=50), 6)])
 def test_fused_epochs_equal_the_step_by_step_path(spec, epochs):
     """The fused numba epoch (int8 inputs) against the torch steps one minibatch at a time: with a KL anchor, a last
     minibatch that is smaller, trials frozen by the early stop on the way; float64 to 1e-12, float32 within a few
