@@ -53,7 +53,6 @@ class Job:
     tolerance: float = 1e-6  # largest |difference| from the committed csv that counts as reproduced (see the docstring)
 
 
-FIG3_SGD = ["--n", "500", "--trials", "6", "--sgd_alpha2s", "0.01", "0.1", "0.5", "1", "2", "3", "4", "5", "6", "7"]
 FIG2B_POINTS = ["--sgd_alphas", "1.0", "1.3", "--batch_sizes", "64", "100", "--learning_rates", "0.002", "0.005",
                 "--weight_decays", "0.03", "0.1", "--theory_points", "2"]  # the Fig. 2b settings at these two α
 JOBS = [
@@ -97,7 +96,7 @@ JOBS = [
         "fig1bc_task_switch"),
     Job("fig2d", "Fig. 2d: ε_g vs q⋆ at α = 2", ["single_layer/fig2d_fixed_self_overlap.py"],
         "fig2d_fixed_self_overlap", ["--theory_only"], ("q_star", "source", "seed", "epoch"), "7 s"),
-    Job("fig3", "Fig. 3a–d: second task, Franz–Parisi theory vs SGD", ["single_layer/fig3_second_task.py", *FIG3_SGD],
+    Job("fig3", "Fig. 3a–d: second task, Franz–Parisi theory vs SGD", ["single_layer/fig3_second_task.py"],
         "fig3_second_task", ["--theory_only", "--gammas", "1", "--r0s", "0"], ("alpha2", "r0", "gamma", "source", "branch"),
         "1 min"),
     Job("fig3_matched", "Fig. 3 diagnostic: task-1 reference matched to the SGD's task-1 state",

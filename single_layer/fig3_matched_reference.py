@@ -5,14 +5,13 @@ state (q⋆ ≈ 0.955, ε_g¹ ≈ 0.02–0.03) than the β₁ = 20 thermodynamic
 ε_g = 0.0013).  The direct test: the same Franz–Parisi theory (docs/theory.md §5, β₂ = 20, γ = 1) with the task-1
 reference at the β₁ whose q⋆ equals the SGD's (found by root finding; one matched number), compared with the SGD
 points of a finished Fig. 3 run.  The SGD's task-1 state (`sgd_after_task1`) comes from `--state_run`: by default the
-N = 500 finite-size run, whose 8 task-1 students include the 6 of the committed (N = 500) Fig. 3 run (same seeds;
-task 1 does not depend on the later tasks); a Fig. 3 run that records its own state may name itself.  The reference's ε_g is a prediction (not matched) to set against the SGD's
-task-1 ε_g.
+same Fig. 3 run (its own task-1 students); another run that records such a state (e.g. a finite-size run) may be
+named instead.  The reference's ε_g is a prediction (not matched) to set against the SGD's task-1 ε_g.
 Outputs: fig3_matched_reference.csv (theory rows of both references at the SGD points), .json (β₁, both
 references, agreement of each with the SGD points by single_layer.comparison), .png/.pdf.
 Runtime: the README's figure table (the wall time its json records).
 Command: python single_layer/fig3_matched_reference.py [--sgd_run figures/fig3_second_task
-         --state_run figures/fig3_finite_size/n500/fig3_second_task]
+         --state_run figures/fig3_second_task]
 """
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ COLUMNS = ["reference", "beta1", "r0", "alpha2", "eps_g1", "eps_g2", "converged"
 @dataclasses.dataclass
 class Config(BaseConfig):
     sgd_run: str = "figures/fig3_second_task"  # csv/json stem of the Fig. 3 run whose γ = 1 SGD points are compared
-    state_run: str = "figures/fig3_finite_size/n500/fig3_second_task"  # json stem with the SGD's task-1 state
+    state_run: str = "figures/fig3_second_task"  # json stem with the SGD's task-1 state
     alpha1: float = bounded(2.0, above=0)  # data density of task 1 (α₁)
     beta1: float = bounded(20.0, above=0)  # inverse temperature of the original reference (β₁)
     beta2: float = bounded(20.0, above=0)  # inverse temperature of task 2 (β₂)
