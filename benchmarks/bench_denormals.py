@@ -1,15 +1,16 @@
-"""Benchmark: the perceptron's task-2 step with subnormal floats kept or flushed to zero.
+"""Benchmark: does flushing subnormal floats to zero make the perceptron's task-2 step faster?  (It does not pay:
+the code keeps them; docs/results.md §14.)
 
 Adam's moving averages of a weight whose gradient has become (nearly) zero — a saturated field, 1 − m² = 0 in
-float32 — decay geometrically (β₁ = 0.9 per step) into the subnormal range (|x| < 1.2·10⁻³⁸ in float32), where an x86
-core computes a square root or a product up to ~35× slower.  A benchmark from fresh fields (bench_paper_scale)
-never gets there; a Fig. 3 task 2, which starts from the saturated fields of 5 000 task-1 steps, does.  The harness
-flushes subnormals to zero (`harness.devices.set_cpu_threads`); this benchmark measures what that is worth.
+float32 — decay geometrically into the subnormal range (|x| < 1.2·10⁻³⁸ in float32), where an x86 core computes a
+square root up to ~35× slower, and a Fig. 3 task 2 starts from the saturated fields of 5 000 task-1 steps.  The
+hypothesis tested: that this is why the paper-scale Fig. 3 ran slower than the estimate of bench_paper_scale, whose
+steps start from fresh fields.
 
 Workload: a Fig. 3 point (N = 1000, 20 trials, full-batch Adam lr 1e-3, wd 1e-3): task 1 at α₁ = 2 for `steps1`
 steps, then task 2 with γ KL to the task-1 fields for `steps2` steps at (γ, r₀, α₂) = (0.1, 0, 0.5) and (1, 0, 3),
-with subnormals kept and flushed, alternating `repeats` times, in one process (`single_layer.two_tasks`, the
-scripts' own path).  Reported: ms per task-2 step (median over repeats), the ratio kept / flushed, and the largest
+with subnormals kept and flushed (`torch.set_flush_denormal`, in this thread), alternating `repeats` times, in one
+process (`single_layer.two_tasks`, the scripts' own path).  Reported: ms per task-2 step (median over repeats), the ratio kept / flushed, and the largest
 difference of ε_g¹, ε_g² between the modes (they should agree to rounding).  The json records the load average
 before the run (a 1-minute average: it lags).
 
@@ -67,7 +68,7 @@ def measure(cfg: Config) -> tuple[list[dict], dict]:
                 begin = time.perf_counter()
                 results[mode] = second_tasks(protocol, after_task1, int(history.epochs[-1]), [(alpha2, r0, {})], spec)
                 seconds[mode].append(time.perf_counter() - begin)
-        torch.set_flush_denormal(True)
+        torch.set_flush_denormal(False)
         name = f"γ = {gamma}, r₀ = {r0}, α₂ = {alpha2}"
         for mode, times in seconds.items():
             rows.append({"point": name, "mode": mode, "ms_per_step": 1e3 * statistics.median(times) / cfg.steps2})

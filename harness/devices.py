@@ -24,21 +24,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def set_cpu_threads(threads: int) -> None:
-    """torch's CPU threads for this process, and subnormal floats (|x| < 1.2·10⁻³⁸ in float32) flushed to zero in
-    this thread, where the small per-field operations of a step run: Adam's moments of saturated weights decay into
-    that range, and arithmetic on subnormals costs up to ~35× more on x86 (docs/results.md §14); flushing changes
-    values below 10⁻³⁸ only.  Where the CPU cannot flush, nothing changes."""
-    import torch
-
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)
-
-
 def torch_setup(cfg):
     """Set the torch CPU threads of this process (`--threads`, default every core; a sweep sets its points' own)
     and return the run's device."""
-    set_cpu_threads(cfg.threads or available_cores())
+    import torch
+
+    torch.set_num_threads(cfg.threads or available_cores())
     return resolve_device(cfg.device)
 
 

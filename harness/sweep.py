@@ -32,7 +32,7 @@ from typing import Callable, ClassVar, Sequence
 from tqdm import tqdm
 
 from harness.config import BaseConfig
-from harness.devices import available_cores, set_cpu_threads
+from harness.devices import available_cores
 from harness.errors import ConfigError, SolverError
 from harness.points import PointStore, sweep_store
 
@@ -105,10 +105,16 @@ def _guarded(function: Callable, args: tuple):
         return "failed", str(error)
 
 
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _start_worker(threads: int, parent: int) -> None:
     """Initializer of a pool worker: its torch threads, and a watcher that ends the worker once the process that
     started the sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
-    set_cpu_threads(threads)
+    _set_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -119,7 +125,7 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
 
 
 def _call_with_threads(threads: int, function: Callable, args: tuple):
-    set_cpu_threads(threads)
+    _set_threads(threads)
     return _guarded(function, args)
 
 
@@ -144,7 +150,7 @@ def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tup
         elif todo and workers > 1 and len(todo) > 1:
             _run_on_pool(min(workers, len(todo)), store, todo, threads, finish)
         else:
-            set_cpu_threads(threads)
+            _set_threads(threads)
             for key, function, args in todo:
                 finish(key, _guarded(function, args))
     results = {key: store.get(key) for key, _, _ in points if store.get(key) is not None}

@@ -101,20 +101,3 @@ def test_the_workers_of_a_killed_sweep_end_with_it(tmp_path):
         assert not alive, f"workers still running: {[process.pid for process in alive]}"
     finally:
         parent.kill()
-
-
-def test_the_cpu_setup_flushes_subnormal_floats():
-    """Every script and sweep worker sets its threads through set_cpu_threads, which also flushes subnormal floats
-    (Adam's moments of saturated weights decay into them, and they are slow: benchmarks/bench_denormals.py)."""
-    import torch
-
-    from harness.devices import set_cpu_threads
-
-    threads = torch.get_num_threads()
-    torch.set_flush_denormal(False)
-    set_cpu_threads(threads)
-    product = (torch.tensor([1e-39]) * 3.0).item()  # 3·10⁻³⁹ is subnormal in float32
-    if not torch.set_flush_denormal(True):
-        pytest.skip("this CPU cannot flush subnormal floats")
-    assert product == 0.0
-    assert torch.get_num_threads() == threads
