@@ -102,26 +102,47 @@ def agreement(theory: list[dict], sgd: list[dict], n: int) -> dict:
     return result
 
 
+def jump_pieces(points: list[tuple[float, float, float]]) -> tuple[list[list[tuple]], list[tuple[float, float]]]:
+    """A theory curve at the SGD α₂, points (α₂, value, ε_g²), cut where task 2 jumps to perfect learning (ε_g² from
+    above 0.02 to below 0.005 between neighbours): the pieces to draw, and the α₂ intervals that hold a jump (its
+    place inside them is not located here; fig3_second_task locates it for the original reference)."""
+    pieces, jumps = [[points[0]]], []
+    for before, after in zip(points, points[1:]):
+        if before[2] > 0.02 and after[2] < 0.005:
+            pieces.append([])
+            jumps.append((before[0], after[0]))
+        pieces[-1].append(after)
+    return pieces, jumps
+
+
 def plot(cfg: Config, tables: dict, record: dict):
     import matplotlib.pyplot as plt
 
     plot_style()
     rows, sgd = tables["rows"], sgd_points(cfg)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     colors = {-0.5: "red", 0.0: "blue", 0.5: "black"}
     for ax, key in zip(axes, ("eps_g2", "eps_g1")):
         for r0, color in colors.items():
             for label, style in (("original", ":"), ("matched", "-")):
-                points = sorted((row["alpha2"], row[key]) for row in rows
+                points = sorted((row["alpha2"], row[key], row["eps_g2"]) for row in rows
                                 if row["reference"] == label and row["r0"] == r0)
-                if points:
-                    ax.plot(*zip(*points), style, color=color, label=f"{label} reference, $r_0={r0:g}$")
+                if not points:
+                    continue
+                pieces, jumps = jump_pieces(points)
+                for index, piece in enumerate(pieces):
+                    ax.plot([p[0] for p in piece], [p[1] for p in piece], style, color=color,
+                            label=f"{label} reference, $r_0={r0:g}$" if index == 0 else None)
+                for low, high in jumps if label == "matched" else ():
+                    ax.axvspan(low, high, color=color, alpha=0.08, lw=0)
             alphas = sorted({s["alpha2"] for s in sgd if s["r0"] == r0})
             values = [[s[key] for s in sgd if s["r0"] == r0 and s["alpha2"] == a] for a in alphas]
             if alphas:
                 ax.errorbar(alphas, [np.mean(v) for v in values], [np.std(v, ddof=1) for v in values], fmt="o",
                             color=color, mfc="none", ms=3)
-        ax.set(xlabel=r"$\alpha_2$", ylabel=rf"$\epsilon_g^{key[-1]}$", title=r"$\gamma = 1$ (points: SGD mean ± 1 s.d. over trials)")
+        ax.set(xlabel=r"$\alpha_2$", ylabel=rf"$\epsilon_g^{key[-1]}$")
+    fig.suptitle(r"$\gamma = 1$; points: SGD mean ± 1 s.d. over trials; lines: theory at the SGD $\alpha_2$, cut at "
+                 "a jump (shaded: the interval that holds the matched theory's jump, not located)", fontsize=8)
     axes[1].legend(fontsize=6)
     return fig
 
