@@ -112,8 +112,11 @@ def _set_threads(threads: int) -> None:
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    """Initializer of a pool worker: its torch threads, and a watcher that ends the worker once the process that
-    started the sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
+    """Initializer of a pool worker: its torch threads, as many numba threads (set before numba is imported: numba's
+    OpenMP pool otherwise starts a thread per core in every worker, and the idle ones spin on the cores the other
+    workers compute on — docs/results.md §14), and a watcher that ends the worker once the process that started the
+    sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
+    os.environ["NUMBA_NUM_THREADS"] = str(threads)
     _set_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
