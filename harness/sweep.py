@@ -21,6 +21,7 @@ last bits (torch splits its reductions by thread), and a long stochastic run may
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -112,11 +113,8 @@ def _set_threads(threads: int) -> None:
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    """Initializer of a pool worker: its torch threads, as many numba threads (set before numba is imported: numba's
-    OpenMP pool otherwise starts a thread per core in every worker, and the idle ones spin on the cores the other
-    workers compute on — docs/results.md §14), and a watcher that ends the worker once the process that started the
-    sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    """Initializer of a pool worker: its torch threads, and a watcher that ends the worker once the process that
+    started the sweep is gone (killed with `kill PID`, it cannot tell its workers; they would compute on for nothing)."""
     _set_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
@@ -162,6 +160,24 @@ def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tup
     return results
 
 
+@contextlib.contextmanager
+def _worker_environment(**variables: str):
+    """Environment variables that the worker processes spawned meanwhile inherit (this process's are restored).
+    NUMBA_NUM_THREADS = the worker's threads: numba reads it when a worker imports it (its script's imports, before
+    any initializer), and its OpenMP pool would otherwise start a thread per core in every worker, whose idle threads
+    spin on the cores the other workers compute on — 2.1× slower points on 2 cores (docs/results.md §14)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) -> None:
     done = set()
     for attempt in range(RETRIES + 1):
@@ -170,8 +186,8 @@ def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) ->
             return
         context = multiprocessing.get_context("spawn")
         try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                                        initargs=(threads, os.getpid())) as pool:
+            with _worker_environment(NUMBA_NUM_THREADS=str(threads)), concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())) as pool:
                 futures = {pool.submit(_guarded, function, args): key for key, function, args in pending}
                 for future in concurrent.futures.as_completed(futures):
                     finish(futures[future], future.result())
