@@ -1,7 +1,7 @@
 """Fig. 3 diagnostic — the γ = 1 forgetting gap with a task-1 reference matched to the SGD's task-1 state.
 
 SGD starts task 2 from what its task-1 training reached: at N = 500–1000 a less confident and less accurate
-state (q⋆ ≈ 0.955, ε_g¹ ≈ 0.02–0.03) than the β₁ = 20 thermodynamic reference of the theory (q⋆ = 0.978,
+state (q⋆ ≈ 0.95–0.96, ε_g¹ ≈ 0.02–0.03) than the β₁ = 20 thermodynamic reference of the theory (q⋆ = 0.978,
 ε_g = 0.0013).  The direct test: the same Franz–Parisi theory (docs/theory.md §5, β₂ = 20, γ = 1) with the task-1
 reference at the β₁ whose q⋆ equals the SGD's (found by root finding; one matched number), compared with the SGD
 points of a finished Fig. 3 run.  The SGD's task-1 state (`sgd_after_task1`) comes from `--state_run`: by default the
