@@ -21,6 +21,7 @@ last bits (torch splits its reductions by thread), and a long stochastic run may
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -159,6 +160,24 @@ def run_points(cfg, store: PointStore, points: Sequence[tuple[str, Callable, tup
     return results
 
 
+@contextlib.contextmanager
+def _worker_environment(**variables: str):
+    """Environment variables that the worker processes spawned meanwhile inherit (this process's are restored).
+    OMP_WAIT_POLICY = PASSIVE: OpenMP threads that wait sleep instead of spinning (torch's and numba's OpenMP runtime
+    reads it when a worker loads it, before any initializer); spinning threads of one worker take the cores the other
+    workers compute on (docs/results.md §14)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) -> None:
     done = set()
     for attempt in range(RETRIES + 1):
@@ -167,8 +186,8 @@ def _run_on_pool(workers: int, store: PointStore, todo, threads: int, finish) ->
             return
         context = multiprocessing.get_context("spawn")
         try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                                        initargs=(threads, os.getpid())) as pool:
+            with _worker_environment(OMP_WAIT_POLICY="PASSIVE"), concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_start_worker, initargs=(threads, os.getpid())) as pool:
                 futures = {pool.submit(_guarded, function, args): key for key, function, args in pending}
                 for future in concurrent.futures.as_completed(futures):
                     finish(futures[future], future.result())
