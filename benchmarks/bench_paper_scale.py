@@ -11,7 +11,7 @@ the full run takes (the figures' SGD settings: `single_layer.one_task`, `single_
   panel d's task 1 is counted at its maximum of 4 500 epochs.
 A point is the unit of the sweep executor, so K workers need ≈ max(total / K, longest point).
 Outputs: bench_paper_scale.csv (figure, part, seconds per unit, units, core-hours), .json (totals, wall time on
-K workers), .png/.pdf.  Runtime: 122 s (the recorded wall time of the committed run,
+K workers), .png/.pdf.  Runtime: 110 s (the recorded wall time of the committed run,
 one thread per point).
 Command:  python benchmarks/bench_paper_scale.py
 """
