@@ -1,15 +1,20 @@
-"""Benchmark: the leapfrog gradient of the Gibbs sampler, autograd of the float64 density vs the written-out gradient.
+"""Benchmark: the Gibbs sampler's cost — its leapfrog gradient (autograd of the float64 density, written out with
+float32 or bfloat16 products over the data) and whole tempered sweeps, against the goal of 5 min per N = 800 point.
 
 Workload: the chains of one `mean_field_theory/gibbs_vs_theory.py` point at β = 20, α = 1.3 (4 instances × 4
-replicas × its tempering rungs, which grow like √N) for N = 200, 400, 800.  Per N, alternating the two modes
-`repeats` times in one process: the time of one gradient of every chain — autograd through the float64 log density
-(the sampler's gradient before) and `Measure.leapfrog_gradient` (written out, in float32) —
-and their agreement (relative, norm-wise).  The projected cost of a point is (warmup + sweeps) × leapfrog ×
-gradient time (the density, once per proposal, adds ~1/leapfrog); the summary compares it with the goal of 5 min
-per N = 800 point.  The json records the load average before the run.
+replicas × its tempering rungs, which grow like √N) for N = 200, 400, 800.  Per N, in one process:
+* one gradient of every chain, the modes alternating `repeats` times: autograd through the float64 log density (the
+  sampler's gradient before it was written out), `Measure.leapfrog_gradient` with float32 products and with bfloat16
+  products (±1 data exact, m and φ/Φ_N rounded to 8 bits; the Metropolis test in float64 keeps the chain exact), and
+  their agreement with autograd (relative, norm-wise);
+* whole sweeps as the script runs them (`gibbs_sampler.sample`: leapfrog proposals, float64 Metropolis test,
+  tempering swaps, recording), `timed_sweeps` of them (half warm-up) per gradient dtype, alternating `sweep_repeats`
+  times: ms per sweep (median), the HMC acceptance of the short run, and the projected point = ms per sweep ×
+  (warm-up + recorded sweeps of the script's default, 1000 + 3000).
+Run with `--threads 1` for the goal's one core.  The json records the load average before the run.
 
 Runtime: the README's figure table (the wall time its json records).
-Command:  python benchmarks/bench_gibbs_sampler.py
+Command:  python benchmarks/bench_gibbs_sampler.py --threads 1
 """
 from __future__ import annotations
 
@@ -44,14 +49,17 @@ class Config(BaseConfig):
     sweeps: int = bounded(  # warm-up + recorded sweeps of the projected point (gibbs_vs_theory: 1000 + 3000)
         4000, at_least=1)
     leapfrog: int = bounded(10, at_least=1)  # leapfrog steps per proposal
-    repeats: int = bounded(5, at_least=1)  # alternating timings per mode (median reported)
+    repeats: int = bounded(5, at_least=1)  # alternating timings per gradient mode (median reported)
+    timed_sweeps: int = bounded(20, at_least=2)  # sweeps of a timed run (half warm-up)
+    sweep_repeats: int = bounded(3, at_least=1)  # alternating timed runs per gradient dtype (median reported)
 
     def validate(self):
         super().validate()
         require(len(self.ns) > 0, "--ns needs at least one value")
 
 
-QUICK = {"ns": (40,), "repeats": 2, "instances": 2, "replicas": 2}
+QUICK = {"ns": (40,), "repeats": 2, "instances": 2, "replicas": 2, "timed_sweeps": 4, "sweep_repeats": 1}
+GRADIENT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def autograd_gradient(measure, u, betas):
@@ -59,33 +67,61 @@ def autograd_gradient(measure, u, betas):
     return torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)[0]
 
 
+def elapsed(function) -> float:
+    begin = time.perf_counter()
+    function()
+    return time.perf_counter() - begin
+
+
 def measure_all(cfg: Config) -> tuple[list[dict], dict]:
     torch_setup(cfg)
     rows, summary = [], {"load_average_before": os.getloadavg()[0], "threads": torch.get_num_threads()}
     for n in cfg.ns:
-        teacher, measure = gibbs_sampler.task1_instances(n, cfg.alpha, cfg.instances, cfg.seed)
         k = gibbs_sampler.rung_count(cfg.beta, cfg.beta_min, cfg.rungs_per_unit, n)
-        betas = gibbs_sampler.ladder(cfg.beta, gibbs_sampler.Schedule(temperatures=k, beta_min=cfg.beta_min))
+        schedule = gibbs_sampler.Schedule(sweeps=cfg.timed_sweeps - cfg.timed_sweeps // 2,
+                                          warmup=cfg.timed_sweeps // 2, leapfrog=cfg.leapfrog, temperatures=k,
+                                          beta_min=cfg.beta_min, replicas=cfg.replicas)
+        betas = gibbs_sampler.ladder(cfg.beta, schedule)
         u = torch.randn(cfg.instances, cfg.replicas, k, n, dtype=torch.float64,
                         generator=torch.Generator().manual_seed(cfg.seed))
-        modes = {"autograd float64": lambda: autograd_gradient(measure, u, betas),
-                 "written out": lambda: measure.leapfrog_gradient(u, betas)}
-        seconds = {mode: [] for mode in modes}
+        measures = {name: gibbs_sampler.task1_instances(n, cfg.alpha, cfg.instances, cfg.seed, dtype)
+                    for name, dtype in GRADIENT_DTYPES.items()}
+        teacher = measures["float32"][0]
+        gradients = {"autograd float64": lambda: autograd_gradient(measures["float32"][1], u, betas),
+                     **{f"written out, {name} products": (lambda m=m: m.leapfrog_gradient(u, betas))
+                        for name, (_, m) in measures.items()}}
+        seconds = {mode: [] for mode in gradients}
         for _ in range(cfg.repeats):
-            for mode, function in modes.items():
-                begin = time.perf_counter()
-                function()
-                seconds[mode].append(time.perf_counter() - begin)
-        exact, written = modes["autograd float64"](), modes["written out"]()
-        for mode in modes:
+            for mode, function in gradients.items():
+                seconds[mode].append(elapsed(function))
+        exact = gradients["autograd float64"]()
+        for mode, function in gradients.items():
             gradient = statistics.median(seconds[mode])
-            rows.append({"n": n, "rungs": k, "chains": cfg.instances * cfg.replicas * k, "mode": mode,
-                         "ms_per_gradient": 1e3 * gradient,
+            rows.append({"n": n, "rungs": k, "chains": cfg.instances * cfg.replicas * k, "kind": "gradient",
+                         "mode": mode, "ms": 1e3 * gradient, "hmc_acceptance": "",
+                         "relative_difference": float((function() - exact).norm() / exact.norm()),
                          "projected_point_minutes": gradient * cfg.sweeps * (cfg.leapfrog + 1) / 60})
-        summary[f"N={n}: speed-up of the gradient"] = rows[-2]["ms_per_gradient"] / rows[-1]["ms_per_gradient"]
-        summary[f"N={n}: projected point, autograd / written out (min)"] = (rows[-2]["projected_point_minutes"],
-                                                                          rows[-1]["projected_point_minutes"])
-        summary[f"N={n}: relative difference"] = float((written - exact).norm() / exact.norm())
+        runs = {name: [] for name in GRADIENT_DTYPES}
+        for _ in range(cfg.sweep_repeats):
+            for name, (_, measure) in measures.items():
+                begin = time.perf_counter()
+                chains = gibbs_sampler.sample(measure, teacher, cfg.beta, schedule, cfg.seed)
+                runs[name].append((time.perf_counter() - begin, float(chains.hmc_acceptance.mean())))
+        for name, timings in runs.items():
+            sweep = statistics.median(seconds for seconds, _ in timings) / cfg.timed_sweeps
+            rows.append({"n": n, "rungs": k, "chains": cfg.instances * cfg.replicas * k, "kind": "sweep",
+                         "mode": f"sweeps, {name} products", "ms": 1e3 * sweep,
+                         "hmc_acceptance": timings[0][1], "relative_difference": "",
+                         "projected_point_minutes": sweep * cfg.sweeps / 60})
+        by_mode = {row["mode"]: row for row in rows if row["n"] == n}
+        summary[f"N={n}: gradient ms, autograd / float32 / bfloat16"] = [
+            by_mode[mode]["ms"] for mode in gradients]
+        summary[f"N={n}: gradient speed-up of bfloat16 over float32 products"] = (
+            by_mode["written out, float32 products"]["ms"] / by_mode["written out, bfloat16 products"]["ms"])
+        summary[f"N={n}: relative difference to autograd, float32 / bfloat16"] = [
+            by_mode[f"written out, {name} products"]["relative_difference"] for name in GRADIENT_DTYPES]
+        summary[f"N={n}: projected point from whole sweeps, float32 / bfloat16 (min)"] = [
+            by_mode[f"sweeps, {name} products"]["projected_point_minutes"] for name in GRADIENT_DTYPES]
     return rows, summary
 
 
@@ -94,7 +130,9 @@ def plot(rows: list[dict]):
 
     plot_style()
     fig, axis = plt.subplots(figsize=(4.0, 3.0))
-    for mode, color in (("autograd float64", "grey"), ("written out", "royalblue")):
+    for mode, color in (("autograd float64", "grey"), ("written out, float32 products", "royalblue"),
+                        ("written out, bfloat16 products", "tab:cyan"), ("sweeps, float32 products", "tab:orange"),
+                        ("sweeps, bfloat16 products", "tab:red")):
         chosen = [row for row in rows if row["mode"] == mode]
         axis.plot([row["n"] for row in chosen], [row["projected_point_minutes"] for row in chosen], "o-",
                   color=color, label=mode)

@@ -90,10 +90,12 @@ class Measure:
     """β A(m) + Σ ln sech² u of eq. 9 for every chain of a (D instances, R replicas, K temperatures, N) tensor u."""
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, entropy_weight: float = 0.0,
-                 reference: torch.Tensor | None = None, gamma: float = 0.0, restraint: Restraint | None = None):
+                 reference: torch.Tensor | None = None, gamma: float = 0.0, restraint: Restraint | None = None,
+                 gradient_dtype: torch.dtype = torch.float32):
         self.restraint = restraint  # umbrella windows in q⋆ (one per rung), or None
         self.signed = (inputs * labels.unsqueeze(-1)).to(DTYPE)  # (D, P, N): y^μ x^μ
-        self.signed_single = self.signed.float()  # ±1 exactly: the leapfrog gradient's products in float32
+        # ±1 exactly in float32 or bfloat16: the dtype of the leapfrog gradient's two products over the data
+        self.signed_single = self.signed.to(gradient_dtype)
         self.entropy_weight, self.gamma = float(entropy_weight), float(gamma)
         self.reference = None if reference is None else reference.to(DTYPE)  # (D, R, N) or (D, 1, N): m′
         self.reference_u = None if reference is None else torch.atanh(  # u′ = artanh m′ per rung, for the gradient
@@ -122,32 +124,49 @@ class Measure:
         """(β_k A + Σ ln sech² u (+ the restraint of rung k), A) per chain; betas has shape (K,)."""
         m, sech_sq = _tanh_and_sech_sq(u)
         action = self._action(u, m, sech_sq)
-        log_density = betas * action + torch.log(sech_sq).sum(-1)
-        return (log_density if self.restraint is None else log_density + self.restraint.log_weight(m)), action
+        return self.log_density_given_action(u, action, betas), action
 
-    def leapfrog_gradient(self, u: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
-        """∂/∂u of the log density, written out (no autograd) in float32 (the ±1 data are exact there).
+    def log_density_given_action(self, u: torch.Tensor, action: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        """β_k A + Σ ln sech² u (+ the restraint of rung k) from A(u) (a property of the configuration alone, so a
+        configuration that changes rung keeps it)."""
+        m, sech_sq = _tanh_and_sech_sq(u)
+        log_density = betas * action + torch.log(sech_sq).sum(-1)
+        return log_density if self.restraint is None else log_density + self.restraint.log_weight(m)
+
+    def drift(self, u: torch.Tensor) -> torch.Tensor:
+        """∂A/∂u per chain, written out (no autograd) in float32, its two products over the data in the measure's
+        gradient dtype (the ±1 data are exact in float32 and bfloat16; m and φ/Φ_N are rounded to it).
 
         With t_μ = y^μ x^μ·m/√S, S = Σ_i sech² u_i, and h = φ/Φ_N: ∂A/∂m_i = Σ_μ h(t_μ)[y^μ x^μ_i/√S
-        + m_i y^μ x^μ·m/S^{3/2}], dm/du = sech² u, dS(m)/du = −u sech² u, d KL/du = (u − u′) sech² u and
-        d ln sech² u/du = −2m.  The leapfrog integrator stays volume preserving and reversible for any
-        deterministic gradient, and the Metropolis test uses the float64 density: the chain is exact."""
+        + m_i y^μ x^μ·m/S^{3/2}], dm/du = sech² u, dS(m)/du = −u sech² u and d KL/du = (u − u′) sech² u."""
         position = u.float()
         m, sech_sq = _tanh_and_sech_sq(position)
         norm = sech_sq.sum(-1, keepdim=True)
         scale = torch.rsqrt(norm)
-        raw = torch.einsum("drkn,dpn->drkp", m, self.signed_single)  # y x·m
+        products = self.signed_single.dtype
+        raw = torch.einsum("drkn,dpn->drkp", m.to(products), self.signed_single).float()  # y x·m
         mills = mills_ratio_single(raw * scale)
-        back = torch.einsum("drkp,dpn->drkn", mills, self.signed_single)
+        back = torch.einsum("drkp,dpn->drkn", mills.to(products), self.signed_single).float()
         d_action = (back * scale + m * ((mills * raw).sum(-1, keepdim=True) * scale**3)) * sech_sq
         if self.entropy_weight:
             d_action = d_action - self.entropy_weight * position * sech_sq
         if self.gamma:
             d_action = d_action - self.gamma * (position - self.reference_u) * sech_sq
-        gradient = betas.float().unsqueeze(-1) * d_action - 2.0 * m
+        return d_action
+
+    def gradient_given_drift(self, u: torch.Tensor, drift: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        """∂/∂u of the log density from the drift ∂A/∂u: β_k ∂A/∂u − 2m (d ln sech² u/du) + the restraint's."""
+        m, sech_sq = _tanh_and_sech_sq(u.float())
+        gradient = betas.float().unsqueeze(-1) * drift - 2.0 * m
         if self.restraint is not None:
             gradient = gradient + self.restraint.gradient(m, sech_sq)
         return gradient.double()
+
+    def leapfrog_gradient(self, u: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+        """∂/∂u of the log density as the leapfrog steps use it (`drift`, then `gradient_given_drift`).  The leapfrog
+        integrator stays volume preserving and reversible for any deterministic gradient, and the Metropolis test
+        uses the float64 density: the chain is exact whatever the gradient's dtype."""
+        return self.gradient_given_drift(u, self.drift(u), betas)
 
 
 def mills_ratio_single(t: torch.Tensor) -> torch.Tensor:
@@ -182,23 +201,25 @@ def _ising_kl(u: torch.Tensor, m: torch.Tensor, reference: torch.Tensor) -> torc
     return (u - reference_u) * m - torch.logaddexp(u, -u) + torch.logaddexp(reference_u, -reference_u)
 
 
-def _gradient(measure: Measure, u: torch.Tensor, betas: torch.Tensor):
-    """(log density, A) in float64 and the leapfrog gradient at u."""
+def _chain_state(measure: Measure, u: torch.Tensor, betas: torch.Tensor):
+    """(log density, A) in float64 and the drift ∂A/∂u at u: what a sweep reuses of the last one."""
     log_density, action = measure.log_density(u, betas)
-    return log_density, action, measure.leapfrog_gradient(u, betas)
+    return log_density, action, measure.drift(u)
 
 
 def hmc_sweep(measure: Measure, u, betas, step, leapfrog: int, generator, state=None):
     """One HMC proposal for every chain (step: per chain, broadcast to u.shape[:-1]); returns (u, log density,
-    A, gradient, accepted) — the last three reused by the next sweep.  The density is evaluated once per proposal,
-    at its end (the Metropolis test); the leapfrog steps need only the gradient."""
-    log_density, action, grad = state if state is not None else _gradient(measure, u, betas)
+    A, drift, accepted) — the three in between reused by the next sweep (`rungs_exchanged` carries them across
+    tempering swaps).  The density is evaluated once per proposal, at its end (the Metropolis test); the leapfrog
+    steps need only the gradient."""
+    log_density, action, drift = state if state is not None else _chain_state(measure, u, betas)
     momentum = torch.randn(u.shape, generator=generator, dtype=DTYPE)
     step_n = step.unsqueeze(-1)
-    position, moving = u, momentum + 0.5 * step_n * grad
+    position, moving = u, momentum + 0.5 * step_n * measure.gradient_given_drift(u, drift, betas)
     for index in range(leapfrog):
         position = position + step_n * moving
-        new_grad = measure.leapfrog_gradient(position, betas)
+        new_drift = measure.drift(position)
+        new_grad = measure.gradient_given_drift(position, new_drift, betas)
         moving = moving + (step_n if index < leapfrog - 1 else 0.5 * step_n) * new_grad
     new_log, new_action = measure.log_density(position, betas)
     log_ratio = (new_log - 0.5 * (moving**2).sum(-1)) - (log_density - 0.5 * (momentum**2).sum(-1))
@@ -206,7 +227,17 @@ def hmc_sweep(measure: Measure, u, betas, step, leapfrog: int, generator, state=
         log_ratio, nan=-math.inf)
     keep = accepted.unsqueeze(-1)
     return (torch.where(keep, position, u), torch.where(accepted, new_log, log_density),
-            torch.where(accepted, new_action, action), torch.where(keep, new_grad, grad), accepted)
+            torch.where(accepted, new_action, action), torch.where(keep, new_drift, drift), accepted)
+
+
+def rungs_exchanged(measure: Measure, u: torch.Tensor, state, order: torch.Tensor, betas: torch.Tensor):
+    """The reused state of a sweep after a tempering swap round moved configuration order[d, r, k] to rung k (u:
+    the moved configurations): A and the drift move with their configuration, the log density is rebuilt for the
+    new rung from A — no product over the data."""
+    _, action, drift = state
+    action = torch.gather(action, 2, order)
+    drift = torch.gather(drift, 2, order.unsqueeze(-1).expand(drift.shape))
+    return measure.log_density_given_action(u, action, betas), action, drift
 
 
 def swap_round(u, action, betas, parity: int, generator, restraint: Restraint | None = None):
@@ -324,8 +355,9 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
             rate = torch.stack(accepted_window).mean(0)
             step = step * torch.exp(1.5 * (rate - TARGET_ACCEPTANCE))
             accepted_window = []
-        u, *_ = swap_round(u, state[1], betas, sweep % 2, generator, measure.restraint)
-        state = None  # swapped configurations: recompute their density
+        u, _, _, order = swap_round(u, state[1], betas, sweep % 2, generator, measure.restraint)
+        if order is not None:
+            state = rungs_exchanged(measure, u, state, order, betas)
     records = {name: [] for name in ("eps_g", "r", "q_star", "action", "overlaps", "action_by_rung",
                                           "q_star_by_rung", "r_by_rung")}
     if other_teacher is not None:
@@ -343,10 +375,10 @@ def sample(measure: Measure, teacher: torch.Tensor, beta: float, schedule: Sched
             walkers.move(order)
             swaps[low] += swapped.to(DTYPE).mean(dim=(0, 1))
             swap_counts[low] += 1
-            state = None
+            state = rungs_exchanged(measure, u, state, order, betas)
         walkers.record()
         if sweep % schedule.thin == 0:
-            action = state[1] if state is not None else measure.action(u)
+            action = state[1]
             m = torch.tanh(u[:, :, -1])  # target rung (D, R, N)
             w = teacher.to(DTYPE).unsqueeze(1)
             records["eps_g"].append(torch.arccos((sign(m) * w).mean(-1).clamp(-1, 1)) / math.pi)
@@ -529,8 +561,9 @@ def overlap_histogram(run: Run, bins: int = 50) -> tuple[np.ndarray, np.ndarray]
     return density, edges
 
 
-def task1_instances(n: int, alpha: float, instances: int, seed: int) -> tuple[torch.Tensor, Measure]:
+def task1_instances(n: int, alpha: float, instances: int, seed: int,
+                    gradient_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, Measure]:
     """Teachers (D, N) and the task-1 measure of `instances` teacher–student instances (teacher_student.sample_trials:
     the data of SGD trial k is instance k)."""
     _, (task,) = sample_trials(instances, n, [alpha], seed=seed, dtype=DTYPE)
-    return task.teacher, Measure(task.inputs, task.labels)
+    return task.teacher, Measure(task.inputs, task.labels, gradient_dtype=gradient_dtype)

@@ -10,6 +10,8 @@ import pytest
 import torch
 from scipy import special
 
+from conftest import run_in_process
+from harness.paths import REPO_ROOT
 from mean_field_theory.gibbs_sampler import (Annealing, Measure, Restraint, Schedule, Walkers, anneal, diagnostics,
                                              integrated_time, mills_ratio_single, r_hat, sample, summary,
                                              task1_instances)
@@ -50,21 +52,25 @@ def exact_averages(inputs, labels, teacher, beta, entropy_weight=0.0, nodes=12, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n, beta, entropy_weight, temperatures, gamma, centers",
-                         [(2, 3.0, 0.0, 3, 0.0, None), (3, 2.0, 1.0, 1, 0.0, None), (2, 2.5, 0.0, 2, 0.8, None),
-                          (2, 3.0, 0.0, 3, 0.0, (0.1, 0.3, 0.5))])
-def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures, gamma, centers):
+@pytest.mark.parametrize("n, beta, entropy_weight, temperatures, gamma, centers, gradient_dtype",
+                         [(2, 3.0, 0.0, 3, 0.0, None, torch.float32), (3, 2.0, 1.0, 1, 0.0, None, torch.float32),
+                          (2, 2.5, 0.0, 2, 0.8, None, torch.float32), (2, 3.0, 0.0, 3, 0.0, (0.1, 0.3, 0.5), torch.float32),
+                          (3, 3.0, 0.0, 3, 0.0, None, torch.bfloat16)])
+def test_the_chains_sample_the_exact_measure_of_a_tiny_instance(n, beta, entropy_weight, temperatures, gamma, centers,
+                                                                gradient_dtype):
     """Many independent replicas of one instance; the sampled means agree with the integrals over the cube within 4
     standard errors (from the spread of the replicas' own means: independent chains).  The third case is a second
-    task's measure: a KL term to a reference m′ (gibbs_task2.py); the last has umbrella windows in q⋆, one per rung,
-    exchanged together with the temperatures (gibbs_valleys.py): its target rung is the windowed measure."""
+    task's measure: a KL term to a reference m′ (gibbs_task2.py); the fourth has umbrella windows in q⋆, one per rung,
+    exchanged together with the temperatures (gibbs_valleys.py): its target rung is the windowed measure.  The last
+    moves the chains with a gradient whose products over the data are in bfloat16: the Metropolis test keeps the
+    chain exact."""
     generator = np.random.default_rng(n)
     inputs = generator.choice([-1.0, 1.0], size=(n, n))
     teacher = generator.choice([-1.0, 1.0], size=n)
     labels = np.where(inputs @ teacher >= 0, 1.0, -1.0)
     reference = np.array([0.6, -0.3, 0.1][:n])
     measure = Measure(torch.tensor(inputs)[None], torch.tensor(labels)[None], entropy_weight=entropy_weight,
-                      reference=torch.tensor(reference)[None, None], gamma=gamma)
+                      reference=torch.tensor(reference)[None, None], gamma=gamma, gradient_dtype=gradient_dtype)
     window = None
     if centers is not None:
         measure = measure.restrained(Restraint(20.0, centers))
@@ -165,21 +171,25 @@ def test_a_bad_schedule_is_refused(options):
         Schedule(**options)
 
 
-def test_the_leapfrog_gradient_is_the_gradient_of_the_density():
-    """The written-out gradient (float32 products over the data) against autograd of the float64 log density,
-    with the entropy term, a task-2 KL reference and umbrella windows in q⋆, on a tempered batch of chains."""
+@pytest.mark.parametrize("gradient_dtype, tolerance", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
+def test_the_leapfrog_gradient_is_the_gradient_of_the_density(gradient_dtype, tolerance):
+    """The written-out gradient (float32, its products over the data in float32 or bfloat16) against autograd of the
+    float64 log density, with the entropy term, a task-2 KL reference and umbrella windows in q⋆, on a tempered batch
+    of chains; bfloat16 rounds m and φ/Φ_N to 8 bits (relative 2⁻⁹) before the products."""
     generator = torch.Generator().manual_seed(5)
     instances, patterns, n = 2, 30, 40
     inputs = torch.randint(0, 2, (instances, patterns, n), generator=generator).double() * 2 - 1
     labels = torch.randint(0, 2, (instances, patterns), generator=generator).double() * 2 - 1
     reference = torch.tanh(torch.randn(instances, 3, n, generator=generator, dtype=torch.float64))
     measure = Measure(inputs, labels, entropy_weight=0.7, reference=reference, gamma=0.4,
-                      restraint=Restraint(3.0, (0.2, 0.5, 0.8)))
+                      restraint=Restraint(3.0, (0.2, 0.5, 0.8)), gradient_dtype=gradient_dtype)
     betas = torch.tensor([2.0, 5.0, 20.0], dtype=torch.float64)
     u = torch.randn(instances, 3, 3, n, generator=generator, dtype=torch.float64).requires_grad_(True)
     exact, = torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)
     written = measure.leapfrog_gradient(u.detach(), betas)
-    assert torch.allclose(written, exact, rtol=1e-5, atol=1e-5 * float(exact.abs().max()))
+    assert torch.allclose(written, exact, rtol=tolerance, atol=tolerance * float(exact.abs().max()))
+    if gradient_dtype == torch.bfloat16:  # and it is not the float32 gradient: the test can tell them apart
+        assert not torch.allclose(written, exact, rtol=1e-5, atol=1e-5 * float(exact.abs().max()))
 
 
 def test_the_float32_mills_ratio_against_scipy():
@@ -212,3 +222,10 @@ def test_the_n_to_infinity_fit_recovers_a_known_limit_and_keeps_the_equilibratio
         assert limit[f"{name}_se"] == pytest.approx(math.sqrt(covariance[1, 1]), rel=1e-8)
     assert limit["equilibrated"] and not extrapolate(rows(equilibrated_400=False))[0]["equilibrated"]
     assert extrapolate(rows(sizes=(100, 200))) == []
+
+
+def test_an_unknown_gradient_dtype_is_refused_before_computing(tmp_path, capsys):
+    script = REPO_ROOT / "mean_field_theory" / "gibbs_vs_theory.py"
+    assert run_in_process(script, "--gradient_dtype", "float16", "--out_dir", str(tmp_path)) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--gradient_dtype" in error[0] and not any(tmp_path.iterdir())
