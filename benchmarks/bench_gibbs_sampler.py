@@ -6,7 +6,8 @@ replicas × its tempering rungs, which grow like √N) for N = 200, 400, 800.  P
 * one gradient of every chain, the modes alternating `repeats` times: autograd through the float64 log density (the
   sampler's gradient before it was written out), `Measure.leapfrog_gradient` with float32 products and with bfloat16
   products (±1 data exact, m and φ/Φ_N rounded to 8 bits; the Metropolis test in float64 keeps the chain exact), and
-  their agreement with autograd (relative, norm-wise);
+  their agreement with autograd (relative, norm-wise); and the gradient's two batched products over the data alone
+  in each dtype — the arithmetic floor of a point: `sweeps` × `leapfrog` of them;
 * whole sweeps as the script runs them (`gibbs_sampler.sample`: leapfrog proposals, float64 Metropolis test,
   tempering swaps, recording), `timed_sweeps` of them (half warm-up) per gradient dtype, alternating `sweep_repeats`
   times: ms per sweep (median), the HMC acceptance of the short run, and the projected point = ms per sweep ×
@@ -67,6 +68,13 @@ def autograd_gradient(measure, u, betas):
     return torch.autograd.grad(measure.log_density(u, betas)[0].sum(), u)[0]
 
 
+def data_products(measure, m):
+    """The leapfrog gradient's two products over the data (y x·m per pattern, then Σ_μ h_μ y x^μ; m already in the
+    products' dtype), nothing else."""
+    raw = torch.einsum("drkn,dpn->drkp", m, measure.signed_single)
+    return torch.einsum("drkp,dpn->drkn", raw, measure.signed_single)
+
+
 def elapsed(function) -> float:
     begin = time.perf_counter()
     function()
@@ -90,9 +98,11 @@ def measure_all(cfg: Config) -> tuple[list[dict], dict]:
         gradients = {"autograd float64": lambda: autograd_gradient(measures["float32"][1], u, betas),
                      **{f"written out, {name} products": (lambda m=m: m.leapfrog_gradient(u, betas))
                         for name, (_, m) in measures.items()}}
-        seconds = {mode: [] for mode in gradients}
+        products = {f"products only, {name}": (lambda m=m, means=torch.tanh(u).to(dtype): data_products(m, means))
+                    for (name, (_, m)), dtype in zip(measures.items(), GRADIENT_DTYPES.values())}
+        seconds = {mode: [] for mode in [*gradients, *products]}
         for _ in range(cfg.repeats):
-            for mode, function in gradients.items():
+            for mode, function in [*gradients.items(), *products.items()]:
                 seconds[mode].append(elapsed(function))
         exact = gradients["autograd float64"]()
         for mode, function in gradients.items():
@@ -101,6 +111,11 @@ def measure_all(cfg: Config) -> tuple[list[dict], dict]:
                          "mode": mode, "ms": 1e3 * gradient, "hmc_acceptance": "",
                          "relative_difference": float((function() - exact).norm() / exact.norm()),
                          "projected_point_minutes": gradient * cfg.sweeps * (cfg.leapfrog + 1) / 60})
+        for mode in products:
+            rows.append({"n": n, "rungs": k, "chains": cfg.instances * cfg.replicas * k, "kind": "products",
+                         "mode": mode, "ms": 1e3 * statistics.median(seconds[mode]), "hmc_acceptance": "",
+                         "relative_difference": "",
+                         "projected_point_minutes": statistics.median(seconds[mode]) * cfg.sweeps * cfg.leapfrog / 60})
         runs = {name: [] for name in GRADIENT_DTYPES}
         for _ in range(cfg.sweep_repeats):
             for name, (_, measure) in measures.items():
@@ -122,6 +137,8 @@ def measure_all(cfg: Config) -> tuple[list[dict], dict]:
             by_mode[f"written out, {name} products"]["relative_difference"] for name in GRADIENT_DTYPES]
         summary[f"N={n}: projected point from whole sweeps, float32 / bfloat16 (min)"] = [
             by_mode[f"sweeps, {name} products"]["projected_point_minutes"] for name in GRADIENT_DTYPES]
+        summary[f"N={n}: floor of a point, the products over the data alone, float32 / bfloat16 (min)"] = [
+            by_mode[f"products only, {name}"]["projected_point_minutes"] for name in GRADIENT_DTYPES]
     return rows, summary
 
 
