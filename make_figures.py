@@ -69,6 +69,12 @@ JOBS = [
         ["mean_field_theory/gibbs_vs_theory.py", "--betas", "20", "--alphas", "1.0", "1.3", "--ns", "100", "200", "400",
          "--sweeps", "12000", "--warmup", "4000", "--out_dir", "figures/gibbs_vs_theory_long_chains"],
         "gibbs_vs_theory_long_chains/gibbs_vs_theory"),
+    *(Job(f"gibbs_n1600_beta{beta}",
+          f"beyond the paper: the Gibbs measure at N = 1600, β = {beta} (α = {' '.join(alphas)})",
+          ["mean_field_theory/gibbs_vs_theory.py", "--betas", beta, "--alphas", *alphas, "--ns", "1600",
+           "--gradient_dtype", "bfloat16", "--out_dir", f"figures/gibbs_vs_theory_n1600/beta{beta}", "--workers", "1",
+           "--threads", "2"], f"gibbs_vs_theory_n1600/beta{beta}/gibbs_vs_theory")
+      for beta, alphas in (("5", ("0.5", "1.0", "1.3")), ("20", ("0.5",)))),
     Job("gibbs_valleys", "beyond the paper: why the chains at β = 20 do not meet — the valleys of one instance (α = 1.0)",
         ["mean_field_theory/gibbs_valleys.py"], "gibbs_valleys"),
     Job("gibbs_valleys_alpha13", "beyond the paper: the valleys of one instance at β = 20, α = 1.3",
