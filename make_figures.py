@@ -75,6 +75,10 @@ JOBS = [
            "--gradient_dtype", "bfloat16", "--out_dir", f"figures/gibbs_vs_theory_n1600/beta{beta}", "--workers", "1",
            "--threads", "2"], f"gibbs_vs_theory_n1600/beta{beta}/gibbs_vs_theory")
       for beta, alphas in (("5", ("0.5", "1.0", "1.3")), ("20", ("0.5",)))),
+    Job("gibbs_n1600_beta20_alpha1", "beyond the paper: the Gibbs measure at N = 1600, β = 20, α = 1.0 (RS-unstable)",
+        ["mean_field_theory/gibbs_vs_theory.py", "--betas", "20", "--alphas", "1.0", "--ns", "1600", "--gradient_dtype",
+         "bfloat16", "--out_dir", "figures/gibbs_vs_theory_n1600/beta20_alpha1", "--workers", "1", "--threads", "2"],
+        "gibbs_vs_theory_n1600/beta20_alpha1/gibbs_vs_theory"),
     Job("gibbs_valleys", "beyond the paper: why the chains at β = 20 do not meet — the valleys of one instance (α = 1.0)",
         ["mean_field_theory/gibbs_valleys.py"], "gibbs_valleys"),
     Job("gibbs_valleys_alpha13", "beyond the paper: the valleys of one instance at β = 20, α = 1.3",

@@ -15,8 +15,8 @@ the fit) when there are at least three N.
 Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog (rungs ∝ √N); the
 committed run is the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100 … 800), its wall time in the README's figure
 table (from its json); its costliest point (β = 20, α = 1.3, N = 800) is most of it.  N = 1600 is a separate run
-(figures/gibbs_vs_theory_n1600/: β = 5, and β = 20 at α = 0.5); the β = 20 points at α ≥ 1 and the full Fig. 2b α
-grid are left out: a β = 20 point at N = 1600 costs ≈ 5–6× one at N = 800.
+(figures/gibbs_vs_theory_n1600/: β = 5, and β = 20 at α = 0.5 and 1.0); α = 1.3 there and the full Fig. 2b α grid
+are left out: a β = 20 point at N = 1600 costs ≈ 5–6× one at N = 800.
 Command: python mean_field_theory/gibbs_vs_theory.py
 """
 from __future__ import annotations
