@@ -96,7 +96,7 @@ def gemm_set(sizes, batch, seeds, generator, dtype, device):
     products = []
     for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         def make(*shape):
-            return torch.rand(seeds, *shape, generator=generator, dtype=dtype).to(device)
+            return torch.rand(seeds, *shape, generator=generator, dtype=dtype, device=device)
         act, weight, grad_out = make(batch, n_in), make(n_in, n_out), make(batch, n_out)
         products += [(act, weight, make(batch, n_out))] * 2  # forward: a @ m and a² @ σ
         products += [(act.transpose(1, 2), grad_out, make(n_in, n_out))] * 2  # weight gradients of both paths
