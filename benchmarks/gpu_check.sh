@@ -13,7 +13,8 @@
 #    cut by its time limit keeps its finished points (rerun the line to go on).
 # Every step has its own time limit; a step that fails is reported and the next one runs.  The interpreter is
 # $PYTHON (default python3) with the repository on PYTHONPATH, so a machine with torch, numba, scipy, matplotlib
-# and tqdm needs no install.  A tree copied without .git names its commit in GPU_CHECK_COMMIT (written to the log).
+# and tqdm needs no install.  GPU_CHECK_COMMIT names the commit of a tree copied without its own .git (written to the
+# log; the jsons record what `git` finds there: on a lent machine a stale .git, see figures/gpu/README.md).
 # On a lent device machine, whose $OUT returns at most 8 files:
 #   GPU_CHECK_COMMIT=<sha> bash benchmarks/gpu_check.sh /tmp/gpu; tar czf $OUT/gpu_check.tgz -C /tmp gpu
 set -u
@@ -32,7 +33,7 @@ step() {
   echo "== exit $? after $((SECONDS - begin)) s: $*"
 }
 {
-  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo "${GPU_CHECK_COMMIT:-unknown}")"
+  echo "commit: ${GPU_CHECK_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   "$py" -c "import torch, numba; print('torch', torch.__version__, 'numba', numba.__version__, 'cpus', torch.get_num_threads())"
   step 120 "$py" -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_point_batches.py
