@@ -555,6 +555,22 @@ def summary(run: Run) -> dict:
     return result
 
 
+def inverse_size_fit(ns, values, errors) -> dict:
+    """The weighted least-squares fit a + b/N of `values` (± `errors`, 1 s.e.; floored at 1e-6) measured at the sizes
+    `ns` (≥ 2 of them): a (the N → ∞ value), b, their s.e. from the fit, and χ² per degree of freedom (nan for two
+    sizes), which says whether the form a + b/N describes the points within their errors; `a_se_scaled` is a_se
+    times √(χ²/dof) where that exceeds 1 (the Birge ratio: errors that the scatter of the points shows too small)."""
+    x = np.array([[1.0, 1.0 / n] for n in ns])
+    y, weights = np.asarray(values, float), 1.0 / np.maximum(np.asarray(errors, float), 1e-6) ** 2
+    covariance = np.linalg.inv(x.T @ (weights[:, None] * x))
+    coefficients = covariance @ x.T @ (weights * y)
+    chi2 = float(np.sum(weights * (y - x @ coefficients) ** 2))
+    per_dof = chi2 / (len(ns) - 2) if len(ns) > 2 else math.nan
+    return {"a": float(coefficients[0]), "a_se": math.sqrt(covariance[0, 0]), "b": float(coefficients[1]),
+            "b_se": math.sqrt(covariance[1, 1]), "chi2_per_dof": per_dof,
+            "a_se_scaled": math.sqrt(covariance[0, 0]) * max(1.0, math.sqrt(per_dof) if per_dof == per_dof else 1.0)}
+
+
 def overlap_histogram(run: Run, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """P(q) of the replica overlaps on [−1, 1] (density), pooled over instances, pairs and samples."""
     density, edges = np.histogram(run.overlaps.ravel(), bins=bins, range=(-1.0, 1.0), density=True)

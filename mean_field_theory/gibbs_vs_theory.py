@@ -15,8 +15,10 @@ the fit) when there are at least three N.
 Runtime: a point costs ∝ instances · replicas · rungs · N · P · (warmup + sweeps) · leapfrog (rungs ∝ √N); the
 committed run is the default (β = 5 and 20, α = 0.5, 1.0, 1.3, N = 100 … 800), its wall time in the README's figure
 table (from its json); its costliest point (β = 20, α = 1.3, N = 800) is most of it.  N = 1600 is a separate run
-(figures/gibbs_vs_theory_n1600/: β = 5, and β = 20 at α = 0.5 and 1.0); α = 1.3 there and the full Fig. 2b α grid
-are left out: a β = 20 point at N = 1600 costs ≈ 5–6× one at N = 800.
+(figures/gibbs_vs_theory_n1600/: β = 5, and β = 20 at α = 0.5, 1.0 and 1.3), as is β = 20 on the rest of the 1RSB α
+grid at N = 100 … 400 (figures/gibbs_vs_theory_alpha_grid/); `gibbs_size_scaling.py` pools them for the N → ∞ fits.
+Left out: N = 800 and 1600 on that grid and the rest of the Fig. 2b α grid (a β = 20 point at N = 1600 costs ≈ 5–6×
+one at N = 800).
 Command: python mean_field_theory/gibbs_vs_theory.py
 """
 from __future__ import annotations
@@ -31,11 +33,10 @@ from harness.command_line import run
 from harness.config import bounded
 from harness.errors import require
 from harness.figure import Computed, figure_main
-from harness.outputs import read_csv
-from harness.paths import FIGURES_DIR
 from harness.plotting import plot_by_stability, plot_style
 from harness.sweep import SweepConfig, sweep
 from mean_field_theory import gibbs_sampler
+from mean_field_theory.references import rsb_rows, sgd_rows
 from mean_field_theory.task1 import sweep_task1
 from teacher_student import n_patterns
 
@@ -96,7 +97,8 @@ def point(cfg: Config, beta: float, alpha: float, n: int) -> list[dict]:
 
 
 def extrapolate(rows: list[dict]) -> list[dict]:
-    """Per (β, α) and observable: a + b/N by weighted least squares over the N (≥ 3 of them), a and its s.e.;
+    """Per (β, α) and observable: a + b/N by weighted least squares over the N (≥ 3 of them,
+    `gibbs_sampler.inverse_size_fit`), a and its s.e.;
     `equilibrated` only if the chains of every N are (an extrapolation of unequilibrated chains is drawn hollow)."""
     result = []
     for beta, alpha in sorted({(row["beta"], row["alpha"]) for row in rows}):
@@ -106,11 +108,9 @@ def extrapolate(rows: list[dict]) -> list[dict]:
         extrapolated = {"beta": beta, "alpha": alpha, "n": "", "source": "mcmc_extrapolated",  # N → ∞
                         "equilibrated": all(row["equilibrated"] for row in chosen)}
         for name in OBSERVABLES:
-            x = np.array([[1.0, 1.0 / row["n"]] for row in chosen])
-            weights = 1.0 / np.array([max(row[f"{name}_se"], 1e-6) for row in chosen]) ** 2
-            covariance = np.linalg.inv(x.T @ (weights[:, None] * x))
-            coefficients = covariance @ x.T @ (weights * np.array([row[name] for row in chosen]))
-            extrapolated[name], extrapolated[f"{name}_se"] = coefficients[0], math.sqrt(covariance[0, 0])
+            fit = gibbs_sampler.inverse_size_fit([row["n"] for row in chosen], [row[name] for row in chosen],
+                                                 [row[f"{name}_se"] for row in chosen])
+            extrapolated[name], extrapolated[f"{name}_se"] = fit["a"], fit["a_se"]
         result.append(extrapolated)
     return result
 
@@ -119,19 +119,6 @@ def theory_rows(cfg: Config) -> list[dict]:
     grid = sorted({*np.round(np.linspace(0.05, max(cfg.alphas) + 0.2, cfg.theory_points), 4), *cfg.alphas})
     return [{"source": "rs", "beta": beta, "n": "", **row} for beta in cfg.betas
             for row in sweep_task1([float(alpha) for alpha in grid], beta=beta)]
-
-
-def sgd_rows() -> list[dict]:
-    """SGD of Fig. 2b (β = 20 settings, N = 1000) if its committed csv is present."""
-    path = FIGURES_DIR / "fig2b_theory_vs_sgd.csv"
-    return [row for row in read_csv(path) if row["source"] == "sgd" and row.get("converged", True)] if path.exists() \
-        else []
-
-
-def rsb_rows() -> list[dict]:
-    """The poor 1RSB solutions at β = 20 (`figures/rsb_task1.csv`, rows with a Parisi parameter) if present."""
-    path = FIGURES_DIR / "rsb_task1.csv"
-    return [row for row in read_csv(path) if row["source"] == "1rsb" and row["x"] != ""] if path.exists() else []
 
 
 # ---- plot
@@ -180,7 +167,7 @@ def plot(cfg: Config, tables: dict, record: dict):
     if rsb and 20.0 in betas:
         error_ax.plot([r["alpha"] for r in rsb], [r["eps_g"] for r in rsb], "D--", color="tab:orange", ms=3,
                       label=r"1RSB, $\beta=20$ (rsb_task1)")
-        overlap_ax.plot([r["alpha"] for r in rsb], [r["x"] * r["q0"] + (1 - r["x"]) * r["q1"] for r in rsb], "D--",
+        overlap_ax.plot([r["alpha"] for r in rsb], [r["q_mean"] for r in rsb], "D--",
                         color="tab:orange", ms=3, label=r"1RSB mean overlap $x q_0 + (1-x) q_1$, $\beta=20$")
     if sgd and 20.0 in betas:
         alphas = sorted({row["alpha"] for row in sgd if row["alpha"] <= shown})

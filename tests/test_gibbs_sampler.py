@@ -229,3 +229,31 @@ def test_an_unknown_gradient_dtype_is_refused_before_computing(tmp_path, capsys)
     assert run_in_process(script, "--gradient_dtype", "float16", "--out_dir", str(tmp_path)) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "--gradient_dtype" in error[0] and not any(tmp_path.iterdir())
+
+
+def test_the_size_fit_reports_chi2_and_widens_its_error_only_when_the_points_scatter():
+    """gibbs_sampler.inverse_size_fit on points off a + b/N: χ² against numpy's weighted polyfit residuals, the s.e.
+    against its unscaled covariance, and the Birge-scaled s.e. = s.e. · √(χ²/dof) only where χ²/dof > 1."""
+    from mean_field_theory.gibbs_sampler import inverse_size_fit
+
+    sizes = np.array([100, 200, 400, 800, 1600])
+    errors = 0.01 * (sizes / 100) ** -0.5
+    for scatter in (0.1, 3.0):  # points within their errors, then three times beyond them
+        values = 0.25 + 3.0 / sizes + scatter * errors * np.array([1, -1, 1, -1, 1])
+        fit = inverse_size_fit(sizes.tolist(), values.tolist(), errors.tolist())
+        (slope, limit), residuals, *_ = np.polyfit(1.0 / sizes, values, 1, w=1.0 / errors, full=True)
+        _, covariance = np.polyfit(1.0 / sizes, values, 1, w=1.0 / errors, cov="unscaled")
+        assert fit["a"] == pytest.approx(limit, rel=1e-10) and fit["b"] == pytest.approx(slope, rel=1e-8)
+        assert fit["chi2_per_dof"] == pytest.approx(residuals[0] / 3, rel=1e-8)
+        assert fit["a_se"] == pytest.approx(math.sqrt(covariance[1, 1]), rel=1e-8)
+        expected = fit["a_se"] * max(1.0, math.sqrt(fit["chi2_per_dof"]))
+        assert fit["a_se_scaled"] == pytest.approx(expected, rel=1e-12)
+        assert (fit["a_se_scaled"] > fit["a_se"]) == (scatter > 1)
+
+
+def test_the_size_scaling_refuses_a_missing_or_repeated_source(tmp_path, capsys):
+    script = REPO_ROOT / "mean_field_theory" / "gibbs_size_scaling.py"
+    for sources in (["no_such_run.csv"], ["gibbs_vs_theory.csv", "gibbs_vs_theory.csv"]):
+        assert run_in_process(script, "--sources", *sources, "--out_dir", str(tmp_path)) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and "--sources" in error[0] and not any(tmp_path.iterdir())
