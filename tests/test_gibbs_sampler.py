@@ -257,3 +257,27 @@ def test_the_size_scaling_refuses_a_missing_or_repeated_source(tmp_path, capsys)
         assert run_in_process(script, "--sources", *sources, "--out_dir", str(tmp_path)) == 2
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and "--sources" in error[0] and not any(tmp_path.iterdir())
+
+
+def test_the_size_scaling_verdict_against_sgd():
+    """gibbs_size_scaling.fits on points that follow a + b/N exactly (a = 0.22): SGD trials whose mean is 0.22 agree
+    with the fit and with a theory value 0.22, not with one 0.25 (the one criterion), and trials far from 0.22 agree
+    with the fit only within 2 combined s.e."""
+    from mean_field_theory.gibbs_size_scaling import fits
+
+    points = [{"beta": 20.0, "alpha": 1.3, "n": n, "equilibrated": True,
+               **{name: 0.22 + 1.0 / n for name in ("eps_g", "q_star", "q", "r")},
+               **{f"{name}_se": 0.002 for name in ("eps_g", "q_star", "q", "r")}} for n in (100, 200, 400, 800)]
+    spread = [0.005 * k for k in (-2, -1, 0, 1, 2)] * 4  # mean 0, s.d. 0.0073, s.e. 0.0016
+
+    def verdict(sgd_mean):
+        theory = {(20.0, 1.3): {"rs": {"eps_g": 0.25, "rs_stable": False}, "1rsb": {"eps_g": 0.22},
+                                "sgd": [sgd_mean + value for value in spread]}}
+        (row,) = [row for row in fits(points, theory, 200) if row["source"] == "fit_all" and row["observable"] == "eps_g"]
+        return row
+
+    row = verdict(0.22)
+    assert row["a"] == pytest.approx(0.22, abs=1e-9) and row["chi2_per_dof"] == pytest.approx(0.0, abs=1e-12)
+    assert row["sgd_agrees_1rsb"] and row["sgd_agrees_mcmc"] and not row["sgd_agrees_rs"]
+    combined = math.hypot(row["a_se_scaled"], row["sgd_se"])
+    assert verdict(0.22 + 1.9 * combined)["sgd_agrees_mcmc"] and not verdict(0.22 + 2.1 * combined)["sgd_agrees_mcmc"]
