@@ -173,7 +173,7 @@ def plot(cfg: Config, tables: dict, record: dict):
                 ax.plot(grid, fit["a"] + fit["b"] * grid, "-", lw=0.8, color=colors[alpha])
                 ax.errorbar(0, fit["a"], yerr=fit["a_se_scaled"], fmt="*", ms=7, color=colors[alpha],
                             mfc=None if fit["equilibrated"] else "none",
-                            label=rf"$\alpha={alpha:g}$, $N\to\infty$ (± 1 s.e. of the fit, scaled)" if line == 0 else None)
+                            label=rf"$\alpha={alpha:g}$" if line == 0 else None)
                 if fit["rs"] != "":
                     ax.plot(-0.0004, fit["rs"], "_", ms=14, mew=2, color=colors[alpha],
                             alpha=1.0 if fit["rs_stable"] else 0.35)
@@ -186,9 +186,15 @@ def plot(cfg: Config, tables: dict, record: dict):
     axes[0, 0].plot([], [], "o", color="grey", mfc="none", ms=3.5, label="hollow: chains not equilibrated")
     axes[0, 0].plot([], [], "_", color="grey", ms=14, mew=2, label="RS at 1/N = 0 (faded: λ_R ≥ 1)")
     axes[0, 0].plot([], [], "D", color="grey", mfc="none", ms=4, label="1RSB at 1/N = 0 (β = 20)")
-    for ax in axes[0]:
-        ax.legend(fontsize=5.5)
-    fig.tight_layout()
+    axes[0, 0].plot([], [], "*", color="grey", ms=7, label=r"$N\to\infty$: a of a + b/N (± 1 s.e., scaled)")
+    explained = [(handle, label) for handle, label in zip(*axes[0, 0].get_legend_handles_labels())
+                 if not label.startswith(r"$\alpha")]
+    axes[0, 0].legend(*zip(*explained), fontsize=5.5)  # what the markers mean, on the first panel
+    by_alpha = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())
+                if label.startswith(r"$\alpha")}  # one entry per α (its colour is the same in every column)
+    ordered = sorted(by_alpha, key=lambda label: float(label.split("=")[1].rstrip("$")))
+    fig.legend([by_alpha[label] for label in ordered], ordered, loc="lower center", ncol=len(ordered), fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
