@@ -87,6 +87,10 @@ JOBS = [
         ["mean_field_theory/gibbs_vs_theory.py", "--betas", "20", "--alphas", "0.8", "0.9", "1.1", "1.2", "1.4", "1.5",
          "--ns", "100", "200", "400", "--gradient_dtype", "bfloat16", "--out_dir", "figures/gibbs_vs_theory_alpha_grid"],
         "gibbs_vs_theory_alpha_grid/gibbs_vs_theory"),
+    Job("gibbs_alpha_grid_n800", "beyond the paper: the Gibbs measure at β = 20 on the rest of the 1RSB α grid, N = 800",
+        ["mean_field_theory/gibbs_vs_theory.py", "--betas", "20", "--alphas", "0.8", "0.9", "1.1", "1.2", "1.4", "1.5",
+         "--ns", "800", "--gradient_dtype", "bfloat16", "--out_dir", "figures/gibbs_vs_theory_alpha_grid_n800"],
+        "gibbs_vs_theory_alpha_grid_n800/gibbs_vs_theory"),
     Job("gibbs_size_scaling", "beyond the paper: the sampled measure against 1/N (N = 100 … 1600), its N → ∞ fits, "
         "and the verdict against SGD", ["mean_field_theory/gibbs_size_scaling.py"], "gibbs_size_scaling", [],
         ("source", "beta", "alpha", "observable"), "5 s"),

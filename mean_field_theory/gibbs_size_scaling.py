@@ -2,8 +2,9 @@
 
 An analysis of committed runs, nothing sampled here: the MCMC rows (tempered HMC, `mean_field_theory.gibbs_vs_theory`)
 of `figures/gibbs_vs_theory.csv` (N = 100 … 800), of the separate N = 1600 runs in `figures/gibbs_vs_theory_n1600/`
-and of the β = 20 run on the rest of the 1RSB α grid (`figures/gibbs_vs_theory_alpha_grid/`, N = 100 … 400) — the
-same protocol, the last two with the leapfrog products in bfloat16 (the chains stay exact) — pooled per (β, α).
+and of the β = 20 runs on the rest of the 1RSB α grid (`figures/gibbs_vs_theory_alpha_grid/`, N = 100 … 400, and
+`figures/gibbs_vs_theory_alpha_grid_n800/`, N = 800) — the same protocol, all but the first with the leapfrog
+products in bfloat16 (the chains stay exact) — pooled per (β, α).
 Axes: x = 1/N; y = ε_g of sgn m, q⋆ and the replica overlap q (rows), β = 5 and 20 (columns), one colour per α.
 Points: mean over instances ± 1 s.e. (hollow: chains not equilibrated by the sampler's criterion). Lines: the
 weighted fit a + b/N over every N (`gibbs_sampler.inverse_size_fit`); at 1/N = 0 its a ± 1 s.e. (star), the RS value
@@ -48,7 +49,8 @@ class Config(BaseConfig):
     sources: tuple[str, ...] = (  # csvs of gibbs_vs_theory runs, relative to figures/ (their MCMC rows are pooled)
         "gibbs_vs_theory.csv", "gibbs_vs_theory_n1600/beta5/gibbs_vs_theory.csv",
         "gibbs_vs_theory_n1600/beta20/gibbs_vs_theory.csv", "gibbs_vs_theory_n1600/beta20_alpha1/gibbs_vs_theory.csv",
-        "gibbs_vs_theory_n1600/beta20_alpha13/gibbs_vs_theory.csv", "gibbs_vs_theory_alpha_grid/gibbs_vs_theory.csv")
+        "gibbs_vs_theory_n1600/beta20_alpha13/gibbs_vs_theory.csv", "gibbs_vs_theory_alpha_grid/gibbs_vs_theory.csv",
+        "gibbs_vs_theory_alpha_grid_n800/gibbs_vs_theory.csv")
     min_n: int = bounded(200, at_least=2)  # the second fit uses only N ≥ min_n (a check of the form a + b/N)
 
     def validate(self):
